@@ -1,0 +1,14 @@
+# The two commands the README names. Both install what they need first.
+.PHONY: dev test bench
+
+## Run the gateway locally (mock provider + Worker in workerd) and print a curl example.
+dev:
+	@sh scripts/dev.sh
+
+## Run every test: unit, lint, wasm build, deploy dry run, end to end.
+test:
+	@sh scripts/test.sh
+
+## Benchmarks (not part of `make test`): see bench/README.md.
+bench:
+	@sh bench/run.sh

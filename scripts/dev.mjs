@@ -1,0 +1,45 @@
+// The local gateway: the mock provider on an ephemeral port and the compiled
+// Worker in workerd (Miniflare) on 127.0.0.1:$PORT (default 8787), with a
+// built-in configuration that needs no provider key. Ctrl-C stops both.
+import { hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
+
+const PORT = Number(process.env.PORT ?? 8787);
+const DEV_KEY = process.env.SWITCHYARD_DEV_KEY ?? "sy-local-dev-key";
+const MODELS = "mock-small,mock-large";
+
+const mock = await startMock();
+const gateway = await startGateway({
+  port: PORT,
+  bindings: {
+    UPSTREAM_BASE_URL: `${mock.url}/v1`,
+    GATEWAY_KEYS: `local-dev:${hashKey(DEV_KEY)}`,
+    MODELS,
+  },
+});
+
+console.log(`
+Switchyard is running at ${gateway.url}
+  upstream:    mock provider at ${mock.url} (no provider key needed)
+  gateway key: ${DEV_KEY}
+  models:      ${MODELS}
+
+Try it:
+  curl -s ${gateway.url}/v1/chat/completions \\
+    -H 'Authorization: Bearer ${DEV_KEY}' -H 'Content-Type: application/json' \\
+    -d '{"model":"mock-small","messages":[{"role":"user","content":"Hello!"}]}'
+
+  curl -sN ${gateway.url}/v1/chat/completions \\
+    -H 'Authorization: Bearer ${DEV_KEY}' -H 'Content-Type: application/json' \\
+    -d '{"model":"mock-small","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
+
+Press Ctrl-C to stop.`);
+
+let stopping = false;
+async function shutdown() {
+  if (stopping) return;
+  stopping = true;
+  await Promise.allSettled([gateway.stop(), mock.stop()]);
+  process.exit(0);
+}
+process.on("SIGINT", shutdown);
+process.on("SIGTERM", shutdown);

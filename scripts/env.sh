@@ -1,0 +1,18 @@
+# Sourced by every script: pinned tool versions and the environment that
+# keeps worker-build and wrangler off the network (only package registries
+# are reachable) and out of the user's home directory.
+# shellcheck shell=sh
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+export PATH="$CARGO_BIN:$ROOT/node_modules/.bin:$PATH"
+
+WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen crate in Cargo.lock
+WORKER_BUILD_VERSION=0.8.7
+
+# worker-build would otherwise download wasm-bindgen and esbuild from GitHub.
+export WASM_BINDGEN_BIN="$CARGO_BIN/wasm-bindgen"
+if [ -x "$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild" ]; then
+  export ESBUILD_BIN="$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild"
+fi
+export WRANGLER_SEND_METRICS=false
+export XDG_CONFIG_HOME="$ROOT/.wrangler/config"

@@ -1,0 +1,206 @@
+//! Checks that a body is an OpenAI chat completion request and reads the
+//! few fields the gateway routes on (`model`, `stream`).
+//!
+//! The body itself is forwarded unchanged, so fields this module does not
+//! know survive the trip. Checking is one pass of serde over the bytes with
+//! every other field skipped, and every error names the field and position
+//! at fault (`expected \`model\` to be a string at line 1 column 11`).
+
+use crate::error::{Fault, GatewayError};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::fmt;
+
+/// What the gateway needs to know about a chat request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatSummary {
+    pub model: String,
+    pub stream: bool,
+    pub message_count: usize,
+}
+
+/// Validates `body` as a chat completion request.
+pub fn inspect(body: &[u8]) -> Result<ChatSummary, GatewayError> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => {
+            return Err(GatewayError::new(
+                Fault::BadRequest,
+                "Request body is empty; expected a JSON chat completion request.",
+            ))
+        }
+        // serde would read a JSON array positionally as the struct; refuse it here.
+        Some(b'[') => {
+            return Err(GatewayError::new(
+                Fault::BadRequest,
+                "Request body is not a chat completion request: expected a JSON object, found an array.",
+            ))
+        }
+        Some(_) => {}
+    }
+    let probe: Probe = serde_json::from_slice(body).map_err(|e| {
+        let what = if e.is_syntax() || e.is_eof() {
+            "Request body is not valid JSON"
+        } else {
+            "Request body is not a chat completion request"
+        };
+        GatewayError::new(Fault::BadRequest, format!("{what}: {e}."))
+    })?;
+
+    let model = match probe.model {
+        None => return Err(GatewayError::new(Fault::BadRequest, "`model` is required.").with_param("model")),
+        Some(ModelField(m)) if m.trim().is_empty() => {
+            return Err(GatewayError::new(Fault::BadRequest, "`model` must not be empty.").with_param("model"))
+        }
+        Some(ModelField(m)) => m,
+    };
+    let message_count = match probe.messages {
+        None => {
+            return Err(GatewayError::new(Fault::BadRequest, "`messages` is required.").with_param("messages"))
+        }
+        Some(MessagesField(0)) => {
+            return Err(GatewayError::new(Fault::BadRequest, "`messages` must contain at least one message.")
+                .with_param("messages"))
+        }
+        Some(MessagesField(n)) => n,
+    };
+    Ok(ChatSummary { model, stream: probe.stream.unwrap_or(false), message_count })
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a JSON object (a chat completion request)")]
+struct Probe {
+    model: Option<ModelField>,
+    messages: Option<MessagesField>,
+    #[serde(default, deserialize_with = "stream_flag")]
+    stream: Option<bool>,
+}
+
+/// `model`: a string.
+struct ModelField(String);
+
+impl<'de> Deserialize<'de> for ModelField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ModelField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`model` to be a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ModelField, E> {
+                Ok(ModelField(v.to_string()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// `messages`: an array of objects that each have a string `role`; holds the count.
+struct MessagesField(usize);
+
+impl<'de> Deserialize<'de> for MessagesField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MessagesField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`messages` to be an array of message objects")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MessagesField, A::Error> {
+                let mut count = 0;
+                while seq.next_element::<Message>()?.is_some() {
+                    count += 1;
+                }
+                Ok(MessagesField(count))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "each message to be an object with a `role`")]
+struct Message {
+    #[allow(dead_code)] // read only to check its type
+    role: Role,
+}
+
+struct Role;
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Role;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a message `role` to be a string")
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Role, E> {
+                Ok(Role)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+fn stream_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = Option<bool>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("`stream` to be true or false")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Option<bool>, E> {
+            Ok(Some(v))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<bool>, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: &str) -> GatewayError {
+        inspect(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn reads_model_and_stream() {
+        let s = inspect(br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"stream":true,"x":{"y":[1]}}"#)
+            .unwrap();
+        assert_eq!(s, ChatSummary { model: "gpt-4o".into(), stream: true, message_count: 1 });
+        let s = inspect(br#"{"messages":[{"role":"system","content":"a"},{"role":"user","content":[{"type":"text","text":"b"}]}],"model":"m","stream":null}"#).unwrap();
+        assert!(!s.stream);
+        assert_eq!(s.message_count, 2);
+    }
+
+    #[test]
+    fn malformed_json_is_named() {
+        let e = err(r#"{"model": "gpt-4o", "messages": [}"#);
+        assert_eq!(e.status(), 400);
+        assert!(e.message.starts_with("Request body is not valid JSON"), "{}", e.message);
+        assert!(e.message.contains("line 1 column"), "{}", e.message);
+        assert!(err("").message.contains("empty"));
+        assert!(err("{\"model\":\"m\",").message.contains("not valid JSON"));
+    }
+
+    #[test]
+    fn not_a_chat_request_is_named() {
+        assert!(err("[1,2]").message.contains("a JSON object"));
+        assert_eq!(err(r#"{"messages":[{"role":"user"}]}"#).param, Some("model"));
+        assert_eq!(err(r#"{"model":"m"}"#).param, Some("messages"));
+        assert_eq!(err(r#"{"model":"m","messages":[]}"#).param, Some("messages"));
+        assert_eq!(err(r#"{"model":" ","messages":[{"role":"user"}]}"#).param, Some("model"));
+        assert!(err(r#"{"model":5,"messages":[]}"#).message.contains("`model` to be a string"));
+        assert!(err(r#"{"model":"m","messages":"hi"}"#).message.contains("`messages` to be an array"));
+        assert!(err(r#"{"model":"m","messages":[1]}"#).message.contains("each message to be an object"));
+        assert!(err(r#"{"model":"m","messages":[{"content":"x"}]}"#).message.contains("`role`"));
+        assert!(err(r#"{"model":"m","messages":[{"role":1}]}"#).message.contains("`role` to be a string"));
+        assert!(err(r#"{"model":"m","messages":[{"role":"user"}],"stream":"yes"}"#)
+            .message
+            .contains("`stream` to be true or false"));
+    }
+}

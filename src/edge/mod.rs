@@ -1,0 +1,148 @@
+//! The Worker entry point: the only place (with `edge::*` below it) that
+//! touches the Workers runtime.
+//!
+//! A request flows: settings (read once per isolate) → [`gate::admit`]
+//! (endpoint, header bound, gateway key, declared length) → bounded body
+//! read → [`chat::inspect`] → upstream `fetch` with a timeout → the upstream
+//! body streamed straight back (SSE chunk by chunk, never buffered), or its
+//! error turned into an OpenAI-format error. Every response carries
+//! `x-request-id`; every failure is a [`GatewayError`], never a runtime 500.
+
+mod body;
+mod proxy;
+
+use crate::config::Settings;
+use crate::endpoint::Endpoint;
+use crate::error::{Fault, GatewayError};
+use crate::gate::{self, Head};
+use crate::{chat, upstream};
+use std::cell::OnceCell;
+use std::rc::Rc;
+use worker::{event, Context, Env, Headers, Request, Response};
+
+/// Settings as read from the first request's environment in this isolate.
+type Loaded = Result<Rc<Settings>, Rc<Vec<String>>>;
+
+thread_local! {
+    // Immutable once set: vars and secrets are fixed for a deployment's lifetime.
+    static SETTINGS: OnceCell<Loaded> = const { OnceCell::new() };
+}
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let request_id = request_id();
+    let response = match handle(req, &env).await {
+        Ok(response) => response,
+        Err(error) => {
+            if error.status() >= 500 {
+                worker::console_error!(
+                    "{{\"request_id\":\"{request_id}\",\"kind\":\"{}\",\"status\":{},\"message\":{:?}}}",
+                    error.kind(),
+                    error.status(),
+                    error.message
+                );
+            }
+            error_response(&error)
+        }
+    };
+    // A streamed body cannot be re-created, so headers are added in place.
+    let mut response = response;
+    let _ = response.headers_mut().set("x-request-id", &request_id);
+    Ok(response)
+}
+
+async fn handle(mut req: Request, env: &Env) -> Result<Response, GatewayError> {
+    let settings = settings(env)?;
+    let headers = req.headers();
+    let (authorization, x_api_key, content_length) =
+        (header(headers, "authorization"), header(headers, "x-api-key"), header(headers, "content-length"));
+    let method = req.inner().method();
+    let path = req.path();
+    let head = Head {
+        method: &method,
+        path: &path,
+        header_bytes: header_bytes(headers),
+        authorization: authorization.as_deref(),
+        x_api_key: x_api_key.as_deref(),
+        content_length: content_length.as_deref(),
+    };
+    let admitted = gate::admit(&head, &settings)?;
+    match admitted.endpoint {
+        Endpoint::Health => json(200, r#"{"status":"ok"}"#.to_string()),
+        Endpoint::Models => json(200, upstream::models_body(&settings)),
+        Endpoint::ChatCompletions => {
+            let body = body::read(&mut req, content_length.is_some(), settings.max_body_bytes).await?;
+            let summary = chat::inspect(&body)?;
+            if !settings.exposes(&summary.model) {
+                return Err(GatewayError::new(
+                    Fault::ModelNotFound,
+                    format!("The model `{}` does not exist on this gateway.", summary.model),
+                )
+                .with_param("model"));
+            }
+            proxy::chat_completions(&settings, body, summary.stream).await
+        }
+    }
+}
+
+fn settings(env: &Env) -> Result<Rc<Settings>, GatewayError> {
+    let loaded = SETTINGS.with(|cell| {
+        cell.get_or_init(|| {
+            Settings::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+                .map(Rc::new)
+                .map_err(Rc::new)
+        })
+        .clone()
+    });
+    loaded.map_err(|problems| {
+        GatewayError::new(
+            Fault::Misconfigured,
+            format!("The gateway is misconfigured: {}.", problems.join("; ")),
+        )
+    })
+}
+
+fn header(headers: &Headers, name: &str) -> Option<String> {
+    headers.get(name).ok().flatten()
+}
+
+fn header_bytes(headers: &Headers) -> usize {
+    headers.entries().map(|(name, value)| name.len() + value.len()).sum()
+}
+
+/// A JSON response with the given status.
+pub(crate) fn json(status: u16, body: String) -> Result<Response, GatewayError> {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    Ok(Response::from_bytes(body.into_bytes()).map_err(internal)?.with_status(status).with_headers(headers))
+}
+
+fn error_response(error: &GatewayError) -> Response {
+    json(error.status(), error.openai_body()).unwrap_or_else(|_| {
+        Response::error("internal error", 500).expect("a plain response can always be built")
+    })
+}
+
+/// A runtime failure that is nobody's fault but ours.
+pub(crate) fn internal(error: worker::Error) -> GatewayError {
+    GatewayError::new(Fault::Internal, format!("Internal error: {error}"))
+}
+
+/// 128 random bits as hex, from the runtime's CSPRNG.
+fn request_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        return "req_unavailable".into();
+    }
+    let mut id = String::with_capacity(36);
+    id.push_str("req_");
+    for b in bytes {
+        id.push_str(&format!("{b:02x}"));
+    }
+    id
+}

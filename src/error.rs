@@ -1,0 +1,224 @@
+//! The gateway's one error type.
+//!
+//! Every failure a client can see is a [`GatewayError`]: a [`Fault`] saying
+//! who is at fault and what happened, plus a human message. The fault fixes
+//! the HTTP status, the OpenAI `type`/`code` fields and the short `kind()` used
+//! in logs. Rendering lives here too, so every error body has the same shape:
+//! `{"error":{"message","type","param","code"}}` as OpenAI's SDKs expect.
+//!
+//! Messages are built by the gateway from known text, never from secrets; text
+//! that comes from an upstream is redacted before it gets here
+//! (see [`crate::upstream::redact`]).
+
+use serde::Serialize;
+use std::fmt;
+
+/// What went wrong, grouped by who is at fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    // --- the client sent something we cannot serve ---
+    /// Body is not JSON, or not the request the endpoint expects.
+    BadRequest,
+    /// Body larger than the configured limit.
+    PayloadTooLarge,
+    /// Request headers larger than the configured limit.
+    HeadersTooLarge,
+    /// No such endpoint.
+    NotFound,
+    /// The endpoint exists but not with this method.
+    MethodNotAllowed,
+    /// The requested model is not one the configuration exposes.
+    ModelNotFound,
+    // --- authentication ---
+    /// No gateway key in `Authorization: Bearer` or `x-api-key`.
+    MissingKey,
+    /// A gateway key was sent but it is not one of ours.
+    InvalidKey,
+    // --- the upstream provider ---
+    /// The provider answered with an error status (carried).
+    UpstreamStatus(u16),
+    /// The provider could not be reached (DNS, connect, reset).
+    UpstreamUnreachable,
+    /// The provider did not answer within the attempt timeout.
+    UpstreamTimeout,
+    // --- ours ---
+    /// The deployment is misconfigured (a missing or invalid variable).
+    Misconfigured,
+    /// A bug or a runtime failure on our side.
+    Internal,
+}
+
+impl Fault {
+    /// The HTTP status this fault is reported with.
+    pub fn status(self) -> u16 {
+        match self {
+            Fault::BadRequest => 400,
+            Fault::PayloadTooLarge => 413,
+            Fault::HeadersTooLarge => 431,
+            Fault::NotFound | Fault::ModelNotFound => 404,
+            Fault::MethodNotAllowed => 405,
+            Fault::MissingKey | Fault::InvalidKey => 401,
+            Fault::UpstreamStatus(status) => status,
+            Fault::UpstreamUnreachable => 502,
+            Fault::UpstreamTimeout => 504,
+            Fault::Misconfigured | Fault::Internal => 500,
+        }
+    }
+
+    /// A short, stable name for logs and metrics.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Fault::BadRequest => "bad_request",
+            Fault::PayloadTooLarge => "payload_too_large",
+            Fault::HeadersTooLarge => "headers_too_large",
+            Fault::NotFound => "not_found",
+            Fault::MethodNotAllowed => "method_not_allowed",
+            Fault::ModelNotFound => "model_not_found",
+            Fault::MissingKey => "missing_key",
+            Fault::InvalidKey => "invalid_key",
+            Fault::UpstreamStatus(_) => "upstream_status",
+            Fault::UpstreamUnreachable => "upstream_unreachable",
+            Fault::UpstreamTimeout => "upstream_timeout",
+            Fault::Misconfigured => "misconfigured",
+            Fault::Internal => "internal_error",
+        }
+    }
+
+    /// Whether another attempt (same or other provider) could succeed.
+    pub fn is_retryable(self) -> bool {
+        match self {
+            Fault::UpstreamStatus(status) => status == 429 || status >= 500,
+            Fault::UpstreamUnreachable | Fault::UpstreamTimeout => true,
+            _ => false,
+        }
+    }
+
+    /// The OpenAI error `type` field.
+    fn openai_type(self) -> &'static str {
+        match self {
+            Fault::MissingKey | Fault::InvalidKey => "authentication_error",
+            Fault::UpstreamStatus(429) => "rate_limit_error",
+            Fault::UpstreamStatus(status) if status < 500 => "invalid_request_error",
+            Fault::UpstreamStatus(_) | Fault::UpstreamUnreachable | Fault::UpstreamTimeout => {
+                "upstream_error"
+            }
+            Fault::Misconfigured | Fault::Internal => "server_error",
+            _ => "invalid_request_error",
+        }
+    }
+
+    /// The OpenAI error `code` field.
+    fn openai_code(self) -> &'static str {
+        match self {
+            Fault::MissingKey => "missing_api_key",
+            Fault::InvalidKey => "invalid_api_key",
+            Fault::UpstreamStatus(_) => "upstream_error",
+            other => other.kind(),
+        }
+    }
+}
+
+/// An error a client receives: what went wrong and a message saying so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayError {
+    pub fault: Fault,
+    pub message: String,
+    /// The request field at fault, when there is one (OpenAI's `param`).
+    pub param: Option<&'static str>,
+}
+
+impl GatewayError {
+    pub fn new(fault: Fault, message: impl Into<String>) -> Self {
+        Self { fault, message: message.into(), param: None }
+    }
+
+    /// Names the request field at fault.
+    pub fn with_param(mut self, param: &'static str) -> Self {
+        self.param = Some(param);
+        self
+    }
+
+    pub fn status(&self) -> u16 {
+        self.fault.status()
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.fault.kind()
+    }
+
+    /// The OpenAI-format body: `{"error":{"message","type","param","code"}}`.
+    pub fn openai_body(&self) -> String {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: Inner<'a>,
+        }
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            message: &'a str,
+            #[serde(rename = "type")]
+            kind: &'a str,
+            param: Option<&'a str>,
+            code: &'a str,
+        }
+        let body = Body {
+            error: Inner {
+                message: &self.message,
+                kind: self.fault.openai_type(),
+                param: self.param,
+                code: self.fault.openai_code(),
+            },
+        };
+        serde_json::to_string(&body).expect("error body serializes")
+    }
+}
+
+impl fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.kind(), self.status(), self.message)
+    }
+}
+
+impl std::error::Error for GatewayError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn body_has_openai_shape() {
+        let e = GatewayError::new(Fault::BadRequest, "`messages` is required").with_param("messages");
+        let v: Value = serde_json::from_str(&e.openai_body()).unwrap();
+        assert_eq!(v["error"]["message"], "`messages` is required");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["param"], "messages");
+        assert_eq!(v["error"]["code"], "bad_request");
+    }
+
+    #[test]
+    fn statuses_follow_the_fault() {
+        assert_eq!(Fault::PayloadTooLarge.status(), 413);
+        assert_eq!(Fault::InvalidKey.status(), 401);
+        assert_eq!(Fault::MethodNotAllowed.status(), 405);
+        assert_eq!(Fault::UpstreamStatus(503).status(), 503);
+        assert_eq!(Fault::UpstreamTimeout.status(), 504);
+    }
+
+    #[test]
+    fn auth_errors_use_openai_codes() {
+        let v: Value =
+            serde_json::from_str(&GatewayError::new(Fault::InvalidKey, "x").openai_body()).unwrap();
+        assert_eq!(v["error"]["type"], "authentication_error");
+        assert_eq!(v["error"]["code"], "invalid_api_key");
+        assert_eq!(v["error"]["param"], Value::Null);
+    }
+
+    #[test]
+    fn retryable_classes() {
+        assert!(Fault::UpstreamStatus(429).is_retryable());
+        assert!(Fault::UpstreamStatus(503).is_retryable());
+        assert!(!Fault::UpstreamStatus(400).is_retryable());
+        assert!(Fault::UpstreamTimeout.is_retryable());
+        assert!(!Fault::BadRequest.is_retryable());
+    }
+}

@@ -1,0 +1,18 @@
+//! Switchyard: an LLM gateway that runs at the edge as a Cloudflare Worker.
+//!
+//! Everything in this crate except [`edge`] is plain Rust with no Workers
+//! dependency, built and unit-tested on the host with `cargo test`. The
+//! `edge` module (compiled for `wasm32` only) is the glue that turns a
+//! Workers `Request` into calls on these modules and their answers into a
+//! `Response`. See ARCHITECTURE.md for the code map and invariants.
+
+pub mod auth;
+pub mod chat;
+pub mod config;
+pub mod endpoint;
+pub mod error;
+pub mod gate;
+pub mod upstream;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;

@@ -1,0 +1,156 @@
+//! What the gateway says to and hears from the OpenAI-compatible upstream,
+//! as plain data: URLs, outgoing headers, and how upstream errors are turned
+//! into OpenAI-format errors for the client.
+//!
+//! Nothing here performs I/O; the edge module sends what this module builds.
+//! Any upstream text that reaches a client passes through [`redact`] first, so
+//! a provider that echoes its key back cannot leak it.
+
+use crate::config::Settings;
+use crate::error::{Fault, GatewayError};
+use serde::Serialize;
+use serde_json::Value;
+
+/// How much of an upstream error body the gateway reads.
+pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// Upstream headers relayed to the client with an error response.
+pub const RELAYED_ERROR_HEADERS: [&str; 2] = ["retry-after", "retry-after-ms"];
+
+/// Replacement for a secret found in upstream text.
+pub const REDACTED: &str = "[redacted]";
+
+/// The URL for chat completions under `base` (which has no trailing slash).
+pub fn chat_completions_url(base: &str) -> String {
+    format!("{base}/chat/completions")
+}
+
+/// Headers for an upstream chat request, in order. The client's own headers
+/// are never forwarded: its gateway key must not reach a provider.
+pub fn chat_headers(settings: &Settings) -> Vec<(&'static str, String)> {
+    let mut headers = vec![("content-type", "application/json".to_string())];
+    if let Some(key) = &settings.provider_api_key {
+        headers.push(("authorization", format!("Bearer {key}")));
+    }
+    headers
+}
+
+/// Replaces every occurrence of each non-empty secret in `text`.
+pub fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        if out.contains(secret) {
+            out = out.replace(secret, REDACTED);
+        }
+    }
+    out
+}
+
+/// The response to give the client when the upstream answered `status`
+/// (not 2xx) with `body`: the same status and an OpenAI-format error body.
+/// A body that already is one (`{"error":{...}}`) is kept, with secrets
+/// redacted; anything else is wrapped and quoted.
+pub fn error_response(status: u16, body: &[u8], secrets: &[&str]) -> (u16, String) {
+    let status = if (400..=599).contains(&status) { status } else { 502 };
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY_BYTES)]);
+    let text = redact(&text, secrets);
+    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) {
+        if let Some(Value::Object(_)) = map.get("error") {
+            return (status, text);
+        }
+    }
+    let snippet: String = text.trim().chars().take(500).collect();
+    let message = if snippet.is_empty() {
+        format!("Upstream provider returned HTTP {status} with an empty body.")
+    } else {
+        format!("Upstream provider returned HTTP {status}: {snippet}")
+    };
+    (status, GatewayError::new(Fault::UpstreamStatus(status), message).openai_body())
+}
+
+/// The `GET /v1/models` body: every exposed model in OpenAI's list shape.
+pub fn models_body(settings: &Settings) -> String {
+    #[derive(Serialize)]
+    struct List<'a> {
+        object: &'static str,
+        data: Vec<Model<'a>>,
+    }
+    #[derive(Serialize)]
+    struct Model<'a> {
+        id: &'a str,
+        object: &'static str,
+        created: u64,
+        owned_by: &'static str,
+    }
+    let data = settings
+        .models
+        .iter()
+        .map(|id| Model { id, object: "model", created: 0, owned_by: "switchyard" })
+        .collect();
+    serde_json::to_string(&List { object: "list", data }).expect("model list serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{hash_key, KeyRing};
+
+    fn settings(key: Option<&str>) -> Settings {
+        Settings {
+            upstream_base_url: "http://127.0.0.1:1/v1".into(),
+            provider_api_key: key.map(String::from),
+            gateway_keys: KeyRing::parse(&hash_key("g")).unwrap(),
+            models: vec!["a".into(), "b".into()],
+            max_body_bytes: 1024,
+            max_header_bytes: 1024,
+            upstream_timeout_ms: 1000,
+        }
+    }
+
+    #[test]
+    fn url_and_headers() {
+        assert_eq!(chat_completions_url("http://h/v1"), "http://h/v1/chat/completions");
+        let h = chat_headers(&settings(Some("sk-p")));
+        assert_eq!(h, vec![("content-type", "application/json".into()), ("authorization", "Bearer sk-p".into())]);
+        assert_eq!(chat_headers(&settings(None)).len(), 1);
+    }
+
+    #[test]
+    fn openai_error_bodies_pass_through_redacted() {
+        let body = br#"{"error":{"message":"Incorrect API key provided: sk-secret","type":"invalid_request_error","code":"invalid_api_key"}}"#;
+        let (status, out) = error_response(401, body, &["sk-secret"]);
+        assert_eq!(status, 401);
+        assert!(!out.contains("sk-secret"));
+        assert!(out.contains(REDACTED));
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["error"]["code"], "invalid_api_key");
+    }
+
+    #[test]
+    fn other_bodies_are_wrapped() {
+        let (status, out) = error_response(503, b"<html>Service Unavailable sk-secret</html>", &["sk-secret"]);
+        assert_eq!(status, 503);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("HTTP 503") && msg.contains("Service Unavailable"), "{msg}");
+        assert!(!out.contains("sk-secret"));
+        assert_eq!(v["error"]["type"], "upstream_error");
+        let (_, out) = error_response(500, b"", &[]);
+        assert!(out.contains("empty body"));
+        let (status, _) = error_response(302, b"", &[]);
+        assert_eq!(status, 502, "a non-error status is not passed off as one");
+    }
+
+    #[test]
+    fn redact_ignores_empty_secrets() {
+        assert_eq!(redact("abc", &["", "b"]), format!("a{REDACTED}c"));
+    }
+
+    #[test]
+    fn model_list_shape() {
+        let v: Value = serde_json::from_str(&models_body(&settings(None))).unwrap();
+        assert_eq!(v["object"], "list");
+        assert_eq!(v["data"][1]["id"], "b");
+        assert_eq!(v["data"][0]["object"], "model");
+    }
+}

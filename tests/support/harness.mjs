@@ -1,0 +1,101 @@
+// Shared by the dev server, the end-to-end tests and the benchmarks:
+// start the project's mock provider and run the compiled Worker in workerd
+// through Miniflare.
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const MOCK_BIN = join(ROOT, "target", "release", "mock-provider");
+export const WORKER_SCRIPT = join(ROOT, "build", "index.js");
+/** Same as wrangler.toml (workerd 1.20260426.1 accepts up to 2026-05-03). */
+export const COMPATIBILITY_DATE = "2026-04-26";
+
+/** SHA-256 of a gateway key in hex: the form GATEWAY_KEYS stores. */
+export function hashKey(key) {
+  return createHash("sha256").update(key).digest("hex");
+}
+
+/**
+ * Starts the mock provider on an ephemeral 127.0.0.1 port.
+ * Resolves to { url, port, stop(), calls(query), last(path), reset() }.
+ */
+export async function startMock(args = []) {
+  if (!existsSync(MOCK_BIN)) {
+    throw new Error(`${MOCK_BIN} is missing: run \`cargo build --release -p mock-provider\` (make test does)`);
+  }
+  const child = spawn(MOCK_BIN, ["--host", "127.0.0.1", "--port", "0", ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const url = await new Promise((resolve, reject) => {
+    let seen = "";
+    const onData = (chunk) => {
+      seen += chunk;
+      const match = /listening on (http:\/\/[^\s]+)/.exec(seen);
+      if (match) {
+        child.stdout.off("data", onData);
+        resolve(match[1]);
+      }
+    };
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`mock-provider exited early (code ${code}): ${seen}`)));
+    child.once("error", reject);
+  });
+  child.stdout.resume();
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const getJson = async (path) => {
+    const res = await fetch(url + path);
+    if (!res.ok) throw new Error(`mock ${path}: ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  return {
+    url,
+    port: Number(new URL(url).port),
+    /** Call counts: all of them, or for one path / prefix. */
+    calls: (query = "") => getJson(`/__mock/calls${query}`),
+    /** Number of calls whose path starts with `prefix`. */
+    async count(prefix) {
+      const body = await getJson(`/__mock/calls?prefix=${encodeURIComponent(prefix)}`);
+      return body.count;
+    },
+    /** The last request the mock saw on `path`, or null. */
+    async last(path) {
+      const res = await fetch(`${url}/__mock/last?path=${encodeURIComponent(path)}`);
+      return res.status === 404 ? null : res.json();
+    },
+    reset: () => fetch(`${url}/__mock/reset`, { method: "POST" }),
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/**
+ * Runs the compiled Worker in workerd. `bindings` are the Worker's vars and
+ * secrets; pass `port` to serve on 127.0.0.1 (dev server, benchmarks).
+ */
+export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT } = {}) {
+  if (!existsSync(scriptPath)) {
+    throw new Error(`${scriptPath} is missing: run \`sh scripts/build-worker.sh\` (make test does)`);
+  }
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: COMPATIBILITY_DATE,
+    bindings,
+    ...(port === undefined ? {} : { host: "127.0.0.1", port }),
+  });
+  const url = await mf.ready;
+  return {
+    mf,
+    url: url.href.replace(/\/$/, ""),
+    fetch: (path, init) => mf.dispatchFetch(new URL(path, "http://gateway.test").href, init),
+    stop: () => mf.dispose(),
+  };
+}
