@@ -13,7 +13,7 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
-installed_version() { "$CARGO_BIN/$1" --version 2>/dev/null | awk '{print $2}'; }
+installed_version() { "$CARGO_BIN/$1" --version 2>/dev/null | awk '{print $NF}'; }
 
 if [ "$(installed_version wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"

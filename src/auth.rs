@@ -102,7 +102,10 @@ impl KeyRing {
 }
 
 /// The key a client presented: a bearer token wins over `x-api-key`.
-pub fn presented_key<'a>(authorization: Option<&'a str>, x_api_key: Option<&'a str>) -> Option<&'a str> {
+pub fn presented_key<'a>(
+    authorization: Option<&'a str>,
+    x_api_key: Option<&'a str>,
+) -> Option<&'a str> {
     let bearer = authorization.and_then(|value| {
         let value = value.trim();
         let (scheme, token) = value.split_once(' ')?;
@@ -115,7 +118,10 @@ pub fn presented_key<'a>(authorization: Option<&'a str>, x_api_key: Option<&'a s
 
 /// SHA-256 of a key as lowercase hex: what `GATEWAY_KEYS` stores.
 pub fn hash_key(key: &str) -> String {
-    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
@@ -143,13 +149,21 @@ mod tests {
     use super::*;
 
     fn ring() -> KeyRing {
-        KeyRing::parse(&format!("alice:{}, {}", hash_key("sk-alice"), hash_key("sk-bob"))).unwrap()
+        KeyRing::parse(&format!(
+            "alice:{}, {}",
+            hash_key("sk-alice"),
+            hash_key("sk-bob")
+        ))
+        .unwrap()
     }
 
     #[test]
     fn known_hash() {
         // sha256("abc") from FIPS 180-2.
-        assert_eq!(hash_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
@@ -176,9 +190,20 @@ mod tests {
     #[test]
     fn authenticate_distinguishes_missing_and_invalid() {
         let ring = ring();
-        assert_eq!(ring.authenticate(None, None).unwrap_err().fault, Fault::MissingKey);
-        assert_eq!(ring.authenticate(Some("Bearer nope"), None).unwrap_err().fault, Fault::InvalidKey);
-        assert_eq!(ring.authenticate(None, Some("sk-alice")).unwrap().name, "alice");
+        assert_eq!(
+            ring.authenticate(None, None).unwrap_err().fault,
+            Fault::MissingKey
+        );
+        assert_eq!(
+            ring.authenticate(Some("Bearer nope"), None)
+                .unwrap_err()
+                .fault,
+            Fault::InvalidKey
+        );
+        assert_eq!(
+            ring.authenticate(None, Some("sk-alice")).unwrap().name,
+            "alice"
+        );
     }
 
     #[test]

@@ -47,23 +47,40 @@ pub fn inspect(body: &[u8]) -> Result<ChatSummary, GatewayError> {
     })?;
 
     let model = match probe.model {
-        None => return Err(GatewayError::new(Fault::BadRequest, "`model` is required.").with_param("model")),
+        None => {
+            return Err(
+                GatewayError::new(Fault::BadRequest, "`model` is required.").with_param("model")
+            )
+        }
         Some(ModelField(m)) if m.trim().is_empty() => {
-            return Err(GatewayError::new(Fault::BadRequest, "`model` must not be empty.").with_param("model"))
+            return Err(
+                GatewayError::new(Fault::BadRequest, "`model` must not be empty.")
+                    .with_param("model"),
+            )
         }
         Some(ModelField(m)) => m,
     };
     let message_count = match probe.messages {
         None => {
-            return Err(GatewayError::new(Fault::BadRequest, "`messages` is required.").with_param("messages"))
+            return Err(
+                GatewayError::new(Fault::BadRequest, "`messages` is required.")
+                    .with_param("messages"),
+            )
         }
         Some(MessagesField(0)) => {
-            return Err(GatewayError::new(Fault::BadRequest, "`messages` must contain at least one message.")
-                .with_param("messages"))
+            return Err(GatewayError::new(
+                Fault::BadRequest,
+                "`messages` must contain at least one message.",
+            )
+            .with_param("messages"))
         }
         Some(MessagesField(n)) => n,
     };
-    Ok(ChatSummary { model, stream: probe.stream.unwrap_or(false), message_count })
+    Ok(ChatSummary {
+        model,
+        stream: probe.stream.unwrap_or(false),
+        message_count,
+    })
 }
 
 #[derive(Deserialize)]
@@ -171,7 +188,14 @@ mod tests {
     fn reads_model_and_stream() {
         let s = inspect(br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"stream":true,"x":{"y":[1]}}"#)
             .unwrap();
-        assert_eq!(s, ChatSummary { model: "gpt-4o".into(), stream: true, message_count: 1 });
+        assert_eq!(
+            s,
+            ChatSummary {
+                model: "gpt-4o".into(),
+                stream: true,
+                message_count: 1
+            }
+        );
         let s = inspect(br#"{"messages":[{"role":"system","content":"a"},{"role":"user","content":[{"type":"text","text":"b"}]}],"model":"m","stream":null}"#).unwrap();
         assert!(!s.stream);
         assert_eq!(s.message_count, 2);
@@ -181,7 +205,11 @@ mod tests {
     fn malformed_json_is_named() {
         let e = err(r#"{"model": "gpt-4o", "messages": [}"#);
         assert_eq!(e.status(), 400);
-        assert!(e.message.starts_with("Request body is not valid JSON"), "{}", e.message);
+        assert!(
+            e.message.starts_with("Request body is not valid JSON"),
+            "{}",
+            e.message
+        );
         assert!(e.message.contains("line 1 column"), "{}", e.message);
         assert!(err("").message.contains("empty"));
         assert!(err("{\"model\":\"m\",").message.contains("not valid JSON"));
@@ -190,17 +218,38 @@ mod tests {
     #[test]
     fn not_a_chat_request_is_named() {
         assert!(err("[1,2]").message.contains("a JSON object"));
-        assert_eq!(err(r#"{"messages":[{"role":"user"}]}"#).param, Some("model"));
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user"}]}"#).param,
+            Some("model")
+        );
         assert_eq!(err(r#"{"model":"m"}"#).param, Some("messages"));
-        assert_eq!(err(r#"{"model":"m","messages":[]}"#).param, Some("messages"));
-        assert_eq!(err(r#"{"model":" ","messages":[{"role":"user"}]}"#).param, Some("model"));
-        assert!(err(r#"{"model":5,"messages":[]}"#).message.contains("`model` to be a string"));
-        assert!(err(r#"{"model":"m","messages":"hi"}"#).message.contains("`messages` to be an array"));
-        assert!(err(r#"{"model":"m","messages":[1]}"#).message.contains("each message to be an object"));
-        assert!(err(r#"{"model":"m","messages":[{"content":"x"}]}"#).message.contains("`role`"));
-        assert!(err(r#"{"model":"m","messages":[{"role":1}]}"#).message.contains("`role` to be a string"));
-        assert!(err(r#"{"model":"m","messages":[{"role":"user"}],"stream":"yes"}"#)
+        assert_eq!(
+            err(r#"{"model":"m","messages":[]}"#).param,
+            Some("messages")
+        );
+        assert_eq!(
+            err(r#"{"model":" ","messages":[{"role":"user"}]}"#).param,
+            Some("model")
+        );
+        assert!(err(r#"{"model":5,"messages":[]}"#)
             .message
-            .contains("`stream` to be true or false"));
+            .contains("`model` to be a string"));
+        assert!(err(r#"{"model":"m","messages":"hi"}"#)
+            .message
+            .contains("`messages` to be an array"));
+        assert!(err(r#"{"model":"m","messages":[1]}"#)
+            .message
+            .contains("each message to be an object"));
+        assert!(err(r#"{"model":"m","messages":[{"content":"x"}]}"#)
+            .message
+            .contains("`role`"));
+        assert!(err(r#"{"model":"m","messages":[{"role":1}]}"#)
+            .message
+            .contains("`role` to be a string"));
+        assert!(
+            err(r#"{"model":"m","messages":[{"role":"user"}],"stream":"yes"}"#)
+                .message
+                .contains("`stream` to be true or false")
+        );
     }
 }

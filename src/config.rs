@@ -52,14 +52,21 @@ impl Settings {
     /// problem found, each naming the variable at fault.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
         let mut problems = Vec::new();
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
 
         let upstream_base_url = match get(var::UPSTREAM_BASE_URL) {
             Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
                 url.trim_end_matches('/').to_string()
             }
             Some(url) => {
-                problems.push(format!("{} must start with http:// or https:// (got `{url}`)", var::UPSTREAM_BASE_URL));
+                problems.push(format!(
+                    "{} must start with http:// or https:// (got `{url}`)",
+                    var::UPSTREAM_BASE_URL
+                ));
                 String::new()
             }
             None => {
@@ -78,7 +85,11 @@ impl Settings {
                 KeyRing::default()
             }
             Some(spec) => KeyRing::parse(&spec).unwrap_or_else(|errors| {
-                problems.extend(errors.into_iter().map(|e| format!("{}: {e}", var::GATEWAY_KEYS)));
+                problems.extend(
+                    errors
+                        .into_iter()
+                        .map(|e| format!("{}: {e}", var::GATEWAY_KEYS)),
+                );
                 KeyRing::default()
             }),
         };
@@ -98,15 +109,21 @@ impl Settings {
             Some(text) => match text.parse::<usize>() {
                 Ok(n) if n >= min => n,
                 _ => {
-                    problems.push(format!("{name} must be a whole number ≥ {min} (got `{text}`)"));
+                    problems.push(format!(
+                        "{name} must be a whole number ≥ {min} (got `{text}`)"
+                    ));
                     default
                 }
             },
         };
         let max_body_bytes = number(var::MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, 1024);
         let max_header_bytes = number(var::MAX_HEADER_BYTES, DEFAULT_MAX_HEADER_BYTES, 1024);
-        let upstream_timeout_ms =
-            number(var::UPSTREAM_TIMEOUT_MS, DEFAULT_UPSTREAM_TIMEOUT_MS as usize, 1).min(u32::MAX as usize) as u32;
+        let upstream_timeout_ms = number(
+            var::UPSTREAM_TIMEOUT_MS,
+            DEFAULT_UPSTREAM_TIMEOUT_MS as usize,
+            1,
+        )
+        .min(u32::MAX as usize) as u32;
 
         if problems.is_empty() {
             Ok(Settings {
@@ -136,16 +153,21 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, Vec<String>> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|name| map.get(name).cloned())
     }
 
     #[test]
     fn minimal_settings_use_defaults() {
         let keys = hash_key("k");
-        let s = settings(&[(var::UPSTREAM_BASE_URL, "http://127.0.0.1:9/v1/"), (var::GATEWAY_KEYS, &keys)])
-            .unwrap();
+        let s = settings(&[
+            (var::UPSTREAM_BASE_URL, "http://127.0.0.1:9/v1/"),
+            (var::GATEWAY_KEYS, &keys),
+        ])
+        .unwrap();
         assert_eq!(s.upstream_base_url, "http://127.0.0.1:9/v1");
         assert_eq!(s.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(s.max_header_bytes, DEFAULT_MAX_HEADER_BYTES);
@@ -188,6 +210,8 @@ mod tests {
     #[test]
     fn missing_keys_are_a_problem_not_an_open_door() {
         let problems = settings(&[(var::UPSTREAM_BASE_URL, "https://x")]).unwrap_err();
-        assert!(problems.iter().any(|p| p.contains("GATEWAY_KEYS is not set")));
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("GATEWAY_KEYS is not set")));
     }
 }

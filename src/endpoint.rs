@@ -32,7 +32,10 @@ impl Endpoint {
 
     /// Resolves `method path` to an endpoint, or the 404 / 405 to answer.
     pub fn resolve(method: &str, path: &str) -> Result<Endpoint, GatewayError> {
-        let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+        let path = path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path);
         let endpoint = match path {
             "/health" => Endpoint::Health,
             "/v1/models" => Endpoint::Models,
@@ -46,7 +49,9 @@ impl Endpoint {
         };
         let allowed = endpoint.method();
         // HEAD is GET without a body; the runtime drops the body for us.
-        if method.eq_ignore_ascii_case(allowed) || (allowed == "GET" && method.eq_ignore_ascii_case("HEAD")) {
+        if method.eq_ignore_ascii_case(allowed)
+            || (allowed == "GET" && method.eq_ignore_ascii_case("HEAD"))
+        {
             Ok(endpoint)
         } else {
             Err(GatewayError::new(
@@ -70,8 +75,14 @@ mod tests {
 
     #[test]
     fn known_endpoints() {
-        assert_eq!(Endpoint::resolve("POST", "/v1/chat/completions"), Ok(Endpoint::ChatCompletions));
-        assert_eq!(Endpoint::resolve("GET", "/v1/models/"), Ok(Endpoint::Models));
+        assert_eq!(
+            Endpoint::resolve("POST", "/v1/chat/completions"),
+            Ok(Endpoint::ChatCompletions)
+        );
+        assert_eq!(
+            Endpoint::resolve("GET", "/v1/models/"),
+            Ok(Endpoint::Models)
+        );
         assert_eq!(Endpoint::resolve("HEAD", "/health"), Ok(Endpoint::Health));
     }
 
@@ -88,7 +99,12 @@ mod tests {
         let err = Endpoint::resolve("GET", "/v1/chat/completions").unwrap_err();
         assert_eq!(err.status(), 405);
         assert!(err.message.contains("POST"));
-        assert_eq!(Endpoint::resolve("DELETE", "/v1/models").unwrap_err().status(), 405);
+        assert_eq!(
+            Endpoint::resolve("DELETE", "/v1/models")
+                .unwrap_err()
+                .status(),
+            405
+        );
     }
 
     #[test]

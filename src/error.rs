@@ -129,7 +129,11 @@ pub struct GatewayError {
 
 impl GatewayError {
     pub fn new(fault: Fault, message: impl Into<String>) -> Self {
-        Self { fault, message: message.into(), param: None }
+        Self {
+            fault,
+            message: message.into(),
+            param: None,
+        }
     }
 
     /// Names the request field at fault.
@@ -187,7 +191,8 @@ mod tests {
 
     #[test]
     fn body_has_openai_shape() {
-        let e = GatewayError::new(Fault::BadRequest, "`messages` is required").with_param("messages");
+        let e =
+            GatewayError::new(Fault::BadRequest, "`messages` is required").with_param("messages");
         let v: Value = serde_json::from_str(&e.openai_body()).unwrap();
         assert_eq!(v["error"]["message"], "`messages` is required");
         assert_eq!(v["error"]["type"], "invalid_request_error");

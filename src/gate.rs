@@ -42,15 +42,26 @@ pub fn admit<'s>(head: &Head<'_>, settings: &'s Settings) -> Result<Admitted<'s>
         ));
     }
     let key = if endpoint.requires_key() {
-        Some(settings.gateway_keys.authenticate(head.authorization, head.x_api_key)?)
+        Some(
+            settings
+                .gateway_keys
+                .authenticate(head.authorization, head.x_api_key)?,
+        )
     } else {
         None
     };
     if let Some(declared) = head.content_length {
         match declared.trim().parse::<u64>() {
-            Ok(n) if n > settings.max_body_bytes as u64 => return Err(body_too_large(settings.max_body_bytes)),
+            Ok(n) if n > settings.max_body_bytes as u64 => {
+                return Err(body_too_large(settings.max_body_bytes))
+            }
             Ok(_) => {}
-            Err(_) => return Err(GatewayError::new(Fault::BadRequest, "Content-Length is not a number.")),
+            Err(_) => {
+                return Err(GatewayError::new(
+                    Fault::BadRequest,
+                    "Content-Length is not a number.",
+                ))
+            }
         }
     }
     Ok(Admitted { endpoint, key })
@@ -82,7 +93,13 @@ mod tests {
     }
 
     fn chat(auth: Option<&'static str>) -> Head<'static> {
-        Head { method: "POST", path: "/v1/chat/completions", header_bytes: 100, authorization: auth, ..Head::default() }
+        Head {
+            method: "POST",
+            path: "/v1/chat/completions",
+            header_bytes: 100,
+            authorization: auth,
+            ..Head::default()
+        }
     }
 
     #[test]
@@ -96,24 +113,56 @@ mod tests {
     #[test]
     fn health_needs_no_key() {
         let s = settings();
-        let head = Head { method: "GET", path: "/health", ..Head::default() };
-        assert_eq!(admit(&head, &s).unwrap(), Admitted { endpoint: Endpoint::Health, key: None });
+        let head = Head {
+            method: "GET",
+            path: "/health",
+            ..Head::default()
+        };
+        assert_eq!(
+            admit(&head, &s).unwrap(),
+            Admitted {
+                endpoint: Endpoint::Health,
+                key: None
+            }
+        );
     }
 
     #[test]
     fn refusals_in_order() {
         let s = settings();
         assert_eq!(admit(&chat(None), &s).unwrap_err().status(), 401);
-        assert_eq!(admit(&chat(Some("Bearer bad")), &s).unwrap_err().status(), 401);
-        let big_headers = Head { header_bytes: 5000, ..chat(None) };
+        assert_eq!(
+            admit(&chat(Some("Bearer bad")), &s).unwrap_err().status(),
+            401
+        );
+        let big_headers = Head {
+            header_bytes: 5000,
+            ..chat(None)
+        };
         assert_eq!(admit(&big_headers, &s).unwrap_err().status(), 431);
-        let big_body = Head { content_length: Some("4096"), ..chat(Some("Bearer sk-good")) };
+        let big_body = Head {
+            content_length: Some("4096"),
+            ..chat(Some("Bearer sk-good"))
+        };
         assert_eq!(admit(&big_body, &s).unwrap_err().status(), 413);
-        let anon_big_body = Head { content_length: Some("4096"), ..chat(None) };
-        assert_eq!(admit(&anon_big_body, &s).unwrap_err().status(), 401, "auth is checked before size");
-        let bad_length = Head { content_length: Some("lots"), ..chat(Some("Bearer sk-good")) };
+        let anon_big_body = Head {
+            content_length: Some("4096"),
+            ..chat(None)
+        };
+        assert_eq!(
+            admit(&anon_big_body, &s).unwrap_err().status(),
+            401,
+            "auth is checked before size"
+        );
+        let bad_length = Head {
+            content_length: Some("lots"),
+            ..chat(Some("Bearer sk-good"))
+        };
         assert_eq!(admit(&bad_length, &s).unwrap_err().status(), 400);
-        let wrong_path = Head { path: "/v1/nope", ..chat(None) };
+        let wrong_path = Head {
+            path: "/v1/nope",
+            ..chat(None)
+        };
         assert_eq!(admit(&wrong_path, &s).unwrap_err().status(), 404);
     }
 }

@@ -51,7 +51,11 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
 /// A body that already is one (`{"error":{...}}`) is kept, with secrets
 /// redacted; anything else is wrapped and quoted.
 pub fn error_response(status: u16, body: &[u8], secrets: &[&str]) -> (u16, String) {
-    let status = if (400..=599).contains(&status) { status } else { 502 };
+    let status = if (400..=599).contains(&status) {
+        status
+    } else {
+        502
+    };
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY_BYTES)]);
     let text = redact(&text, secrets);
     if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) {
@@ -65,7 +69,10 @@ pub fn error_response(status: u16, body: &[u8], secrets: &[&str]) -> (u16, Strin
     } else {
         format!("Upstream provider returned HTTP {status}: {snippet}")
     };
-    (status, GatewayError::new(Fault::UpstreamStatus(status), message).openai_body())
+    (
+        status,
+        GatewayError::new(Fault::UpstreamStatus(status), message).openai_body(),
+    )
 }
 
 /// The `GET /v1/models` body: every exposed model in OpenAI's list shape.
@@ -85,9 +92,18 @@ pub fn models_body(settings: &Settings) -> String {
     let data = settings
         .models
         .iter()
-        .map(|id| Model { id, object: "model", created: 0, owned_by: "switchyard" })
+        .map(|id| Model {
+            id,
+            object: "model",
+            created: 0,
+            owned_by: "switchyard",
+        })
         .collect();
-    serde_json::to_string(&List { object: "list", data }).expect("model list serializes")
+    serde_json::to_string(&List {
+        object: "list",
+        data,
+    })
+    .expect("model list serializes")
 }
 
 #[cfg(test)]
@@ -109,9 +125,18 @@ mod tests {
 
     #[test]
     fn url_and_headers() {
-        assert_eq!(chat_completions_url("http://h/v1"), "http://h/v1/chat/completions");
+        assert_eq!(
+            chat_completions_url("http://h/v1"),
+            "http://h/v1/chat/completions"
+        );
         let h = chat_headers(&settings(Some("sk-p")));
-        assert_eq!(h, vec![("content-type", "application/json".into()), ("authorization", "Bearer sk-p".into())]);
+        assert_eq!(
+            h,
+            vec![
+                ("content-type", "application/json".into()),
+                ("authorization", "Bearer sk-p".into())
+            ]
+        );
         assert_eq!(chat_headers(&settings(None)).len(), 1);
     }
 
@@ -128,11 +153,18 @@ mod tests {
 
     #[test]
     fn other_bodies_are_wrapped() {
-        let (status, out) = error_response(503, b"<html>Service Unavailable sk-secret</html>", &["sk-secret"]);
+        let (status, out) = error_response(
+            503,
+            b"<html>Service Unavailable sk-secret</html>",
+            &["sk-secret"],
+        );
         assert_eq!(status, 503);
         let v: Value = serde_json::from_str(&out).unwrap();
         let msg = v["error"]["message"].as_str().unwrap();
-        assert!(msg.contains("HTTP 503") && msg.contains("Service Unavailable"), "{msg}");
+        assert!(
+            msg.contains("HTTP 503") && msg.contains("Service Unavailable"),
+            "{msg}"
+        );
         assert!(!out.contains("sk-secret"));
         assert_eq!(v["error"]["type"], "upstream_error");
         let (_, out) = error_response(500, b"", &[]);

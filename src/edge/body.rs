@@ -11,10 +11,18 @@ use futures::StreamExt;
 use worker::Request;
 
 /// The whole body of `req`, at most `limit` bytes.
-pub async fn read(req: &mut Request, has_length: bool, limit: usize) -> Result<Vec<u8>, GatewayError> {
+pub async fn read(
+    req: &mut Request,
+    has_length: bool,
+    limit: usize,
+) -> Result<Vec<u8>, GatewayError> {
     if has_length {
         let bytes = req.bytes().await.map_err(unreadable)?;
-        return if bytes.len() > limit { Err(body_too_large(limit)) } else { Ok(bytes) };
+        return if bytes.len() > limit {
+            Err(body_too_large(limit))
+        } else {
+            Ok(bytes)
+        };
     }
     let mut stream = match req.stream() {
         Ok(stream) => stream,
@@ -34,5 +42,8 @@ pub async fn read(req: &mut Request, has_length: bool, limit: usize) -> Result<V
 
 fn unreadable(error: worker::Error) -> GatewayError {
     // A client that disconnects or sends a broken body is at fault, not us.
-    GatewayError::new(Fault::BadRequest, format!("The request body could not be read: {error}"))
+    GatewayError::new(
+        Fault::BadRequest,
+        format!("The request body could not be read: {error}"),
+    )
 }

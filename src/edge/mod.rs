@@ -59,8 +59,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 async fn handle(mut req: Request, env: &Env) -> Result<Response, GatewayError> {
     let settings = settings(env)?;
     let headers = req.headers();
-    let (authorization, x_api_key, content_length) =
-        (header(headers, "authorization"), header(headers, "x-api-key"), header(headers, "content-length"));
+    let (authorization, x_api_key, content_length) = (
+        header(headers, "authorization"),
+        header(headers, "x-api-key"),
+        header(headers, "content-length"),
+    );
     let method = req.inner().method();
     let path = req.path();
     let head = Head {
@@ -76,12 +79,16 @@ async fn handle(mut req: Request, env: &Env) -> Result<Response, GatewayError> {
         Endpoint::Health => json(200, r#"{"status":"ok"}"#.to_string()),
         Endpoint::Models => json(200, upstream::models_body(&settings)),
         Endpoint::ChatCompletions => {
-            let body = body::read(&mut req, content_length.is_some(), settings.max_body_bytes).await?;
+            let body =
+                body::read(&mut req, content_length.is_some(), settings.max_body_bytes).await?;
             let summary = chat::inspect(&body)?;
             if !settings.exposes(&summary.model) {
                 return Err(GatewayError::new(
                     Fault::ModelNotFound,
-                    format!("The model `{}` does not exist on this gateway.", summary.model),
+                    format!(
+                        "The model `{}` does not exist on this gateway.",
+                        summary.model
+                    ),
                 )
                 .with_param("model"));
             }
@@ -112,14 +119,20 @@ fn header(headers: &Headers, name: &str) -> Option<String> {
 }
 
 fn header_bytes(headers: &Headers) -> usize {
-    headers.entries().map(|(name, value)| name.len() + value.len()).sum()
+    headers
+        .entries()
+        .map(|(name, value)| name.len() + value.len())
+        .sum()
 }
 
 /// A JSON response with the given status.
 pub(crate) fn json(status: u16, body: String) -> Result<Response, GatewayError> {
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
-    Ok(Response::from_bytes(body.into_bytes()).map_err(internal)?.with_status(status).with_headers(headers))
+    Ok(Response::from_bytes(body.into_bytes())
+        .map_err(internal)?
+        .with_status(status)
+        .with_headers(headers))
 }
 
 fn error_response(error: &GatewayError) -> Response {

@@ -19,7 +19,11 @@ use wasm_bindgen::JsValue;
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
 
 /// Forwards `body` to the upstream's chat completions endpoint.
-pub async fn chat_completions(settings: &Settings, body: Vec<u8>, stream: bool) -> Result<Response, GatewayError> {
+pub async fn chat_completions(
+    settings: &Settings,
+    body: Vec<u8>,
+    stream: bool,
+) -> Result<Response, GatewayError> {
     let headers = Headers::new();
     for (name, value) in upstream::chat_headers(settings) {
         headers.set(name, &value).map_err(internal)?;
@@ -27,7 +31,9 @@ pub async fn chat_completions(settings: &Settings, body: Vec<u8>, stream: bool) 
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)
-        .with_body(Some(JsValue::from(js_sys::Uint8Array::from(body.as_slice()))));
+        .with_body(Some(JsValue::from(js_sys::Uint8Array::from(
+            body.as_slice(),
+        ))));
     drop(body);
     let url = upstream::chat_completions_url(&settings.upstream_base_url);
     let request = Request::new_with_init(&url, &init).map_err(internal)?;
@@ -36,21 +42,29 @@ pub async fn chat_completions(settings: &Settings, body: Vec<u8>, stream: bool) 
     let signal = controller.signal();
     let fetch = Fetch::Request(request);
     let sent = pin!(fetch.send_with_signal(&signal));
-    let timer = pin!(Delay::from(Duration::from_millis(settings.upstream_timeout_ms.into())));
+    let timer = pin!(Delay::from(Duration::from_millis(
+        settings.upstream_timeout_ms.into()
+    )));
     let mut answer = match select(sent, timer).await {
         Either::Left((Ok(answer), _)) => answer,
         Either::Left((Err(error), _)) => {
             let secrets = secrets(settings);
             return Err(GatewayError::new(
                 Fault::UpstreamUnreachable,
-                upstream::redact(&format!("The upstream provider could not be reached: {error}"), &secrets),
+                upstream::redact(
+                    &format!("The upstream provider could not be reached: {error}"),
+                    &secrets,
+                ),
             ));
         }
         Either::Right(((), _)) => {
             controller.abort();
             return Err(GatewayError::new(
                 Fault::UpstreamTimeout,
-                format!("The upstream provider sent no response within {} ms.", settings.upstream_timeout_ms),
+                format!(
+                    "The upstream provider sent no response within {} ms.",
+                    settings.upstream_timeout_ms
+                ),
             ));
         }
     };
@@ -71,16 +85,26 @@ pub async fn chat_completions(settings: &Settings, body: Vec<u8>, stream: bool) 
 
     let content_type = answer.headers().get("content-type").ok().flatten();
     let out = Headers::new();
-    let event_stream = content_type.as_deref().is_some_and(|t| t.starts_with("text/event-stream"));
+    let event_stream = content_type
+        .as_deref()
+        .is_some_and(|t| t.starts_with("text/event-stream"));
     let content_type = content_type.unwrap_or_else(|| {
-        if stream { "text/event-stream" } else { "application/json" }.to_string()
+        if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        }
+        .to_string()
     });
     out.set("content-type", &content_type).map_err(internal)?;
     if event_stream {
         out.set("cache-control", "no-cache").map_err(internal)?;
     }
     let (_, body) = answer.into_parts();
-    Ok(Response::from_body(body).map_err(internal)?.with_status(status).with_headers(out))
+    Ok(Response::from_body(body)
+        .map_err(internal)?
+        .with_status(status)
+        .with_headers(out))
 }
 
 fn secrets(settings: &Settings) -> Vec<&str> {
@@ -90,7 +114,9 @@ fn secrets(settings: &Settings) -> Vec<&str> {
 /// Up to `limit` bytes of the body; the rest is left unread and dropped.
 async fn read_prefix(answer: &mut Response, limit: usize) -> Vec<u8> {
     let mut out = Vec::new();
-    let Ok(mut stream) = answer.stream() else { return out };
+    let Ok(mut stream) = answer.stream() else {
+        return out;
+    };
     while let Some(Ok(chunk)) = stream.next().await {
         let room = limit - out.len();
         out.extend_from_slice(&chunk[..chunk.len().min(room)]);

@@ -47,7 +47,7 @@ async function gateway({ directives = [], vars = {} } = {}) {
       const res = await gw.fetch(path, {
         method,
         headers: { "content-type": "application/json", ...auth, ...headers },
-        body: body === undefined || typeof body === "string" ? body : JSON.stringify(body),
+        body: body === undefined || typeof body === "string" || body instanceof ReadableStream ? body : JSON.stringify(body),
         ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
       });
       const text = await res.text();
