@@ -27,8 +27,10 @@ export async function startMock(args = []) {
   if (!existsSync(MOCK_BIN)) {
     throw new Error(`${MOCK_BIN} is missing: run \`cargo build --release -p mock-provider\` (make test does)`);
   }
-  const child = spawn(MOCK_BIN, ["--host", "127.0.0.1", "--port", "0", ...args], {
-    stdio: ["ignore", "pipe", "inherit"],
+  // stdin is a pipe the mock watches: when this process dies, however it
+  // dies, the pipe closes and the mock exits with it.
+  const child = spawn(MOCK_BIN, ["--host", "127.0.0.1", "--port", "0", "--exit-with-stdin", ...args], {
+    stdio: ["pipe", "pipe", "inherit"],
   });
   const url = await new Promise((resolve, reject) => {
     let seen = "";

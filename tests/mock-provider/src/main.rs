@@ -50,6 +50,8 @@ Other options:
   --host HOST           address to listen on (default 127.0.0.1)
   --port PORT           port to listen on (default 0: any free port)
   --workers N           runtime worker threads (default: one per core)
+  --exit-with-stdin     exit when standard input closes (so a test harness
+                        that dies, however it dies, never leaves a server behind)
   -h, --help            print this help";
 
 /// The parsed command line.
@@ -58,6 +60,7 @@ struct Args {
     host: String,
     port: u16,
     workers: Option<usize>,
+    exit_with_stdin: bool,
     defaults: Directives,
 }
 
@@ -67,12 +70,17 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
         host: "127.0.0.1".to_owned(),
         port: 0,
         workers: None,
+        exit_with_stdin: false,
         defaults: Directives::default(),
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" {
             return Ok(None);
+        }
+        if arg == "--exit-with-stdin" {
+            parsed.exit_with_stdin = true;
+            continue;
         }
         let Some(flag) = arg.strip_prefix("--") else {
             return Err(format!("unexpected argument `{arg}`"));
@@ -230,6 +238,14 @@ async fn run(args: Args) -> io::Result<()> {
     }
 }
 
+/// Exits the process once standard input reaches end of file.
+fn exit_when_stdin_closes() {
+    std::thread::spawn(|| {
+        let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+        std::process::exit(0);
+    });
+}
+
 fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(Some(args)) => args,
@@ -242,6 +258,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.exit_with_stdin {
+        exit_when_stdin_closes();
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
     if let Some(workers) = args.workers {

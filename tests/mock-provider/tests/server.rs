@@ -697,6 +697,24 @@ fn sigterm_exits_cleanly() {
 }
 
 #[test]
+fn exits_when_stdin_closes() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-provider"))
+        .args(["--port", "0", "--workers", "1", "--exit-with-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("mock-provider listening on"), "{line}");
+    drop(child.stdin.take());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[test]
 fn help_prints_usage() {
     let out = Command::new(env!("CARGO_BIN_EXE_mock-provider"))
         .arg("--help")
