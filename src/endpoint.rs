@@ -55,7 +55,7 @@ impl Endpoint {
             Ok(endpoint)
         } else {
             Err(GatewayError::new(
-                Fault::MethodNotAllowed,
+                Fault::MethodNotAllowed { allow: allowed },
                 format!("`{path}` accepts {allowed}, not {}.", truncate(method, 20)),
             ))
         }

@@ -25,8 +25,8 @@ pub enum Fault {
     HeadersTooLarge,
     /// No such endpoint.
     NotFound,
-    /// The endpoint exists but not with this method.
-    MethodNotAllowed,
+    /// The endpoint exists but not with this method; `allow` is the one it takes.
+    MethodNotAllowed { allow: &'static str },
     /// The requested model is not one the configuration exposes.
     ModelNotFound,
     // --- authentication ---
@@ -41,6 +41,10 @@ pub enum Fault {
     UpstreamUnreachable,
     /// The provider did not answer within the attempt timeout.
     UpstreamTimeout,
+    /// The provider answered 2xx with a body that is not what it should be.
+    UpstreamMalformed,
+    /// The provider's stream stopped before its end marker.
+    UpstreamIncomplete,
     // --- ours ---
     /// The deployment is misconfigured (a missing or invalid variable).
     Misconfigured,
@@ -56,10 +60,12 @@ impl Fault {
             Fault::PayloadTooLarge => 413,
             Fault::HeadersTooLarge => 431,
             Fault::NotFound | Fault::ModelNotFound => 404,
-            Fault::MethodNotAllowed => 405,
+            Fault::MethodNotAllowed { .. } => 405,
             Fault::MissingKey | Fault::InvalidKey => 401,
             Fault::UpstreamStatus(status) => status,
-            Fault::UpstreamUnreachable => 502,
+            Fault::UpstreamUnreachable | Fault::UpstreamMalformed | Fault::UpstreamIncomplete => {
+                502
+            }
             Fault::UpstreamTimeout => 504,
             Fault::Misconfigured | Fault::Internal => 500,
         }
@@ -72,13 +78,15 @@ impl Fault {
             Fault::PayloadTooLarge => "payload_too_large",
             Fault::HeadersTooLarge => "headers_too_large",
             Fault::NotFound => "not_found",
-            Fault::MethodNotAllowed => "method_not_allowed",
+            Fault::MethodNotAllowed { .. } => "method_not_allowed",
             Fault::ModelNotFound => "model_not_found",
             Fault::MissingKey => "missing_key",
             Fault::InvalidKey => "invalid_key",
             Fault::UpstreamStatus(_) => "upstream_status",
             Fault::UpstreamUnreachable => "upstream_unreachable",
             Fault::UpstreamTimeout => "upstream_timeout",
+            Fault::UpstreamMalformed => "upstream_malformed",
+            Fault::UpstreamIncomplete => "upstream_incomplete",
             Fault::Misconfigured => "misconfigured",
             Fault::Internal => "internal_error",
         }
@@ -88,7 +96,10 @@ impl Fault {
     pub fn is_retryable(self) -> bool {
         match self {
             Fault::UpstreamStatus(status) => status == 429 || status >= 500,
-            Fault::UpstreamUnreachable | Fault::UpstreamTimeout => true,
+            Fault::UpstreamUnreachable
+            | Fault::UpstreamTimeout
+            | Fault::UpstreamMalformed
+            | Fault::UpstreamIncomplete => true,
             _ => false,
         }
     }
@@ -99,9 +110,11 @@ impl Fault {
             Fault::MissingKey | Fault::InvalidKey => "authentication_error",
             Fault::UpstreamStatus(429) => "rate_limit_error",
             Fault::UpstreamStatus(status) if status < 500 => "invalid_request_error",
-            Fault::UpstreamStatus(_) | Fault::UpstreamUnreachable | Fault::UpstreamTimeout => {
-                "upstream_error"
-            }
+            Fault::UpstreamStatus(_)
+            | Fault::UpstreamUnreachable
+            | Fault::UpstreamTimeout
+            | Fault::UpstreamMalformed
+            | Fault::UpstreamIncomplete => "upstream_error",
             Fault::Misconfigured | Fault::Internal => "server_error",
             _ => "invalid_request_error",
         }
@@ -148,6 +161,14 @@ impl GatewayError {
 
     pub fn kind(&self) -> &'static str {
         self.fault.kind()
+    }
+
+    /// Headers the response must carry besides the body (e.g. `Allow` on a 405).
+    pub fn response_headers(&self) -> Vec<(&'static str, String)> {
+        match self.fault {
+            Fault::MethodNotAllowed { allow } => vec![("allow", allow.to_string())],
+            _ => Vec::new(),
+        }
     }
 
     /// The OpenAI-format body: `{"error":{"message","type","param","code"}}`.
@@ -204,7 +225,7 @@ mod tests {
     fn statuses_follow_the_fault() {
         assert_eq!(Fault::PayloadTooLarge.status(), 413);
         assert_eq!(Fault::InvalidKey.status(), 401);
-        assert_eq!(Fault::MethodNotAllowed.status(), 405);
+        assert_eq!(Fault::MethodNotAllowed { allow: "GET" }.status(), 405);
         assert_eq!(Fault::UpstreamStatus(503).status(), 503);
         assert_eq!(Fault::UpstreamTimeout.status(), 504);
     }
@@ -216,6 +237,15 @@ mod tests {
         assert_eq!(v["error"]["type"], "authentication_error");
         assert_eq!(v["error"]["code"], "invalid_api_key");
         assert_eq!(v["error"]["param"], Value::Null);
+    }
+
+    #[test]
+    fn a_405_names_the_allowed_method() {
+        let e = GatewayError::new(Fault::MethodNotAllowed { allow: "POST" }, "x");
+        assert_eq!(e.response_headers(), vec![("allow", "POST".to_string())]);
+        assert!(GatewayError::new(Fault::BadRequest, "x")
+            .response_headers()
+            .is_empty());
     }
 
     #[test]

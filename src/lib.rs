@@ -12,6 +12,7 @@ pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod gate;
+pub mod sse;
 pub mod upstream;
 
 #[cfg(target_arch = "wasm32")]

@@ -75,6 +75,22 @@ pub fn error_response(status: u16, body: &[u8], secrets: &[&str]) -> (u16, Strin
     )
 }
 
+/// Checks that a 2xx non-streamed body is one complete JSON value, so a
+/// truncated or garbled answer is never handed to a client as a success.
+pub fn check_json_body(body: &[u8]) -> Result<(), GatewayError> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map(|_| ())
+        .map_err(|e| {
+            GatewayError::new(
+                Fault::UpstreamMalformed,
+                format!(
+                    "The upstream provider's response is not valid JSON ({} bytes): {e}.",
+                    body.len()
+                ),
+            )
+        })
+}
+
 /// The `GET /v1/models` body: every exposed model in OpenAI's list shape.
 pub fn models_body(settings: &Settings) -> String {
     #[derive(Serialize)]
@@ -171,6 +187,15 @@ mod tests {
         assert!(out.contains("empty body"));
         let (status, _) = error_response(302, b"", &[]);
         assert_eq!(status, 502, "a non-error status is not passed off as one");
+    }
+
+    #[test]
+    fn truncated_or_garbled_json_is_malformed() {
+        assert!(check_json_body(br#"{"id":"x","choices":[]}"#).is_ok());
+        let e = check_json_body(br#"{"id":"x","choi"#).unwrap_err();
+        assert_eq!((e.status(), e.kind()), (502, "upstream_malformed"));
+        assert!(check_json_body(b"").is_err());
+        assert!(check_json_body(b"{} trailing").is_err());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //!
 //! A request flows: settings (read once per isolate) → [`gate::admit`]
 //! (endpoint, header bound, gateway key, declared length) → bounded body
-//! read → [`chat::inspect`] → upstream `fetch` with a timeout → the upstream
-//! body streamed straight back (SSE chunk by chunk, never buffered), or its
+//! read → [`chat::inspect`] → upstream `fetch` with a timeout → the answer
+//! relayed (SSE chunk by chunk, never buffered; JSON checked whole), or its
 //! error turned into an OpenAI-format error. Every response carries
 //! `x-request-id`; every failure is a [`GatewayError`], never a runtime 500.
 
@@ -36,7 +36,7 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let request_id = request_id();
-    let response = match handle(req, &env).await {
+    let response = match handle(req, &env, &request_id).await {
         Ok(response) => response,
         Err(error) => {
             if error.status() >= 500 {
@@ -56,7 +56,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     Ok(response)
 }
 
-async fn handle(mut req: Request, env: &Env) -> Result<Response, GatewayError> {
+async fn handle(mut req: Request, env: &Env, request_id: &str) -> Result<Response, GatewayError> {
     let settings = settings(env)?;
     let headers = req.headers();
     let (authorization, x_api_key, content_length) = (
@@ -92,7 +92,7 @@ async fn handle(mut req: Request, env: &Env) -> Result<Response, GatewayError> {
                 )
                 .with_param("model"));
             }
-            proxy::chat_completions(&settings, body, summary.stream).await
+            proxy::chat_completions(&settings, body, request_id).await
         }
     }
 }
@@ -136,9 +136,13 @@ pub(crate) fn json(status: u16, body: String) -> Result<Response, GatewayError> 
 }
 
 fn error_response(error: &GatewayError) -> Response {
-    json(error.status(), error.openai_body()).unwrap_or_else(|_| {
+    let response = json(error.status(), error.openai_body()).unwrap_or_else(|_| {
         Response::error("internal error", 500).expect("a plain response can always be built")
-    })
+    });
+    for (name, value) in error.response_headers() {
+        let _ = response.headers().set(name, &value);
+    }
+    response
 }
 
 /// A runtime failure that is nobody's fault but ours.

@@ -3,26 +3,31 @@
 //! The upstream is called with `fetch`, raced against a timer: if no
 //! response headers arrive within the timeout the fetch is aborted and the
 //! client gets a 504. A 2xx body is handed back as the same `ReadableStream`
-//! the upstream produced, so SSE events reach the client as they arrive and
-//! the bytes never enter wasm memory. Error bodies are read (bounded) and
-//! rewritten as OpenAI-format errors with secrets redacted.
+//! A streamed (SSE) answer is relayed chunk by chunk as it arrives, watched
+//! for its `[DONE]` end marker: a stream that breaks off gets a terminal error
+//! event, never a clean end. A JSON answer is read whole and checked, so a
+//! truncated one is a 502, not a broken 200. Error bodies are read (bounded)
+//! and rewritten as OpenAI-format errors with secrets redacted.
 
 use super::{internal, json};
 use crate::config::Settings;
 use crate::error::{Fault, GatewayError};
+use crate::sse::{self, Completion};
 use crate::upstream;
 use futures::future::{select, Either};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use std::pin::pin;
 use std::time::Duration;
 use wasm_bindgen::JsValue;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
+use worker::{
+    AbortController, ByteStream, Delay, Fetch, Headers, Method, Request, RequestInit, Response,
+};
 
 /// Forwards `body` to the upstream's chat completions endpoint.
 pub async fn chat_completions(
     settings: &Settings,
     body: Vec<u8>,
-    stream: bool,
+    request_id: &str,
 ) -> Result<Response, GatewayError> {
     let headers = Headers::new();
     for (name, value) in upstream::chat_headers(settings) {
@@ -84,27 +89,73 @@ pub async fn chat_completions(
     }
 
     let content_type = answer.headers().get("content-type").ok().flatten();
-    let out = Headers::new();
     let event_stream = content_type
         .as_deref()
         .is_some_and(|t| t.starts_with("text/event-stream"));
-    let content_type = content_type.unwrap_or_else(|| {
-        if stream {
-            "text/event-stream"
-        } else {
-            "application/json"
-        }
-        .to_string()
-    });
-    out.set("content-type", &content_type).map_err(internal)?;
+    let out = Headers::new();
     if event_stream {
+        out.set("content-type", "text/event-stream")
+            .map_err(internal)?;
         out.set("cache-control", "no-cache").map_err(internal)?;
+        let upstream_body = answer.stream().map_err(internal)?;
+        let body = relay(upstream_body, request_id.to_string());
+        return Ok(Response::from_stream(body)
+            .map_err(internal)?
+            .with_status(status)
+            .with_headers(out));
     }
-    let (_, body) = answer.into_parts();
-    Ok(Response::from_body(body)
+    // A JSON answer is small next to the work that produced it: read it whole
+    // so a truncated or garbled one becomes a clear 502, never a broken 200.
+    let bytes = answer.bytes().await.map_err(|e| {
+        GatewayError::new(
+            Fault::UpstreamIncomplete,
+            format!("The upstream provider's response was cut off: {e}"),
+        )
+    })?;
+    upstream::check_json_body(&bytes)?;
+    out.set(
+        "content-type",
+        content_type.as_deref().unwrap_or("application/json"),
+    )
+    .map_err(internal)?;
+    Ok(Response::from_bytes(bytes)
         .map_err(internal)?
         .with_status(status)
         .with_headers(out))
+}
+
+/// Relays an upstream SSE body chunk by chunk. If it fails or ends before
+/// `data: [DONE]`, one terminal error event is appended instead of a clean
+/// end, so no client mistakes a cut stream for a complete answer.
+fn relay(upstream: ByteStream, request_id: String) -> impl Stream<Item = worker::Result<Vec<u8>>> {
+    futures::stream::unfold(Some((upstream, Completion::new())), move |state| {
+        let request_id = request_id.clone();
+        async move {
+            let (mut upstream, mut completion) = state?;
+            let problem = match upstream.next().await {
+                Some(Ok(chunk)) => {
+                    completion.observe(&chunk);
+                    return Some((Ok(chunk), Some((upstream, completion))));
+                }
+                None if completion.is_complete() => return None,
+                None => "ended before `data: [DONE]`".to_string(),
+                Some(Err(error)) => format!("failed: {error}"),
+            };
+            let error = GatewayError::new(
+                Fault::UpstreamIncomplete,
+                format!(
+                    "The upstream provider's stream {problem} after {} bytes; the response is incomplete.",
+                    completion.bytes()
+                ),
+            );
+            worker::console_warn!(
+                "{{\"request_id\":\"{request_id}\",\"kind\":\"{}\",\"message\":{:?}}}",
+                error.kind(),
+                error.message
+            );
+            Some((Ok(sse::error_event(&error).into_bytes()), None))
+        }
+    })
 }
 
 fn secrets(settings: &Settings) -> Vec<&str> {

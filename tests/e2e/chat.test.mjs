@@ -146,6 +146,50 @@ withGateway("a stream arrives chunk by chunk as SSE events in order, ending in [
   assert.equal(json.json().choices[0].message.content, content);
 });
 
+/** Sends a streamed chat request and returns the SSE events' data fields. */
+async function streamEvents(gw) {
+  const res = await gw.fetch(CHAT, {
+    method: "POST",
+    headers: { authorization: `Bearer ${GATEWAY_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify(hello({ stream: true })),
+  });
+  const text = await res.text();
+  seen.push(text);
+  const events = text.split(/\n\n+/).map((e) => e.trim()).filter(Boolean).map((e) => e.replace(/^data: ?/, ""));
+  return { status: res.status, events };
+}
+
+for (const [name, directives] of [
+  ["a stream the upstream cuts off", ["fault=cut", "cut_after=2"]],
+  ["a stream the upstream resets mid-way", ["fault=cut", "cut_after=0", "chunk_delay_ms=20"]],
+]) {
+  withGateway(`${name} ends in an error event, never a clean end`, { directives }, async (gw) => {
+    const { status, events } = await streamEvents(gw);
+    assert.equal(status, 200, "the cut comes after the headers");
+    assert.ok(!events.includes("[DONE]"), events.join("\n"));
+    const last = JSON.parse(events.at(-1));
+    assert.equal(last.error.code, "upstream_incomplete", events.at(-1));
+    assert.match(last.error.message, /incomplete/);
+    assert.equal(JSON.parse(events[0]).choices[0].delta.role, "assistant", "what arrived before the cut was relayed");
+  });
+}
+
+withGateway("a complete stream carries no error event", {}, async (gw) => {
+  const { events } = await streamEvents(gw);
+  assert.equal(events.at(-1), "[DONE]");
+  assert.ok(events.slice(0, -1).every((e) => !("error" in JSON.parse(e))));
+});
+
+withGateway("a truncated JSON answer is a 502, not a broken 200", { directives: ["fault=cut"] }, async (gw) => {
+  const error = assertOpenAIError(await gw.send(CHAT, { body: hello() }), 502);
+  assert.equal(error.code, "upstream_incomplete");
+});
+
+withGateway("a garbled JSON answer is a 502, not a broken 200", { directives: ["fault=malformed"] }, async (gw) => {
+  const error = assertOpenAIError(await gw.send(CHAT, { body: hello() }), 502, /not valid JSON/);
+  assert.equal(error.code, "upstream_malformed");
+});
+
 withGateway("no gateway key: 401 and the upstream receives nothing", {}, async (gw) => {
   const error = assertOpenAIError(await gw.send(CHAT, { body: hello(), key: null }), 401);
   assert.equal(error.code, "missing_api_key");
@@ -215,7 +259,9 @@ withGateway("oversized headers: 431", { vars: { MAX_HEADER_BYTES: "2048" } }, as
 
 withGateway("unknown path: 404; wrong method: 405", {}, async (gw) => {
   assertOpenAIError(await gw.send("/v1/nothing", { method: "GET" }), 404, /\/v1\/nothing/);
-  assertOpenAIError(await gw.send(CHAT, { method: "GET" }), 405, /POST/);
+  const wrongMethod = await gw.send(CHAT, { method: "GET" });
+  assertOpenAIError(wrongMethod, 405, /POST/);
+  assert.equal(wrongMethod.headers.get("allow"), "POST");
   assertOpenAIError(await gw.send("/v1/models", { method: "POST", body: "{}" }), 405, /GET/);
 });
 
