@@ -10,6 +10,7 @@
 
 mod body;
 mod proxy;
+mod relay;
 
 use crate::config::Settings;
 use crate::endpoint::Endpoint;
@@ -92,7 +93,7 @@ async fn handle(mut req: Request, env: &Env, request_id: &str) -> Result<Respons
                 )
                 .with_param("model"));
             }
-            proxy::chat_completions(&settings, body, request_id).await
+            proxy::chat_completions(&settings, &body, summary.stream, request_id).await
         }
     }
 }
@@ -148,6 +149,14 @@ fn error_response(error: &GatewayError) -> Response {
 /// A runtime failure that is nobody's fault but ours.
 pub(crate) fn internal(error: worker::Error) -> GatewayError {
     GatewayError::new(Fault::Internal, format!("Internal error: {error}"))
+}
+
+/// The same, from a JS exception.
+pub(crate) fn internal_js(error: wasm_bindgen::JsValue) -> GatewayError {
+    GatewayError::new(
+        Fault::Internal,
+        format!("Internal error: {}", proxy::describe(&error)),
+    )
 }
 
 /// 128 random bits as hex, from the runtime's CSPRNG.
