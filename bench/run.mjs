@@ -3,11 +3,14 @@
 //   passthrough  oha -> trivial Rust Worker in workerd (the runtime's floor) -> mock
 //   switchyard   oha -> Switchyard in workerd -> mock
 // for JSON and streaming chat at concurrency 1 and 32; plus wasm sizes.
-// Prints a table with ratios to the pass-through Worker and writes JSON.
+// Prints a table with ratios to the pass-through Worker and the CPU time
+// workerd spent per request (from /proc; all of workerd, Miniflare's own
+// entry worker included), and writes JSON.
 //
 // Env: BENCH_SECONDS (per measurement, default 5), BENCH_ROUNDS (default 3;
 // the median of the rounds is reported), BENCH_OUT (default bench/results/latest.json).
 import { execFileSync } from "node:child_process";
+import { readFileSync as readProc } from "node:fs";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
@@ -49,6 +52,25 @@ function oha(url, { concurrency, stream, headers = {}, seconds = SECONDS }) {
   };
 }
 
+/** workerd processes started by this process (Miniflare spawns one per instance). */
+function workerdChildren() {
+  const out = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" });
+  return out.trim().split("\n").map((l) => l.trim().split(/\s+/)).filter(([, c]) => c?.includes("workerd")).map(([p]) => Number(p));
+}
+
+/** CPU time (user + system) a process has used, in microseconds (from /proc, 10 ms ticks). */
+function cpuMicros(pid) {
+  const fields = readProc(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** Starts a Worker in workerd and finds the workerd process serving it. */
+async function startMeasured(options) {
+  const before = new Set(workerdChildren());
+  const gw = await startGateway(options);
+  return { ...gw, pid: workerdChildren().find((p) => !before.has(p)) };
+}
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function size(path) {
@@ -57,16 +79,16 @@ function size(path) {
 }
 
 const mock = await startMock();
-const passthrough = await startGateway({ scriptPath: PASSTHROUGH_SCRIPT, port: 0, bindings: { UPSTREAM_URL: mock.url } });
-const switchyard = await startGateway({
+const passthrough = await startMeasured({ scriptPath: PASSTHROUGH_SCRIPT, port: 0, bindings: { UPSTREAM_URL: mock.url } });
+const switchyard = await startMeasured({
   port: 0,
   bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), MODELS: "mock-small" },
 });
 
 const systems = [
   { name: "direct", url: `${mock.url}/v1/chat/completions` },
-  { name: "passthrough", url: `${passthrough.url}/v1/chat/completions` },
-  { name: "switchyard", url: `${switchyard.url}/v1/chat/completions`, headers: { authorization: `Bearer ${KEY}` } },
+  { name: "passthrough", url: `${passthrough.url}/v1/chat/completions`, pid: passthrough.pid },
+  { name: "switchyard", url: `${switchyard.url}/v1/chat/completions`, headers: { authorization: `Bearer ${KEY}` }, pid: switchyard.pid },
 ];
 const workloads = [];
 for (const stream of [false, true]) for (const concurrency of [1, 32]) workloads.push({ stream, concurrency });
@@ -83,7 +105,9 @@ try {
       // Interleave systems inside each workload so drift hits all of them alike.
       for (const s of systems) {
         const key = `${s.name}|${w.stream ? "stream" : "json"}|${w.concurrency}`;
+        const cpuBefore = s.pid ? cpuMicros(s.pid) : 0;
         const r = oha(s.url, { ...w, headers: s.headers });
+        if (s.pid) r.cpu_us_per_req = (cpuMicros(s.pid) - cpuBefore) / Math.max(1, r.ok + r.errors);
         samples.set(key, [...(samples.get(key) ?? []), r]);
         process.stderr.write(`round ${round}/${ROUNDS} ${key.padEnd(24)} ${r.rps.toFixed(0)} req/s\n`);
       }
@@ -103,6 +127,7 @@ for (const w of workloads) {
       p50_ms: median(runs.map((r) => r.p50_ms)),
       p99_ms: median(runs.map((r) => r.p99_ms)),
       errors: runs.reduce((a, r) => a + r.errors, 0),
+      cpu_us_per_req: runs[0].cpu_us_per_req === undefined ? null : median(runs.map((r) => r.cpu_us_per_req)),
     };
   };
   const floor = summarize("passthrough");
@@ -127,10 +152,11 @@ mkdirSync(dirname(OUT), { recursive: true });
 writeFileSync(OUT, JSON.stringify(result, null, 2) + "\n");
 
 const fmt = (n, d = 0) => n.toFixed(d);
-console.log("\n| workload | conc. | system | req/s | p50 ms | p99 ms | req/s vs passthrough | errors |");
-console.log("|---|---:|---|---:|---:|---:|---:|---:|");
+console.log("\n| workload | conc. | system | req/s | p50 ms | p99 ms | req/s vs passthrough | workerd CPU µs/req | errors |");
+console.log("|---|---:|---|---:|---:|---:|---:|---:|---:|");
 for (const r of rows) {
-  console.log(`| ${r.workload} | ${r.concurrency} | ${r.system} | ${fmt(r.rps)} | ${fmt(r.p50_ms, 2)} | ${fmt(r.p99_ms, 2)} | ${fmt(r.rps_vs_passthrough, 2)}× | ${r.errors} |`);
+  const cpu = r.cpu_us_per_req === null ? "–" : fmt(r.cpu_us_per_req);
+  console.log(`| ${r.workload} | ${r.concurrency} | ${r.system} | ${fmt(r.rps)} | ${fmt(r.p50_ms, 2)} | ${fmt(r.p99_ms, 2)} | ${fmt(r.rps_vs_passthrough, 2)}× | ${cpu} | ${r.errors} |`);
 }
 console.log("\n| wasm | raw bytes | gzip -9 bytes |\n|---|---:|---:|");
 for (const [name, s] of Object.entries(sizes)) console.log(`| ${name} | ${s.raw} | ${s.gzip} (${fmt(s.gzip / 1024, 1)} KiB) |`);
