@@ -1,6 +1,6 @@
 #!/bin/sh
 # `make test`: every test, from a fresh clone. Installs what is missing, then
-# host unit tests, lints, the wasm build, a deploy dry run, and the
+# host unit tests, lints, wasm32 tests, the wasm build, a deploy dry run, and the
 # end-to-end suite (compiled Worker in workerd against the mock provider).
 set -eu
 . "$(dirname "$0")/env.sh"
@@ -16,7 +16,10 @@ cargo test -p switchyard -p mock-provider
 
 step "clippy (host and wasm32)"
 cargo clippy -p switchyard -p mock-provider --all-targets -- -D warnings
-cargo clippy -p switchyard --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p switchyard --target wasm32-unknown-unknown --all-targets -- -D warnings
+
+step "wasm32 tests (wasm-bindgen-test under Node)"
+cargo test -p switchyard --target wasm32-unknown-unknown --test wasm
 
 step "build: Worker (wasm32) and mock provider"
 sh scripts/build-worker.sh

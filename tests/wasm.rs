@@ -1,0 +1,55 @@
+//! The gateway's pure logic compiled to wasm32, the target the Worker runs
+//! on, and run under Node by wasm-bindgen's test runner: the same answers as
+//! on the host (hashing, the chat check, the answer check, error bodies).
+//! Run by `make test`; `cargo test` on the host compiles this file to nothing.
+#![cfg(target_arch = "wasm32")]
+
+use switchyard::auth::{hash_key, KeyRing};
+use switchyard::error::{Fault, GatewayError};
+use switchyard::{chat, sse, upstream};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+#[wasm_bindgen_test]
+fn sha256_matches_the_host() {
+    assert_eq!(
+        hash_key("abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let ring = KeyRing::parse(&format!("app:{}", hash_key("sy-key"))).unwrap();
+    assert_eq!(ring.verify("sy-key").unwrap().name, "app");
+    assert!(ring.verify("sy-kez").is_none());
+}
+
+#[wasm_bindgen_test]
+fn chat_check_matches_the_host() {
+    let summary = chat::inspect(
+        br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            summary.model.as_str(),
+            summary.stream,
+            summary.message_count
+        ),
+        ("m", true, 1)
+    );
+    let error = chat::inspect(br#"{"model":"m","messages":"hi"}"#).unwrap_err();
+    assert_eq!(error.status(), 400);
+    assert!(
+        error.message.contains("`messages` to be an array"),
+        "{}",
+        error.message
+    );
+}
+
+#[wasm_bindgen_test]
+fn answer_check_and_error_bodies() {
+    assert!(upstream::check_json_body(br#"{"ok":true}"#).is_ok());
+    assert_eq!(
+        upstream::check_json_body(br#"{"ok":"#).unwrap_err().kind(),
+        "upstream_malformed"
+    );
+    let event = sse::error_event(&GatewayError::new(Fault::UpstreamIncomplete, "cut"));
+    assert!(event.contains(r#""code":"upstream_incomplete""#), "{event}");
+}
