@@ -124,6 +124,7 @@ withGateway("a stream arrives chunk by chunk as SSE events in order, ending in [
   });
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type"), /^text\/event-stream/);
+  assert.match(res.headers.get("x-request-id"), /^req_[0-9a-f]{32}$/);
   const reads = [];
   const decoder = new TextDecoder();
   for await (const chunk of res.body) reads.push(decoder.decode(chunk, { stream: true }));
@@ -191,8 +192,10 @@ withGateway("a garbled JSON answer is a 502, not a broken 200", { directives: ["
 });
 
 withGateway("no gateway key: 401 and the upstream receives nothing", {}, async (gw) => {
-  const error = assertOpenAIError(await gw.send(CHAT, { body: hello(), key: null }), 401);
+  const refused = await gw.send(CHAT, { body: hello(), key: null });
+  const error = assertOpenAIError(refused, 401);
   assert.equal(error.code, "missing_api_key");
+  assert.match(refused.headers.get("x-request-id"), /^req_/, "errors carry a request id too");
   assertOpenAIError(await gw.send("/v1/models", { method: "GET", key: null }), 401);
   assert.equal(await gw.upstreamCalls(), 0);
 });
