@@ -20,6 +20,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mock-provider"))
             .args(["--port", "0", "--workers", "1"])
             .args(args)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .expect("the binary starts");
@@ -41,7 +42,11 @@ impl Server {
     }
 
     async fn post(&self, path: &str, body: &Value) -> Reply {
-        self.send("POST", path, &[], &body.to_string()).await
+        self.post_with(path, &[], body).await
+    }
+
+    async fn post_with(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
+        self.send("POST", path, headers, &body.to_string()).await
     }
 
     async fn get_json(&self, path: &str) -> Value {
@@ -336,12 +341,7 @@ async fn status_comes_from_flags_path_and_headers_in_that_order() {
     assert!(error["param"].is_null());
 
     let reply = server
-        .send(
-            "POST",
-            path,
-            &[("x-mock-status", "401")],
-            &chat("x").to_string(),
-        )
+        .post_with(path, &[("x-mock-status", "401")], &chat("x"))
         .await;
     assert_eq!(reply.status, 401);
     assert_eq!(reply.json()["error"]["code"], "invalid_api_key");
@@ -359,24 +359,10 @@ async fn fail_times_counts_per_path_and_key() {
     let path = "/t/ft/status=429/fail_times=2/v1/chat/completions";
     let body = chat("x").to_string();
     let as_key = |key: &'static str| [("authorization", key)];
-    let statuses = [
-        server
-            .send("POST", path, &as_key("Bearer sk-1"), &body)
-            .await
-            .status,
-        server
-            .send("POST", path, &as_key("Bearer sk-1"), &body)
-            .await
-            .status,
-        server
-            .send("POST", path, &as_key("Bearer sk-1"), &body)
-            .await
-            .status,
-        server
-            .send("POST", path, &as_key("Bearer sk-2"), &body)
-            .await
-            .status,
-    ];
+    let mut statuses = Vec::new();
+    for key in ["Bearer sk-1", "Bearer sk-1", "Bearer sk-1", "Bearer sk-2"] {
+        statuses.push(server.send("POST", path, &as_key(key), &body).await.status);
+    }
     assert_eq!(statuses, [429, 429, 200, 429]);
     let healed = server
         .send("POST", path, &as_key("Bearer sk-1"), &body)
@@ -476,12 +462,7 @@ async fn malformed_json_and_stream() {
 
     // A header overrides the start-up default.
     let reply = server
-        .send(
-            "POST",
-            CHAT,
-            &[("x-mock-fault", "none")],
-            &chat("x").to_string(),
-        )
+        .post_with(CHAT, &[("x-mock-fault", "none")], &chat("x"))
         .await;
     reply.json();
 }
@@ -569,12 +550,7 @@ async fn mistakes_are_visible() {
     assert!(message.contains("status=abc"), "{message}");
 
     let reply = server
-        .send(
-            "POST",
-            CHAT,
-            &[("x-mock-latncy-ms", "5")],
-            &chat("x").to_string(),
-        )
+        .post_with(CHAT, &[("x-mock-latncy-ms", "5")], &chat("x"))
         .await;
     assert_eq!(reply.status, 400);
     assert!(reply.text().contains("latncy-ms"));
@@ -640,12 +616,7 @@ async fn delays_are_honoured() {
 
     let start = Instant::now();
     let reply = server
-        .send(
-            "POST",
-            "/latency_ms=120/v1/chat/completions",
-            &[],
-            &chat("x").to_string(),
-        )
+        .post_with("/latency_ms=120/v1/chat/completions", &[], &chat("x"))
         .await;
     assert_eq!(reply.status, 200);
     assert!(start.elapsed() >= Duration::from_millis(120));
@@ -698,19 +669,10 @@ fn sigterm_exits_cleanly() {
 
 #[test]
 fn exits_when_stdin_closes() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-provider"))
-        .args(["--port", "0", "--workers", "1", "--exit-with-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("mock-provider listening on"), "{line}");
-    drop(child.stdin.take());
-    let exit = child.wait().unwrap();
+    // `start` checks the `listening on` line before it returns.
+    let mut server = Server::start(&["--exit-with-stdin"]);
+    drop(server.child.stdin.take());
+    let exit = server.child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
 }
 
