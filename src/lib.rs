@@ -12,8 +12,12 @@ pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod gate;
+pub mod plan;
 pub mod sse;
 pub mod upstream;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod routes;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;
