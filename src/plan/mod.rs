@@ -41,8 +41,7 @@ pub struct RoutingPlan {
     /// Routes in matching order; the default route (no `when`), if any, is last.
     pub routes: Vec<Route>,
     /// The models `GET /v1/models` lists: every model a route names in a
-    /// `model == "…"` / `model in [...]` condition, then provider aliases,
-    /// sorted and without duplicates.
+    /// `model == "…"` / `model in [...]` condition, sorted, no duplicates.
     pub models: Vec<String>,
 }
 
@@ -467,3 +466,8 @@ impl RoutingPlan {
         &self.providers[step.provider]
     }
 }
+
+/// The KV namespace binding a newer plan may be published to.
+pub const KV_BINDING: &str = "ROUTES";
+/// The key of the published plan in that namespace.
+pub const KV_KEY: &str = "plan";

@@ -13,8 +13,34 @@
 //! [`RoutingPlan`]: crate::plan::RoutingPlan
 
 pub mod ast;
+pub mod compile;
 pub mod diag;
+pub mod load;
 pub mod source;
 
+pub use compile::{Compiled, Options};
 pub use diag::{Diagnostic, Severity};
 pub use source::{SourceFile, Sources, Span, Spanned};
+
+/// Parses and compiles every file of `sources`: the plan when there is no
+/// error, and every diagnostic of every stage, ordered by file and position.
+pub fn compile_sources(sources: &Sources, options: &Options) -> Compiled {
+    let mut diagnostics = Vec::new();
+    let files: Vec<ast::File> = sources
+        .files()
+        .iter()
+        .enumerate()
+        .map(|(id, file)| {
+            let (parsed, found) = parse_source(id as source::FileId, file);
+            diagnostics.extend(found);
+            parsed
+        })
+        .collect();
+    let mut compiled = compile::compile(sources, &files, options);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        compiled.plan = None;
+    }
+    compiled.diagnostics.extend(diagnostics);
+    diag::sort(&mut compiled.diagnostics);
+    compiled
+}

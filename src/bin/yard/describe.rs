@@ -1,0 +1,141 @@
+//! Plans back into words: a step's effective policy written in route-file
+//! syntax, and a target tree as an indented outline, for `yard explain`.
+
+use switchyard::plan::{
+    Backoff, BackoffShape, Breaker, Jitter, ModelRef, Node, Outcome, Policy, RoutingPlan, Step, Trip,
+};
+
+fn ms(ms: u64) -> String {
+    if ms % 3_600_000 == 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+fn outcome(o: &Outcome) -> String {
+    match o {
+        Outcome::Status(s) => s.to_string(),
+        Outcome::Class4xx => "4xx".into(),
+        Outcome::Class5xx => "5xx".into(),
+        Outcome::Timeout => "timeout".into(),
+        Outcome::Connect => "connect".into(),
+        Outcome::Reset => "reset".into(),
+        Outcome::Malformed => "malformed".into(),
+        Outcome::Truncated => "truncated".into(),
+        Outcome::ContextLength => "context_length".into(),
+        Outcome::ContentPolicy => "content_policy".into(),
+    }
+}
+
+fn list(items: &[Outcome]) -> String {
+    format!("[{}]", items.iter().map(outcome).collect::<Vec<_>>().join(", "))
+}
+
+fn backoff(b: &Backoff) -> String {
+    let shape = match b.shape {
+        BackoffShape::Constant => format!("constant {}", ms(b.base_ms)),
+        BackoffShape::Linear => format!("linear {}..{}", ms(b.base_ms), ms(b.cap_ms)),
+        BackoffShape::Exponential => format!("exponential {}..{}", ms(b.base_ms), ms(b.cap_ms)),
+    };
+    match b.jitter {
+        Jitter::None => shape,
+        Jitter::Full => format!("{shape} jitter full"),
+        Jitter::Equal => format!("{shape} jitter equal"),
+    }
+}
+
+fn breaker(b: &Option<Breaker>) -> String {
+    match b {
+        None => "off".into(),
+        Some(b) => {
+            let trip = match b.trip {
+                Trip::Failures { count, window_ms } => format!("{count} failures in {}", ms(window_ms)),
+                Trip::FailureRate { percent, window_ms, min_requests } => {
+                    format!("{percent}% failures in {} min {min_requests} requests", ms(window_ms))
+                }
+            };
+            format!("{trip}, cooldown {}, probes {}", ms(b.cooldown_ms), b.probes)
+        }
+    }
+}
+
+/// The policy as the statements that would produce it, one per line.
+pub fn policy(p: &Policy) -> Vec<String> {
+    let mut timeout = format!("{} per attempt", ms(p.attempt_timeout_ms));
+    if let Some(fb) = p.first_byte_timeout_ms {
+        timeout.push_str(&format!(", {} first byte", ms(fb)));
+    }
+    timeout.push_str(&format!(", {} total", ms(p.total_timeout_ms)));
+    vec![
+        format!("attempts {}", p.attempts),
+        format!("retry on {}", list(&p.retry_on)),
+        format!("fallback on {}", list(&p.fallback_on)),
+        format!("backoff {}", backoff(&p.backoff)),
+        match p.retry_after_cap_ms {
+            Some(cap) => format!("retry_after up to {}", ms(cap)),
+            None => "retry_after ignore".into(),
+        },
+        format!("timeout {timeout}"),
+        format!("breaker {}", breaker(&p.breaker)),
+    ]
+}
+
+/// `provider:model` of a step.
+pub fn step_name(plan: &RoutingPlan, step: &Step) -> String {
+    let provider = &plan.providers[step.provider].name;
+    match &step.model {
+        ModelRef::Fixed(m) => format!("{provider}:{m}"),
+        ModelRef::Request => format!("{provider}:{{model}}"),
+    }
+}
+
+/// The target tree as numbered, indented lines with each step's policy.
+pub fn tree(plan: &RoutingPlan, node: &Node, request_model: &str) -> String {
+    let mut out = String::new();
+    let mut counter = 0;
+    walk(plan, node, request_model, 1, &mut counter, &mut out);
+    out
+}
+
+fn walk(plan: &RoutingPlan, node: &Node, model: &str, depth: usize, n: &mut usize, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    match node {
+        Node::Step(step) => {
+            *n += 1;
+            let sent = match &step.model {
+                ModelRef::Request => format!("  (model `{model}` passed through)"),
+                ModelRef::Fixed(_) => String::new(),
+            };
+            let keys = &plan.providers[step.provider].keys;
+            let keys = if keys.is_empty() {
+                "no key".to_string()
+            } else {
+                format!("keys {}", keys.join(" → "))
+            };
+            out.push_str(&format!("{pad}{}. {}{sent}  [{keys}]\n", n, step_name(plan, step)));
+            for line in policy(&step.policy) {
+                out.push_str(&format!("{pad}     {line}\n"));
+            }
+        }
+        Node::Chain(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(&format!("{pad}else\n"));
+                }
+                walk(plan, item, model, depth, n, out);
+            }
+        }
+        Node::Split(branches) => {
+            out.push_str(&format!("{pad}split, one branch picked at random:\n"));
+            for b in branches {
+                out.push_str(&format!("{pad}  {}%:\n", b.weight));
+                walk(plan, &b.node, model, depth + 2, n, out);
+            }
+        }
+    }
+}
