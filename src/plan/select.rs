@@ -1,3 +1,401 @@
-//! Route selection: placeholder, filled in by the runtime work.
-pub struct Facts;
-pub struct KeyFacts;
+//! Route selection: which route of a plan serves a request, and which steps
+//! its target tree expands to.
+//!
+//! A [`Router`] is built once per plan (it compiles every `matches` pattern
+//! with regex-lite) and is then immutable. [`Router::select`] evaluates the
+//! routes' conditions in order against the request's [`Facts`] and returns
+//! the first route that holds; [`Router::explain`] says, route by route, why
+//! each one did or did not. [`pick_chain`] flattens a route's target tree
+//! into the ordered steps to try, picking one branch of every split.
+//!
+//! Semantics: a missing field is `null`; `==`/`!=` compare values of the
+//! same type (numbers as `f64`, text, booleans, null) and values of
+//! different types are unequal; `<`, `<=`, `>`, `>=` hold only between
+//! numbers; `in` is "equals any"; `contains` is a substring test on text and
+//! membership on `key.tags`; `matches` applies to text only. Header names are
+//! case-insensitive. The common `model == …` / `model in […]` cases allocate
+//! nothing.
+
+use super::{CompareOp, Condition, Field, Node, Route, RoutingPlan, Step, Value};
+use regex_lite::Regex;
+use serde_json::{Map, Value as Json};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// The request header carrying a JSON object for `metadata("…")` conditions.
+pub const METADATA_HEADER: &str = "x-switchyard-metadata";
+
+/// The gateway key a request authenticated with.
+#[derive(Clone, Copy)]
+pub struct KeyFacts<'a> {
+    pub name: &'a str,
+    pub tags: &'a [String],
+}
+
+/// Everything a condition can look at in a request.
+#[derive(Clone, Copy)]
+pub struct Facts<'a> {
+    /// The model the client asked for.
+    pub model: &'a str,
+    /// `chat`, `messages` or `embeddings`.
+    pub endpoint: &'a str,
+    pub key: KeyFacts<'a>,
+    /// Request header by lower-case name.
+    pub header: &'a dyn Fn(&str) -> Option<String>,
+    /// The `x-switchyard-metadata` object ([`parse_metadata`]); `None` when
+    /// absent or invalid.
+    pub metadata: Option<&'a Map<String, Json>>,
+    /// The request body's top-level object; `None` when not parsed.
+    pub params: Option<&'a Map<String, Json>>,
+}
+
+/// The `x-switchyard-metadata` header as a JSON object; anything that is
+/// not a JSON object counts as absent.
+pub fn parse_metadata(header: Option<&str>) -> Option<Map<String, Json>> {
+    match serde_json::from_str(header?) {
+        Ok(Json::Object(map)) => Some(map),
+        _ => None,
+    }
+}
+
+/// A plan ready to route requests.
+#[derive(Debug)]
+pub struct Router {
+    plan: RoutingPlan,
+    /// Every `matches` pattern of the plan, compiled.
+    regexes: BTreeMap<String, Regex>,
+    uses_params: bool,
+    uses_metadata: bool,
+}
+
+impl Router {
+    /// Compiles every `matches` pattern and lower-cases header names.
+    /// Fails (naming the route) on a pattern regex-lite refuses.
+    pub fn new(mut plan: RoutingPlan) -> Result<Router, String> {
+        let mut routes = std::mem::take(&mut plan.routes);
+        let mut router = Router {
+            plan,
+            regexes: BTreeMap::new(),
+            uses_params: false,
+            uses_metadata: false,
+        };
+        for route in &mut routes {
+            if let Some(condition) = &mut route.when {
+                router
+                    .prepare(condition)
+                    .map_err(|e| format!("route `{}`: {e}", route.name))?;
+            }
+        }
+        router.plan.routes = routes;
+        Ok(router)
+    }
+
+    fn prepare(&mut self, condition: &mut Condition) -> Result<(), String> {
+        match condition {
+            Condition::All(items) | Condition::Any(items) => {
+                items.iter_mut().try_for_each(|c| self.prepare(c))
+            }
+            Condition::Not(inner) => self.prepare(inner),
+            Condition::Compare { field, .. }
+            | Condition::In { field, .. }
+            | Condition::Contains { field, .. } => {
+                self.note(field);
+                Ok(())
+            }
+            Condition::Matches { field, pattern } => {
+                self.note(field);
+                if !self.regexes.contains_key(pattern.as_str()) {
+                    let regex = Regex::new(pattern)
+                        .map_err(|e| format!("invalid regular expression /{pattern}/: {e}"))?;
+                    self.regexes.insert(pattern.clone(), regex);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn note(&mut self, field: &mut Field) {
+        match field {
+            Field::Header(name) => name.make_ascii_lowercase(),
+            Field::Param(_) => self.uses_params = true,
+            Field::Metadata(_) => self.uses_metadata = true,
+            _ => {}
+        }
+    }
+
+    pub fn plan(&self) -> &RoutingPlan {
+        &self.plan
+    }
+
+    /// Whether some condition looks at the request body (`param(…)`): the
+    /// caller parses the body into [`Facts::params`] only then.
+    pub fn uses_params(&self) -> bool {
+        self.uses_params
+    }
+
+    /// Whether some condition looks at `metadata(…)`.
+    pub fn uses_metadata(&self) -> bool {
+        self.uses_metadata
+    }
+
+    /// The first route whose condition holds (the default route holds always).
+    pub fn select(&self, facts: &Facts<'_>) -> Option<&Route> {
+        self.plan.routes.iter().find(|route| {
+            route
+                .when
+                .as_ref()
+                .is_none_or(|condition| self.holds(condition, facts))
+        })
+    }
+
+    /// For every route in order: its name, whether its condition holds, and
+    /// why. The route [`Router::select`] picks is the first with `true`.
+    pub fn explain(&self, facts: &Facts<'_>) -> Vec<(&str, bool, String)> {
+        self.plan
+            .routes
+            .iter()
+            .map(|route| match &route.when {
+                None => (
+                    route.name.as_str(),
+                    true,
+                    "default route: no condition".to_string(),
+                ),
+                Some(condition) => {
+                    let (held, reason) = self.explain_condition(condition, facts);
+                    (route.name.as_str(), held, reason)
+                }
+            })
+            .collect()
+    }
+
+    fn holds(&self, condition: &Condition, facts: &Facts<'_>) -> bool {
+        match condition {
+            Condition::All(items) => items.iter().all(|c| self.holds(c, facts)),
+            Condition::Any(items) => items.iter().any(|c| self.holds(c, facts)),
+            Condition::Not(inner) => !self.holds(inner, facts),
+            Condition::Compare { field, op, value } => compare(&lookup(field, facts), *op, value),
+            Condition::In { field, values } => {
+                let got = lookup(field, facts);
+                values.iter().any(|v| equals(&got, v))
+            }
+            Condition::Contains { field, value } => match lookup(field, facts) {
+                Got::Text(text) => text.contains(value.as_str()),
+                Got::Tags(tags) => tags.iter().any(|t| t == value),
+                _ => false,
+            },
+            Condition::Matches { field, pattern } => match lookup(field, facts) {
+                Got::Text(text) => self
+                    .regexes
+                    .get(pattern.as_str())
+                    .is_some_and(|re| re.is_match(&text)),
+                _ => false,
+            },
+        }
+    }
+
+    fn explain_condition(&self, condition: &Condition, facts: &Facts<'_>) -> (bool, String) {
+        match condition {
+            Condition::All(items) => {
+                for item in items {
+                    let (held, reason) = self.explain_condition(item, facts);
+                    if !held {
+                        return (false, reason);
+                    }
+                }
+                (true, format!("all {} conditions hold", items.len()))
+            }
+            Condition::Any(items) => {
+                let mut reasons = Vec::new();
+                for item in items {
+                    let (held, reason) = self.explain_condition(item, facts);
+                    if held {
+                        return (true, reason);
+                    }
+                    reasons.push(reason);
+                }
+                (false, format!("none holds: {}", reasons.join("; ")))
+            }
+            Condition::Not(inner) => {
+                let (held, reason) = self.explain_condition(inner, facts);
+                (!held, format!("not ({reason})"))
+            }
+            leaf => {
+                let held = self.holds(leaf, facts);
+                let field = match leaf {
+                    Condition::Compare { field, .. }
+                    | Condition::In { field, .. }
+                    | Condition::Contains { field, .. }
+                    | Condition::Matches { field, .. } => field,
+                    _ => unreachable!("combinators are handled above"),
+                };
+                let verdict = if held { "holds" } else { "fails" };
+                (
+                    held,
+                    format!(
+                        "{} {verdict}: {} is {}",
+                        describe(leaf),
+                        field_name(field),
+                        lookup(field, facts)
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// The ordered steps to try for a target tree: chains concatenate, and of
+/// each split one branch is picked by weight with `random` (in `[0, 1)`).
+pub fn pick_chain<'p>(node: &'p Node, random: &mut impl FnMut() -> f64) -> Vec<&'p Step> {
+    let mut steps = Vec::new();
+    collect(node, random, &mut steps);
+    steps
+}
+
+fn collect<'p>(node: &'p Node, random: &mut impl FnMut() -> f64, out: &mut Vec<&'p Step>) {
+    match node {
+        Node::Step(step) => out.push(step),
+        Node::Chain(nodes) => nodes.iter().for_each(|n| collect(n, random, out)),
+        Node::Split(branches) => {
+            let total: f64 = branches.iter().map(|b| b.weight.max(0.0)).sum();
+            let mut point = random() * total;
+            let picked = branches
+                .iter()
+                .find(|b| {
+                    point -= b.weight.max(0.0);
+                    point < 0.0
+                })
+                .or(branches.last());
+            if let Some(branch) = picked {
+                collect(&branch.node, random, out);
+            }
+        }
+    }
+}
+
+/// A field's value in one request.
+#[derive(Debug)]
+enum Got<'a> {
+    Null,
+    Bool(bool),
+    Number(f64),
+    Text(Cow<'a, str>),
+    Tags(&'a [String]),
+    /// A JSON array or object: equal to no literal.
+    Other,
+}
+
+impl std::fmt::Display for Got<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Got::Null => f.write_str("null"),
+            Got::Bool(b) => write!(f, "{b}"),
+            Got::Number(n) => write!(f, "{n}"),
+            Got::Text(t) => write!(f, "{t:?}"),
+            Got::Tags(tags) => write!(f, "{tags:?}"),
+            Got::Other => f.write_str("a list or object"),
+        }
+    }
+}
+
+fn lookup<'a>(field: &Field, facts: &Facts<'a>) -> Got<'a> {
+    match field {
+        Field::Model => Got::Text(Cow::Borrowed(facts.model)),
+        Field::Endpoint => Got::Text(Cow::Borrowed(facts.endpoint)),
+        Field::KeyName => Got::Text(Cow::Borrowed(facts.key.name)),
+        Field::KeyTags => Got::Tags(facts.key.tags),
+        Field::Header(name) => match (facts.header)(name) {
+            Some(value) => Got::Text(Cow::Owned(value)),
+            None => Got::Null,
+        },
+        Field::Metadata(name) => json_field(facts.metadata, name),
+        Field::Param(name) => json_field(facts.params, name),
+    }
+}
+
+fn json_field<'a>(object: Option<&'a Map<String, Json>>, name: &str) -> Got<'a> {
+    match object.and_then(|map| map.get(name)) {
+        None | Some(Json::Null) => Got::Null,
+        Some(Json::Bool(b)) => Got::Bool(*b),
+        Some(Json::Number(n)) => n.as_f64().map_or(Got::Other, Got::Number),
+        Some(Json::String(s)) => Got::Text(Cow::Borrowed(s)),
+        Some(Json::Array(_) | Json::Object(_)) => Got::Other,
+    }
+}
+
+fn equals(got: &Got<'_>, value: &Value) -> bool {
+    match (got, value) {
+        (Got::Null, Value::Null) => true,
+        (Got::Bool(a), Value::Bool(b)) => a == b,
+        (Got::Number(a), Value::Number(b)) => a == b,
+        (Got::Text(a), Value::Text(b)) => a.as_ref() == b.as_str(),
+        _ => false,
+    }
+}
+
+fn compare(got: &Got<'_>, op: CompareOp, value: &Value) -> bool {
+    match op {
+        CompareOp::Eq => equals(got, value),
+        CompareOp::Ne => !equals(got, value),
+        _ => match (got, value) {
+            (Got::Number(a), Value::Number(b)) => match op {
+                CompareOp::Lt => a < b,
+                CompareOp::Le => a <= b,
+                CompareOp::Gt => a > b,
+                _ => a >= b,
+            },
+            _ => false,
+        },
+    }
+}
+
+fn field_name(field: &Field) -> String {
+    match field {
+        Field::Model => "model".into(),
+        Field::Endpoint => "endpoint".into(),
+        Field::KeyName => "key.name".into(),
+        Field::KeyTags => "key.tags".into(),
+        Field::Header(name) => format!("header({name:?})"),
+        Field::Metadata(name) => format!("metadata({name:?})"),
+        Field::Param(name) => format!("param({name:?})"),
+    }
+}
+
+fn literal(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Text(t) => format!("{t:?}"),
+    }
+}
+
+/// A leaf condition in route-file syntax.
+fn describe(condition: &Condition) -> String {
+    match condition {
+        Condition::Compare { field, op, value } => {
+            let op = match op {
+                CompareOp::Eq => "==",
+                CompareOp::Ne => "!=",
+                CompareOp::Lt => "<",
+                CompareOp::Le => "<=",
+                CompareOp::Gt => ">",
+                CompareOp::Ge => ">=",
+            };
+            format!("{} {op} {}", field_name(field), literal(value))
+        }
+        Condition::In { field, values } => {
+            let values: Vec<String> = values.iter().map(literal).collect();
+            format!("{} in [{}]", field_name(field), values.join(", "))
+        }
+        Condition::Contains { field, value } => {
+            format!("{} contains {value:?}", field_name(field))
+        }
+        Condition::Matches { field, pattern } => {
+            format!("{} matches /{pattern}/", field_name(field))
+        }
+        Condition::All(_) | Condition::Any(_) | Condition::Not(_) => "(…)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
