@@ -15,7 +15,7 @@ pub mod select;
 
 use serde::{Deserialize, Serialize};
 
-pub use select::{Facts, KeyFacts};
+pub use select::{parse_metadata, pick_chain, Facts, KeyFacts, Router};
 
 /// The plan format this build writes and understands. A plan with a higher
 /// format is refused by the Worker, which keeps serving the one it has.
@@ -30,8 +30,9 @@ pub const DEFAULT_SUBREQUEST_CAP: u32 = 50;
 pub struct RoutingPlan {
     /// [`FORMAT`] at the time of compiling.
     pub format: u32,
-    /// Hex SHA-256 of the plan's content (everything but this field),
-    /// so two plans with the same hash route identically.
+    /// Hex SHA-256 of what the plan does (everything but this field, the
+    /// file names and route locations), so two plans with the same hash
+    /// route identically.
     pub hash: String,
     /// The files it was compiled from, in the order they were merged.
     pub sources: Vec<String>,

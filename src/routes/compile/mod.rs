@@ -160,10 +160,17 @@ pub fn compile(sources: &Sources, files: &[File], options: &Options) -> Compiled
     Compiled { plan, diagnostics: sink }
 }
 
-/// Hex SHA-256 of the plan serialized with an empty `hash`.
+/// Hex SHA-256 of what the plan does: the plan serialized without its hash
+/// and without where it came from (file names, route locations), so the
+/// same routes written as `.route` or YAML, or moved between files, have
+/// the same hash.
 pub fn content_hash(plan: &RoutingPlan) -> String {
     let mut unhashed = plan.clone();
     unhashed.hash = String::new();
+    unhashed.sources.clear();
+    for route in &mut unhashed.routes {
+        route.source.clear();
+    }
     let json = serde_json::to_vec(&unhashed).unwrap_or_default();
     Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
 }
