@@ -14,7 +14,10 @@
 
 pub mod ast;
 pub mod diag;
+pub mod grammar;
+pub mod parse;
 pub mod source;
+pub mod yaml;
 
 pub use diag::{Diagnostic, Severity};
 pub use source::{SourceFile, Sources, Span, Spanned};
