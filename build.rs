@@ -9,7 +9,7 @@
 //! `SWITCHYARD_ROUTES` names other route files or directories
 //! (`:`-separated) than the default `routes/`.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 #[path = "src/plan/mod.rs"]
 mod plan;

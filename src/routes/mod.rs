@@ -15,8 +15,11 @@
 pub mod ast;
 pub mod compile;
 pub mod diag;
+pub mod grammar;
 pub mod load;
+pub mod parse;
 pub mod source;
+pub mod yaml;
 
 pub use compile::{Compiled, Options};
 pub use diag::{Diagnostic, Severity};
@@ -43,4 +46,13 @@ pub fn compile_sources(sources: &Sources, options: &Options) -> Compiled {
     compiled.diagnostics.extend(diagnostics);
     diag::sort(&mut compiled.diagnostics);
     compiled
+}
+
+/// Parses one file, `.route` or YAML by its extension.
+pub fn parse_source(id: source::FileId, file: &SourceFile) -> (ast::File, Vec<Diagnostic>) {
+    if file.is_yaml() {
+        yaml::parse_yaml(id, &file.text)
+    } else {
+        parse::parse_file(id, &file.text)
+    }
 }

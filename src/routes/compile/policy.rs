@@ -64,6 +64,11 @@ pub struct Draft {
 }
 
 impl Draft {
+    /// The built-in default policy.
+    pub fn builtin() -> Draft {
+        Draft::new(builtin_default())
+    }
+
     fn new(policy: Policy) -> Draft {
         Draft {
             policy,

@@ -105,7 +105,10 @@ pub fn route(block: &Block<RouteStmt>, location: String, cx: &mut Context, sink:
         );
         return None;
     };
-    let base = base?;
+    // A broken policy is reported already; the targets are still checked
+    // (under the built-in default) so their own mistakes show too.
+    ok &= base.is_some();
+    let base = base.unwrap_or_else(Draft::builtin);
     let node = target(targets, &base, cx, sink, 0)?;
     if !ok {
         return None;
