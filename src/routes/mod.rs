@@ -39,8 +39,9 @@ pub fn compile_sources(sources: &Sources, options: &Options) -> Compiled {
             parsed
         })
         .collect();
-    let mut compiled = compile::compile(sources, &files, options);
-    if diagnostics.iter().any(Diagnostic::is_error) {
+    let parse_failed = diagnostics.iter().any(Diagnostic::is_error);
+    let mut compiled = compile::compile_after(sources, &files, options, parse_failed);
+    if parse_failed {
         compiled.plan = None;
     }
     compiled.diagnostics.extend(diagnostics);

@@ -50,6 +50,12 @@ impl Compiled {
 
 /// Compiles parsed files; `files[i]` is the file with id `i` in `sources`.
 pub fn compile(sources: &Sources, files: &[File], options: &Options) -> Compiled {
+    compile_after(sources, files, options, false)
+}
+
+/// [`compile`], told whether parsing already failed (some warnings are
+/// then left out: they would mostly echo the syntax errors).
+pub fn compile_after(sources: &Sources, files: &[File], options: &Options, parse_failed: bool) -> Compiled {
     let mut sink: Sink = Vec::new();
     let decls = collect(files, &mut sink);
 
@@ -124,8 +130,11 @@ pub fn compile(sources: &Sources, files: &[File], options: &Options) -> Compiled
         .collect();
     checks::shadowed(&matchers, &mut sink);
 
+    // Unused providers matter in a plan that compiles; next to errors they
+    // are mostly echoes of a broken route.
+    let clean = !parse_failed && !sink.iter().any(Diagnostic::is_error);
     for (i, block) in decls.providers.iter().enumerate() {
-        if !used[i] {
+        if clean && !used[i] {
             sink.push(
                 Diagnostic::warning(block.name.span, format!("provider `{}` is not used by any route", block.name.node))
                     .hint("route to it, or remove it"),

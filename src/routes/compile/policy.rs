@@ -141,9 +141,14 @@ impl<'a> Policies<'a> {
             self.named(&Spanned::new("default".into(), block.name.span), sink)
                 .unwrap_or_else(|| Draft::new(builtin_default()))
         };
+        let before = errors(sink);
         let draft = self.apply(base, &block.stmts, sink);
         self.visiting.pop();
-        check(&draft, block.name.span, sink);
+        // A statement that was refused leaves a default in its place: the
+        // combined checks would then judge values nobody wrote.
+        if errors(sink) == before {
+            check(&draft, block.name.span, sink);
+        }
         self.resolved.insert(name.node.clone(), Some(draft.clone()));
         Some(draft)
     }
@@ -165,8 +170,9 @@ impl<'a> Policies<'a> {
         anchor: Span,
         sink: &mut Sink,
     ) -> Draft {
+        let before = errors(sink);
         let draft = self.apply(base, stmts, sink);
-        if !stmts.is_empty() {
+        if !stmts.is_empty() && errors(sink) == before {
             check(&draft, anchor, sink);
         }
         draft
@@ -230,8 +236,17 @@ fn apply_one(policies: &mut Policies, d: &mut Draft, stmt: &Spanned<PolicyStmt>,
     }
 }
 
+fn errors(sink: &Sink) -> usize {
+    sink.iter().filter(|d| d.is_error()).count()
+}
+
 /// "unknown statement" with the closest keyword of the block.
 pub fn unknown_statement(keyword: &Ident, block: &str, keywords: &[&str]) -> Diagnostic {
+    if keyword.node == "else" {
+        return Diagnostic::error(keyword.span, "`else` needs a target after it")
+            .label("nothing to fall back to")
+            .hint("write the next target, e.g. `else openai:gpt-4o-mini`, or remove `else`");
+    }
     let hint = did_you_mean(&keyword.node, keywords.iter().copied()).unwrap_or_else(|| {
         format!("{block} takes: {}", keywords.join(", "))
     });

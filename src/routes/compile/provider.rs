@@ -41,6 +41,7 @@ pub fn provider(block: &Block<ProviderStmt>, sink: &mut Sink) -> Provider {
         }
     };
     let mut kind_span = None;
+    let mut kind_known = true;
     let mut base_given = false;
     let mut api_version_span = None;
     let mut region_span = None;
@@ -51,12 +52,12 @@ pub fn provider(block: &Block<ProviderStmt>, sink: &mut Sink) -> Provider {
                 kind_span = Some(kind.span);
                 match ProviderKind::from_name(&kind.node) {
                     Some(k) => p.kind = k,
-                    None => sink.push(
+                    None => { kind_known = false; sink.push(
                         Diagnostic::error(kind.span, format!("unknown provider kind `{}`", kind.node))
                             .label("not a kind Switchyard knows")
                             .hint(did_you_mean(&kind.node, ProviderKind::ALL.iter().map(|(n, _)| *n))
                                 .unwrap_or_else(|| "see docs/routes.md for the kinds (`openai`, `anthropic`, `openai-compatible`, …)".into())),
-                    ),
+                    ) }
                 }
             }
             ProviderStmt::Base(base) => {
@@ -149,6 +150,10 @@ pub fn provider(block: &Block<ProviderStmt>, sink: &mut Sink) -> Provider {
         );
         return p;
     };
+    if !kind_known {
+        // What the kind needs is unknowable; the kind's own error says enough.
+        return p;
+    }
     if let Some(span) = api_version_span.filter(|_| p.kind != ProviderKind::Azure) {
         sink.push(cannot_take(span, "api_version", p.kind, "azure"));
     }
