@@ -80,11 +80,28 @@ pub struct Position {
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
     files: Vec<SourceFile>,
+    /// Byte offset of the start of every line, per file.
+    line_starts: Vec<Vec<usize>>,
 }
 
 impl Sources {
     pub fn new(files: Vec<SourceFile>) -> Self {
-        Sources { files }
+        let line_starts = files
+            .iter()
+            .map(|f| {
+                std::iter::once(0)
+                    .chain(f.text.match_indices('\n').map(|(i, _)| i + 1))
+                    .collect()
+            })
+            .collect();
+        Sources { files, line_starts }
+    }
+
+    /// Index of the line holding `offset` and the byte where it starts.
+    fn line_of(&self, file: FileId, offset: usize) -> (usize, usize) {
+        let starts = &self.line_starts[file as usize];
+        let line = starts.partition_point(|&s| s <= offset).saturating_sub(1);
+        (line, starts[line])
     }
 
     pub fn files(&self) -> &[SourceFile] {
@@ -99,18 +116,16 @@ impl Sources {
     pub fn position(&self, file: FileId, offset: u32) -> Position {
         let text = &self.file(file).text;
         let offset = floor_char_boundary(text, offset as usize);
-        let before = &text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let (line, line_start) = self.line_of(file, offset);
         let col = text[line_start..offset].chars().count() + 1;
-        Position { line, col }
+        Position { line: line + 1, col }
     }
 
     /// The full text of the line holding `offset`, without its newline.
     pub fn line_text(&self, file: FileId, offset: u32) -> &str {
         let text = &self.file(file).text;
         let offset = floor_char_boundary(text, offset as usize);
-        let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let (_, start) = self.line_of(file, offset);
         let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
         text[start..end].trim_end_matches('\r')
     }

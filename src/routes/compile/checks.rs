@@ -5,7 +5,7 @@ use super::values::Sink;
 use crate::plan::{CompareOp, Condition, Field, Value};
 use crate::routes::diag::Diagnostic;
 use crate::routes::source::Span;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// A route as the checks see it.
 pub struct Matcher<'a> {
@@ -15,9 +15,34 @@ pub struct Matcher<'a> {
 }
 
 /// Warns about every route whose requests an earlier route all takes.
+///
+/// Linear in the number of routes: earlier conditions are indexed by their
+/// exact form and by the values they pin a field to, so a route is only
+/// compared with the earlier routes that could cover it.
 pub fn shadowed(routes: &[Matcher], sink: &mut Sink) {
+    let mut exact: HashMap<String, usize> = HashMap::new();
+    let mut by_value: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    let key = |f: &Field, v: &Value| (format!("{f:?}"), format!("{v:?}"));
     for (i, later) in routes.iter().enumerate() {
-        if let Some(earlier) = routes[..i].iter().find(|e| covers(e.when, later.when)) {
+        let form = format!("{:?}", later.when);
+        let mut cover = exact.get(&form).copied();
+        if cover.is_none() {
+            // Candidates: earlier routes pinning a field to a value this
+            // route (or one of its `and` parts) requires.
+            'parts: for part in parts(later.when) {
+                if let Some((field, values)) = values_of(part) {
+                    let Some(first) = values.first() else { continue };
+                    for &c in by_value.get(&key(field, first)).into_iter().flatten() {
+                        if covers(routes[c].when, later.when) {
+                            cover = Some(c);
+                            break 'parts;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(c) = cover {
+            let earlier = &routes[c];
             sink.push(
                 Diagnostic::warning(
                     later.span,
@@ -27,6 +52,30 @@ pub fn shadowed(routes: &[Matcher], sink: &mut Sink) {
                 .hint(format!("move `{}` above `{}`, or narrow `{}`", later.name, earlier.name, earlier.name)),
             );
         }
+        exact.entry(form).or_insert(i);
+        // Indexed by its own values and by those of each `or` alternative.
+        let alternatives = match later.when {
+            Condition::Any(alts) => std::iter::once(later.when).chain(alts.iter()).collect(),
+            _ => vec![later.when],
+        };
+        for alt in alternatives {
+            if let Some((field, values)) = values_of(alt) {
+                for v in values {
+                    let list = by_value.entry(key(field, v)).or_default();
+                    if list.last() != Some(&i) {
+                        list.push(i);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The condition itself and, for an `and`, each of its parts.
+fn parts(c: &Condition) -> Vec<&Condition> {
+    match c {
+        Condition::All(items) => std::iter::once(c).chain(items.iter()).collect(),
+        _ => vec![c],
     }
 }
 
