@@ -35,6 +35,14 @@ fn first<'i>(p: &P<'i>) -> Option<P<'i>> {
     p.clone().into_inner().next()
 }
 
+/// Where a pair's last token ends.
+fn tight_end(p: &P) -> usize {
+    match p.clone().into_inner().last() {
+        Some(last) => tight_end(&last),
+        None => p.as_span().end(),
+    }
+}
+
 fn has(p: &P, rule: Rule) -> bool {
     find(p, rule).is_some()
 }
@@ -103,9 +111,10 @@ impl Conv<'_> {
         }
     }
 
+    /// The span of a pair, without the whitespace and comments pest keeps
+    /// after a trailing optional or repetition.
     pub fn span(&self, p: &P) -> Span {
-        let s = p.as_span();
-        self.span_of(s.start(), s.end())
+        self.span_of(p.as_span().start(), tight_end(p))
     }
 
     fn span_of(&self, start: usize, end: usize) -> Span {
@@ -289,13 +298,10 @@ impl Conv<'_> {
             Rule::fallback_stmt => PolicyStmt::FallbackOn(self.outcomes(&find(&s, Rule::outcome_list)?)?),
             Rule::backoff_stmt => {
                 let ds: Vec<P> = kids(&s).into_iter().filter(|k| k.as_rule() == Rule::duration).collect();
-                let jitter = match find(&s, Rule::jitter) {
-                    Some(j) => Some(match find(&j, Rule::jitter_mode) {
-                        Some(m) => self.ident(&m),
-                        None => Spanned::new("full".to_string(), self.span(&j)),
-                    }),
-                    None => None,
-                };
+                let jitter = find(&s, Rule::jitter).map(|j| match find(&j, Rule::jitter_mode) {
+                    Some(m) => self.ident(&m),
+                    None => Spanned::new("full".to_string(), self.span(&j)),
+                });
                 PolicyStmt::Backoff(BackoffExpr {
                     shape: self.ident(&find(&s, Rule::backoff_shape)?),
                     base: self.number(ds.first()?)?,

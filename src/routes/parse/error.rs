@@ -52,7 +52,7 @@ pub fn syntax_error(err: &Error<Rule>, file: FileId, text: &str, offset: usize, 
 
 /// The phrases of the expected rules, deduplicated, items collapsed into one.
 fn phrases(positives: &[Rule]) -> Vec<String> {
-    let items = [Rule::provider_item, Rule::policy_item, Rule::route_item, Rule::gateway_item];
+    let items = [Rule::file, Rule::provider_item, Rule::policy_item, Rule::route_item, Rule::gateway_item];
     let mut out: Vec<String> = Vec::new();
     for rule in positives {
         let phrase = if items.contains(rule) {
@@ -131,7 +131,7 @@ fn hint(positives: &[Rule], token: &str, text: &str, pos: usize) -> Option<Strin
 /// The keywords a rule starts with, for "did you mean" hints.
 fn keywords_of(rule: Rule) -> &'static [&'static str] {
     match rule {
-        Rule::provider_item | Rule::policy_item | Rule::route_item | Rule::gateway_item => {
+        Rule::file | Rule::provider_item | Rule::policy_item | Rule::route_item | Rule::gateway_item => {
             &["provider", "policy", "route", "gateway"]
         }
         Rule::backoff_shape => &["constant", "linear", "exponential"],
