@@ -21,3 +21,12 @@ pub mod yaml;
 
 pub use diag::{Diagnostic, Severity};
 pub use source::{SourceFile, Sources, Span, Spanned};
+
+/// Parses one route file, `.route` or YAML by its extension.
+pub fn parse_source(file: source::FileId, source: &SourceFile) -> (ast::File, Vec<Diagnostic>) {
+    if source.is_yaml() {
+        yaml::parse_yaml(file, &source.text)
+    } else {
+        parse::parse_file(file, &source.text)
+    }
+}

@@ -114,18 +114,29 @@ fn target(stmt: &str) -> String {
 fn the_documented_example_parses() {
     let file = ok(EXAMPLE);
     assert_eq!(file.items.len(), 7);
-    let Item::Route(smart) = &file.items[4] else { panic!() };
+    let Item::Route(smart) = &file.items[4] else {
+        panic!()
+    };
     assert_eq!(smart.name.node, "smart");
     assert_eq!(at(EXAMPLE, smart.name.span), "smart");
-    assert!(at(EXAMPLE, smart.span).starts_with("route smart {") && at(EXAMPLE, smart.span).ends_with('}'));
+    assert!(
+        at(EXAMPLE, smart.span).starts_with("route smart {")
+            && at(EXAMPLE, smart.span).ends_with('}')
+    );
     assert_eq!(smart.stmts.len(), 5);
-    let RouteStmt::Targets(t) = &smart.stmts[4].node else { panic!() };
+    let RouteStmt::Targets(t) = &smart.stmts[4].node else {
+        panic!()
+    };
     assert_eq!(
         at(EXAMPLE, t.span),
         "openai:gpt-4o\n  else claude:claude-sonnet-4-5\n  else local:llama3.1 with standard { attempts 1 }"
     );
-    let Target::Chain(steps) = &t.node else { panic!() };
-    let Target::Step(last) = &steps[2].node else { panic!() };
+    let Target::Chain(steps) = &t.node else {
+        panic!()
+    };
+    let Target::Step(last) = &steps[2].node else {
+        panic!()
+    };
     assert_eq!(last.model.node, ModelExpr::Named("llama3.1".into()));
     let with = last.with.as_ref().unwrap();
     assert_eq!(at(EXAMPLE, with.span), "with standard { attempts 1 }");
@@ -188,10 +199,22 @@ fn policy_statements() {
     ] {
         assert!(s.contains(part), "{part}\nnot in\n{s}");
     }
-    let s = without_spans(&policy("retry on [429, 5xx]\nbackoff exponential 250ms..8s jitter\nbreaker 5 failures in 1.5m"));
-    assert!(s.contains(r#"RetryOn([Spanned { node: Status(429.0), span: _ }, Spanned { node: Class("5xx")"#), "{s}");
+    let s = without_spans(&policy(
+        "retry on [429, 5xx]\nbackoff exponential 250ms..8s jitter\nbreaker 5 failures in 1.5m",
+    ));
+    assert!(
+        s.contains(
+            r#"RetryOn([Spanned { node: Status(429.0), span: _ }, Spanned { node: Class("5xx")"#
+        ),
+        "{s}"
+    );
     assert!(s.contains(r#"jitter: Some(Spanned { node: "full""#), "{s}");
-    assert!(s.contains("Failures { count: Spanned { node: 5.0, span: _ }, window: Spanned { node: 90000.0"), "{s}");
+    assert!(
+        s.contains(
+            "Failures { count: Spanned { node: 5.0, span: _ }, window: Spanned { node: 90000.0"
+        ),
+        "{s}"
+    );
 }
 
 #[test]
@@ -208,8 +231,13 @@ fn durations_and_counts() {
 
 #[test]
 fn route_statements() {
-    let s = without_spans(&route("cache 1h sampled\ncache off\nlimit 60 rpm per route\nuse fast"));
-    assert!(s.contains("Cache(Ttl { ttl: Spanned { node: 3600000.0, span: _ }, sampled: true })"), "{s}");
+    let s = without_spans(&route(
+        "cache 1h sampled\ncache off\nlimit 60 rpm per route\nuse fast",
+    ));
+    assert!(
+        s.contains("Cache(Ttl { ttl: Spanned { node: 3600000.0, span: _ }, sampled: true })"),
+        "{s}"
+    );
     assert!(s.contains("Cache(Off)"), "{s}");
     assert!(s.contains(r#"scope: Some(Spanned { node: "route""#), "{s}");
     assert!(s.contains(r#"Use(Spanned { node: "fast""#), "{s}");
@@ -223,24 +251,47 @@ fn targets() {
     );
     assert!(target("try a:{model}").contains("model: Spanned { node: Request"));
     let t = target("try a:x with { timeout 5s per attempt }");
-    assert!(t.contains("with: Some(WithExpr { policy: None, inline: [Spanned { node: Timeout"), "{t}");
+    assert!(
+        t.contains("with: Some(WithExpr { policy: None, inline: [Spanned { node: Timeout"),
+        "{t}"
+    );
     let t = target("try a:x with p");
-    assert!(t.contains(r#"with: Some(WithExpr { policy: Some(Spanned { node: "p", span: _ }), inline: []"#), "{t}");
+    assert!(
+        t.contains(
+            r#"with: Some(WithExpr { policy: Some(Spanned { node: "p", span: _ }), inline: []"#
+        ),
+        "{t}"
+    );
     let t = target("try (split 50% a:x, 50% b:y) else c:z");
-    assert!(t.starts_with("Chain([Spanned { node: Split([(Spanned { node: 50.0"), "{t}");
+    assert!(
+        t.starts_with("Chain([Spanned { node: Split([(Spanned { node: 50.0"),
+        "{t}"
+    );
     let t = target("split 70% (a:x else b:y), 30% c:z");
-    assert!(t.starts_with("Split([(Spanned { node: 70.0, span: _ }, Spanned { node: Chain(["), "{t}");
+    assert!(
+        t.starts_with("Split([(Spanned { node: 70.0, span: _ }, Spanned { node: Chain(["),
+        "{t}"
+    );
     assert_eq!(target("try (a:x)"), target("try a:x"));
 }
 
 #[test]
 fn target_spans() {
     let text = "route r {\n  split 70% (a:x else b:y), 30% c:z\n}";
-    let Item::Route(r) = ok(text).items.remove(0) else { panic!() };
-    assert_eq!(at(text, r.stmts[0].span), "split 70% (a:x else b:y), 30% c:z");
-    let RouteStmt::Targets(t) = &r.stmts[0].node else { panic!() };
+    let Item::Route(r) = ok(text).items.remove(0) else {
+        panic!()
+    };
+    assert_eq!(
+        at(text, r.stmts[0].span),
+        "split 70% (a:x else b:y), 30% c:z"
+    );
+    let RouteStmt::Targets(t) = &r.stmts[0].node else {
+        panic!()
+    };
     assert_eq!(at(text, t.span), "70% (a:x else b:y), 30% c:z");
-    let Target::Split(branches) = &t.node else { panic!() };
+    let Target::Split(branches) = &t.node else {
+        panic!()
+    };
     assert_eq!(at(text, branches[0].0.span), "70%");
     assert_eq!(at(text, branches[0].1.span), "a:x else b:y");
     assert_eq!(at(text, branches[1].1.span), "c:z");
@@ -260,12 +311,18 @@ fn conditions() {
     assert!(when(r#"header("x-team") != null"#).contains("Null"));
     assert!(when(r#"metadata("team") == "search""#).contains(r#"Metadata("team")"#));
     assert!(when(r#"key.name == "ci""#).contains("KeyName"));
-    assert!(when(r#"key.tags contains "beta""#).contains(r#"Contains { field: Spanned { node: KeyTags, span: _ }, value: Spanned { node: "beta""#));
+    assert!(when(r#"key.tags contains "beta""#).contains(
+        r#"Contains { field: Spanned { node: KeyTags, span: _ }, value: Spanned { node: "beta""#
+    ));
     assert!(when(r#"param("stream") == true"#).contains("Bool(true)"));
-    assert!(when(r#"param("max_tokens") > 4000"#).contains(r#"op: Spanned { node: ">", span: _ }, value: Spanned { node: Number(4000.0)"#));
+    assert!(when(r#"param("max_tokens") > 4000"#)
+        .contains(r#"op: Spanned { node: ">", span: _ }, value: Spanned { node: Number(4000.0)"#));
     // `and` binds tighter than `or`; `not` applies to one term.
     let c = when(r#"not model == "a" or endpoint == "b" and key.name == "c""#);
-    assert!(c.starts_with("Or([Spanned { node: Not(Spanned { node: Compare"), "{c}");
+    assert!(
+        c.starts_with("Or([Spanned { node: Not(Spanned { node: Compare"),
+        "{c}"
+    );
     assert!(c.contains("Spanned { node: And(["), "{c}");
     let c = when(r#"(model == "a" or model == "b") and not (endpoint == "c")"#);
     assert!(c.starts_with("And([Spanned { node: Or(["), "{c}");
@@ -274,29 +331,48 @@ fn conditions() {
 #[test]
 fn condition_spans() {
     let text = "route r {\n  when not model == \"a\" and key.tags contains \"x\"\n}";
-    let Item::Route(r) = ok(text).items.remove(0) else { panic!() };
-    let RouteStmt::When(c) = &r.stmts[0].node else { panic!() };
-    assert_eq!(at(text, c.span), "not model == \"a\" and key.tags contains \"x\"");
+    let Item::Route(r) = ok(text).items.remove(0) else {
+        panic!()
+    };
+    let RouteStmt::When(c) = &r.stmts[0].node else {
+        panic!()
+    };
+    assert_eq!(
+        at(text, c.span),
+        "not model == \"a\" and key.tags contains \"x\""
+    );
     let Cond::And(parts) = &c.node else { panic!() };
     assert_eq!(at(text, parts[0].span), "not model == \"a\"");
-    let Cond::Contains { field, value } = &parts[1].node else { panic!() };
+    let Cond::Contains { field, value } = &parts[1].node else {
+        panic!()
+    };
     assert_eq!(at(text, field.span), "key.tags");
     assert_eq!(at(text, value.span), "\"x\"");
 }
 
 #[test]
 fn gateway_and_unknown_statements() {
-    let text = "gateway {\n  subrequests 50\n  subrequest 3\n}\nroute r { tyr a:b  when model == \"x\" }";
+    let text =
+        "gateway {\n  subrequests 50\n  subrequest 3\n}\nroute r { tyr a:b  when model == \"x\" }";
     let file = ok(text);
-    let Item::Gateway(g) = &file.items[0] else { panic!() };
+    let Item::Gateway(g) = &file.items[0] else {
+        panic!()
+    };
     assert_eq!(g.name.node, "");
     assert_eq!(at(text, g.name.span), "gateway");
-    assert!(matches!(g.stmts[0].node, GatewayStmt::Subrequests(Spanned { node: 50.0, .. })));
-    let GatewayStmt::Unknown(u) = &g.stmts[1].node else { panic!() };
+    assert!(matches!(
+        g.stmts[0].node,
+        GatewayStmt::Subrequests(Spanned { node: 50.0, .. })
+    ));
+    let GatewayStmt::Unknown(u) = &g.stmts[1].node else {
+        panic!()
+    };
     assert_eq!(at(text, u.keyword.span), "subrequest");
     assert_eq!(at(text, g.stmts[1].span), "subrequest 3");
     // An unknown statement runs to the end of its line (or a `}`).
-    let Item::Route(r) = &file.items[1] else { panic!() };
+    let Item::Route(r) = &file.items[1] else {
+        panic!()
+    };
     assert_eq!(r.stmts.len(), 1);
     assert_eq!(at(text, r.stmts[0].span), "tyr a:b  when model == \"x\"");
 }
@@ -304,7 +380,9 @@ fn gateway_and_unknown_statements() {
 #[test]
 fn keywords_are_whole_words() {
     let file = ok("provider providers { kind kinds }\nroute routes { try providers:x }");
-    let Item::Provider(p) = &file.items[0] else { panic!() };
+    let Item::Provider(p) = &file.items[0] else {
+        panic!()
+    };
     assert_eq!(p.name.node, "providers");
     assert!(matches!(&p.stmts[0].node, ProviderStmt::Kind(k) if k.node == "kinds"));
     // `providers` at the top level is not the keyword `provider`.
@@ -312,8 +390,14 @@ fn keywords_are_whole_words() {
     assert_eq!(e.len(), 1);
     assert!(e[0].starts_with("error: expected an item (`provider`, `policy`, `route` or `gateway`), found `providers`"), "{}", e[0]);
     // A statement keyword that continues (`retry_after` vs `retry`, `keysx`) is an unknown word.
-    assert!(matches!(&policy("retry_after ignore")[0], PolicyStmt::RetryAfter(None)));
-    assert!(matches!(&provider("keysx [secret A]")[0], ProviderStmt::Unknown(_)));
+    assert!(matches!(
+        &policy("retry_after ignore")[0],
+        PolicyStmt::RetryAfter(None)
+    ));
+    assert!(matches!(
+        &provider("keysx [secret A]")[0],
+        ProviderStmt::Unknown(_)
+    ));
 }
 
 #[test]
@@ -324,7 +408,11 @@ fn syntax_errors_in_words_at_the_right_place() {
         ["error: expected a duration such as `250ms` or `8s`, found `three`\n  --> t.route:3:11\n   |\n 3 |   timeout three per attempt\n   |           ^^^^^ expected a duration such as `250ms` or `8s`\n"]
     );
     let e = errors("policy p {\n  backoff exponential 250..8s\n}");
-    assert!(e[0].contains("found `250..8s`") && e[0].contains("--> t.route:2:23"), "{}", e[0]);
+    assert!(
+        e[0].contains("found `250..8s`") && e[0].contains("--> t.route:2:23"),
+        "{}",
+        e[0]
+    );
     assert!(e[0].contains("hint: a duration needs a unit"), "{}", e[0]);
     let e = errors("provder openai { kind openai }");
     assert!(e[0].contains("hint: did you mean `provider`?"), "{}", e[0]);
@@ -334,7 +422,13 @@ fn syntax_errors_in_words_at_the_right_place() {
     let e = errors("provider p {\n  base \"http://x\n}");
     assert!(e[0].contains("this string is not closed"), "{}", e[0]);
     let e = errors("provider p {\n  kind openai\n");
-    assert!(e[0].contains("expected `}` or a provider statement such as `kind` or `keys`, found end of input"), "{}", e[0]);
+    assert!(
+        e[0].contains(
+            "expected `}` or a provider statement such as `kind` or `keys`, found end of input"
+        ),
+        "{}",
+        e[0]
+    );
 }
 
 #[test]
@@ -357,13 +451,25 @@ fn recovery_reports_every_broken_item() {
     // A missing `}` is reported where the next item starts.
     let e = errors("provider a {\n  kind openai\nroute r { try a:x }\n");
     assert_eq!(e.len(), 1);
-    assert!(e[0].contains("found `route`") && e[0].contains("t.route:3:1"), "{}", e[0]);
+    assert!(
+        e[0].contains("found `route`") && e[0].contains("t.route:3:1"),
+        "{}",
+        e[0]
+    );
 }
 
 #[test]
 fn garbage_does_not_panic() {
-    let deep_parens = format!("route r {{ when {}model == \"x\"{} }}", "(".repeat(10_000), ")".repeat(10_000));
-    let deep_targets = format!("route r {{ try {}a:x{} }}", "(".repeat(100_000), ")".repeat(100_000));
+    let deep_parens = format!(
+        "route r {{ when {}model == \"x\"{} }}",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    let deep_targets = format!(
+        "route r {{ try {}a:x{} }}",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
     let many_nots = format!("route r {{ when {} model == \"x\" }}", "not ".repeat(5_000));
     let inputs = [
         String::new(),
@@ -392,9 +498,16 @@ fn garbage_does_not_panic() {
             render(d, &sources, false);
         }
     }
-    let e = errors(&format!("route r {{ try {}a:x{} }}", "(".repeat(100), ")".repeat(100)));
+    let e = errors(&format!(
+        "route r {{ try {}a:x{} }}",
+        "(".repeat(100),
+        ")".repeat(100)
+    ));
     assert!(e[0].contains("nested more than 64 deep"), "{}", e[0]);
-    let (_, d) = parse_file(0, &format!("route r {{ when {} model == \"x\" }}", "not ".repeat(100)));
+    let (_, d) = parse_file(
+        0,
+        &format!("route r {{ when {} model == \"x\" }}", "not ".repeat(100)),
+    );
     assert!(d[0].message.contains("`not`s in a row"));
 }
 
@@ -405,14 +518,34 @@ fn fragments_map_spans() {
     map.exact(5, 200);
     let (f, d) = parse_fragment(FragmentKind::RouteStmt, 3, "when model == \"x\"", &map);
     assert!(d.is_empty());
-    let Some(Fragment::RouteStmt(s)) = f else { panic!() };
+    let Some(Fragment::RouteStmt(s)) = f else {
+        panic!()
+    };
     assert_eq!(s.span, Span::new(3, 100, 212));
     let RouteStmt::When(c) = s.node else { panic!() };
     assert_eq!(c.span, Span::new(3, 200, 212));
-    let (f, d) = parse_fragment(FragmentKind::Target, 0, "split 50% a:x, 50% b:y", &SourceMap::offset(10));
-    assert!(d.is_empty() && matches!(f, Some(Fragment::Target(Spanned { node: Target::Split(_), .. }))));
+    let (f, d) = parse_fragment(
+        FragmentKind::Target,
+        0,
+        "split 50% a:x, 50% b:y",
+        &SourceMap::offset(10),
+    );
+    assert!(
+        d.is_empty()
+            && matches!(
+                f,
+                Some(Fragment::Target(Spanned {
+                    node: Target::Split(_),
+                    ..
+                }))
+            )
+    );
     let (f, d) = parse_fragment(FragmentKind::Cond, 0, "model ==", &SourceMap::offset(10));
     assert!(f.is_none());
     assert_eq!(d[0].span, Span::new(0, 18, 18));
-    assert!(d[0].message.starts_with("expected a value"), "{}", d[0].message);
+    assert!(
+        d[0].message.starts_with("expected a value"),
+        "{}",
+        d[0].message
+    );
 }
