@@ -145,8 +145,14 @@ fn hint(positives: &[Rule], token: &str, text: &str, pos: usize) -> Option<Strin
             "a duration needs a unit: `{word}ms`, `{word}s`, `{word}m`, `{word}h` or `{word}d`"
         ));
     }
-    if positives.contains(&Rule::string) && !word.is_empty() && word.len() == token.len() {
+    if positives.contains(&Rule::string) && word.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Some(format!("quote it: `\"{word}\"`"));
+    }
+    if positives.contains(&Rule::percent) && is_number {
+        return Some(format!("weights are percentages: `{word}%`"));
+    }
+    if positives.contains(&Rule::compare_op) && token.starts_with('=') {
+        return Some("compare with `==`".into());
     }
     None
 }

@@ -549,3 +549,29 @@ fn fragments_map_spans() {
         d[0].message
     );
 }
+
+#[test]
+fn hints_for_common_mistakes() {
+    let e = errors("route r {\n  when model = \"x\"\n}");
+    assert!(
+        e[0].contains("found `=`") && e[0].contains("hint: compare with `==`"),
+        "{}",
+        e[0]
+    );
+    let e = errors("route r { split 70 a:x }");
+    assert!(
+        e[0].contains("hint: weights are percentages: `70%`"),
+        "{}",
+        e[0]
+    );
+    let e = errors("route r { when header(x) == 1 }");
+    assert!(e[0].contains("hint: quote it: `\"x\"`"), "{}", e[0]);
+    // A dangling `else` is a syntax error, not an unknown statement.
+    let e = errors("route r {\n  try a:x else\n}");
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].contains("found `}`") && e[0].contains("t.route:3:1"),
+        "{}",
+        e[0]
+    );
+}
