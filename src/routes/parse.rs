@@ -72,7 +72,11 @@ impl SourceMap {
     }
 
     fn segment(&self, offset: usize) -> Option<&Segment> {
-        self.segments.iter().rev().find(|s| s.from <= offset).or(self.segments.first())
+        self.segments
+            .iter()
+            .rev()
+            .find(|s| s.from <= offset)
+            .or(self.segments.first())
     }
 
     /// The file offset of text offset `offset` (a start).
@@ -140,8 +144,9 @@ fn chunks(text: &str) -> Vec<(usize, usize)> {
 
 fn starts_item(line: &str) -> bool {
     ["provider", "policy", "route", "gateway"].iter().any(|kw| {
-        line.strip_prefix(kw)
-            .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        line.strip_prefix(kw).is_some_and(|rest| {
+            !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
     })
 }
 
@@ -240,7 +245,10 @@ pub fn parse_fragment(
         Err(e) => return (None, vec![error::syntax_error(&e, file, text, 0, map)]),
     };
     let mut conv = Conv::new(file, map);
-    let inner = entry.clone().into_inner().find(|p| p.as_rule() != Rule::EOI);
+    let inner = entry
+        .clone()
+        .into_inner()
+        .find(|p| p.as_rule() != Rule::EOI);
     let fragment = inner.and_then(|p| match kind {
         FragmentKind::ProviderStmt => conv.provider_stmt(&p).map(Fragment::ProviderStmt),
         FragmentKind::PolicyStmt => conv.policy_stmt(&p).map(Fragment::PolicyStmt),
@@ -249,11 +257,14 @@ pub fn parse_fragment(
         FragmentKind::Cond => conv.cond(&p).map(Fragment::Cond),
         FragmentKind::Target => {
             let mut parts = conv.target_parts(&entry)?;
-            (parts.len() == 1).then(|| parts.pop()).flatten().map(Fragment::Target)
+            (parts.len() == 1)
+                .then(|| parts.pop())
+                .flatten()
+                .map(Fragment::Target)
         }
     });
     (fragment, conv.diags)
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -35,6 +35,14 @@ fn first<'i>(p: &P<'i>) -> Option<P<'i>> {
     p.clone().into_inner().next()
 }
 
+/// Where a pair's last token ends.
+fn tight_end(p: &P) -> usize {
+    match p.clone().into_inner().last() {
+        Some(last) => tight_end(&last),
+        None => p.as_span().end(),
+    }
+}
+
 fn has(p: &P, rule: Rule) -> bool {
     find(p, rule).is_some()
 }
@@ -103,9 +111,10 @@ impl Conv<'_> {
         }
     }
 
+    /// The span of a pair, without the whitespace and comments pest keeps
+    /// after a trailing optional or repetition.
     pub fn span(&self, p: &P) -> Span {
-        let s = p.as_span();
-        self.span_of(s.start(), s.end())
+        self.span_of(p.as_span().start(), tight_end(p))
     }
 
     fn span_of(&self, start: usize, end: usize) -> Span {
@@ -163,12 +172,19 @@ impl Conv<'_> {
     }
 
     fn internal(&mut self, p: &P) {
-        let d = Diagnostic::error(self.span(p), "internal error: the parser could not read this")
-            .hint("please report this with the text that caused it");
+        let d = Diagnostic::error(
+            self.span(p),
+            "internal error: the parser could not read this",
+        )
+        .hint("please report this with the text that caused it");
         self.diags.push(d);
     }
 
-    fn block<S>(&mut self, p: &P, stmt: fn(&mut Self, &P) -> Option<Spanned<S>>) -> Option<Block<S>> {
+    fn block<S>(
+        &mut self,
+        p: &P,
+        stmt: fn(&mut Self, &P) -> Option<Spanned<S>>,
+    ) -> Option<Block<S>> {
         let name = match find(p, Rule::name) {
             Some(n) => self.ident(&n),
             None => Spanned::new(String::new(), self.span(&first(p)?)),
@@ -207,7 +223,9 @@ impl Conv<'_> {
         let stmt = match s.as_rule() {
             Rule::kind_stmt => ProviderStmt::Kind(self.ident(&find(&s, Rule::name)?)),
             Rule::base_stmt => match find(&s, Rule::env_ref) {
-                Some(env) => ProviderStmt::Base(BaseExpr::Env(self.ident(&find(&env, Rule::name)?))),
+                Some(env) => {
+                    ProviderStmt::Base(BaseExpr::Env(self.ident(&find(&env, Rule::name)?)))
+                }
                 None => ProviderStmt::Base(BaseExpr::Url(self.string(&find(&s, Rule::string)?))),
             },
             Rule::keys_stmt => {
@@ -242,7 +260,10 @@ impl Conv<'_> {
                 }
             }
             Rule::price_stmt => {
-                let nums: Vec<P> = kids(&s).into_iter().filter(|k| k.as_rule() == Rule::number).collect();
+                let nums: Vec<P> = kids(&s)
+                    .into_iter()
+                    .filter(|k| k.as_rule() == Rule::number)
+                    .collect();
                 ProviderStmt::Price {
                     model: self.string(&find(&s, Rule::string)?),
                     input: self.number(nums.first()?)?,
@@ -253,7 +274,9 @@ impl Conv<'_> {
                     },
                 }
             }
-            Rule::api_version_stmt => ProviderStmt::ApiVersion(self.string(&find(&s, Rule::string)?)),
+            Rule::api_version_stmt => {
+                ProviderStmt::ApiVersion(self.string(&find(&s, Rule::string)?))
+            }
             Rule::region_stmt => ProviderStmt::Region(self.string(&find(&s, Rule::string)?)),
             Rule::unknown_provider_stmt => {
                 let (u, span) = self.unknown(&s)?;
@@ -286,16 +309,18 @@ impl Conv<'_> {
             Rule::use_stmt => PolicyStmt::Use(self.ident(&find(&s, Rule::name)?)),
             Rule::attempts_stmt => PolicyStmt::Attempts(self.number_in(&s, Rule::number)?),
             Rule::retry_stmt => PolicyStmt::RetryOn(self.outcomes(&find(&s, Rule::outcome_list)?)?),
-            Rule::fallback_stmt => PolicyStmt::FallbackOn(self.outcomes(&find(&s, Rule::outcome_list)?)?),
+            Rule::fallback_stmt => {
+                PolicyStmt::FallbackOn(self.outcomes(&find(&s, Rule::outcome_list)?)?)
+            }
             Rule::backoff_stmt => {
-                let ds: Vec<P> = kids(&s).into_iter().filter(|k| k.as_rule() == Rule::duration).collect();
-                let jitter = match find(&s, Rule::jitter) {
-                    Some(j) => Some(match find(&j, Rule::jitter_mode) {
-                        Some(m) => self.ident(&m),
-                        None => Spanned::new("full".to_string(), self.span(&j)),
-                    }),
-                    None => None,
-                };
+                let ds: Vec<P> = kids(&s)
+                    .into_iter()
+                    .filter(|k| k.as_rule() == Rule::duration)
+                    .collect();
+                let jitter = find(&s, Rule::jitter).map(|j| match find(&j, Rule::jitter_mode) {
+                    Some(m) => self.ident(&m),
+                    None => Spanned::new("full".to_string(), self.span(&j)),
+                });
                 PolicyStmt::Backoff(BackoffExpr {
                     shape: self.ident(&find(&s, Rule::backoff_shape)?),
                     base: self.number(ds.first()?)?,
@@ -366,7 +391,9 @@ impl Conv<'_> {
                         None => None,
                     },
                 },
-                Rule::breaker_cooldown => BreakerItem::Cooldown(self.number_in(&k, Rule::duration)?),
+                Rule::breaker_cooldown => {
+                    BreakerItem::Cooldown(self.number_in(&k, Rule::duration)?)
+                }
                 Rule::breaker_probes => BreakerItem::Probes(self.number_in(&k, Rule::number)?),
                 _ => continue,
             };
@@ -437,9 +464,12 @@ impl Conv<'_> {
 
     fn step(&mut self, p: &P) -> Option<Spanned<Target>> {
         let provider = self.ident(&find(p, Rule::name)?);
-        let m = kids(p)
-            .into_iter()
-            .find(|k| matches!(k.as_rule(), Rule::request_model | Rule::string | Rule::model_name))?;
+        let m = kids(p).into_iter().find(|k| {
+            matches!(
+                k.as_rule(),
+                Rule::request_model | Rule::string | Rule::model_name
+            )
+        })?;
         let model = match m.as_rule() {
             Rule::request_model => ModelExpr::Request,
             Rule::string => ModelExpr::Named(unescape(m.as_str())),
@@ -449,7 +479,10 @@ impl Conv<'_> {
             Some(w) => {
                 let mut inline = Vec::new();
                 if let Some(block) = find(&w, Rule::inline_policy) {
-                    for s in kids(&block).iter().filter(|k| k.as_rule() == Rule::policy_stmt) {
+                    for s in kids(&block)
+                        .iter()
+                        .filter(|k| k.as_rule() == Rule::policy_stmt)
+                    {
                         inline.push(self.policy_stmt(s)?);
                     }
                 }
@@ -492,15 +525,20 @@ impl Conv<'_> {
 
     fn not_cond(&mut self, p: &P) -> Option<Spanned<Cond>> {
         let ks = kids(p);
-        let atom = ks.iter().find(|k| matches!(k.as_rule(), Rule::cond | Rule::predicate))?;
+        let atom = ks
+            .iter()
+            .find(|k| matches!(k.as_rule(), Rule::cond | Rule::predicate))?;
         let mut cond = match atom.as_rule() {
             Rule::cond => self.cond(atom)?,
             _ => self.predicate(atom)?,
         };
         let nots: Vec<&P> = ks.iter().filter(|k| k.as_rule() == Rule::kw_not).collect();
         if nots.len() > MAX_DEPTH {
-            let d = Diagnostic::error(self.span(nots[0]), format!("more than {MAX_DEPTH} `not`s in a row"))
-                .hint("two `not`s cancel out: remove them in pairs");
+            let d = Diagnostic::error(
+                self.span(nots[0]),
+                format!("more than {MAX_DEPTH} `not`s in a row"),
+            )
+            .hint("two `not`s cancel out: remove them in pairs");
             self.diags.push(d);
         }
         let end = p.as_span().end();
@@ -523,7 +561,10 @@ impl Conv<'_> {
             },
             Rule::in_test => {
                 let mut values = Vec::new();
-                for l in kids(&find(&test, Rule::literal_list)?).iter().filter(|l| l.as_rule() == Rule::literal) {
+                for l in kids(&find(&test, Rule::literal_list)?)
+                    .iter()
+                    .filter(|l| l.as_rule() == Rule::literal)
+                {
                     values.push(self.literal(l)?);
                 }
                 Cond::In {

@@ -19,7 +19,13 @@ const MAX_TOKEN: usize = 30;
 
 /// The diagnostic for `err`, which pest raised on `text[offset..]`; `map`
 /// takes offsets in `text` to offsets in the file.
-pub fn syntax_error(err: &Error<Rule>, file: FileId, text: &str, offset: usize, map: &SourceMap) -> Diagnostic {
+pub fn syntax_error(
+    err: &Error<Rule>,
+    file: FileId,
+    text: &str,
+    offset: usize,
+    map: &SourceMap,
+) -> Diagnostic {
     let pos = offset
         + match err.location {
             InputLocation::Pos(p) => p,
@@ -34,25 +40,40 @@ pub fn syntax_error(err: &Error<Rule>, file: FileId, text: &str, offset: usize, 
         format!("`{token}`")
     };
     let (positives, negatives) = match &err.variant {
-        ErrorVariant::ParsingError { positives, negatives } => (positives.clone(), negatives.clone()),
+        ErrorVariant::ParsingError {
+            positives,
+            negatives,
+        } => (positives.clone(), negatives.clone()),
         ErrorVariant::CustomError { message } => {
             return Diagnostic::error(span, message.clone());
         }
     };
     if positives.is_empty() {
         let what = negatives.first().map(|r| describe(*r)).unwrap_or("this");
-        return Diagnostic::error(span, format!("unexpected {found}: {what} is not allowed here"));
+        return Diagnostic::error(
+            span,
+            format!("unexpected {found}: {what} is not allowed here"),
+        );
     }
     let phrases = phrases(&positives);
     let message = format!("expected {}, found {found}", join_or(&phrases));
     Diagnostic::error(span, message)
-        .label(format!("expected {}", phrases.first().map_or("something else", |p| p.as_str())))
+        .label(format!(
+            "expected {}",
+            phrases.first().map_or("something else", |p| p.as_str())
+        ))
         .maybe_hint(hint(&positives, token, text, pos))
 }
 
 /// The phrases of the expected rules, deduplicated, items collapsed into one.
 fn phrases(positives: &[Rule]) -> Vec<String> {
-    let items = [Rule::provider_item, Rule::policy_item, Rule::route_item, Rule::gateway_item];
+    let items = [
+        Rule::file,
+        Rule::provider_item,
+        Rule::policy_item,
+        Rule::route_item,
+        Rule::gateway_item,
+    ];
     let mut out: Vec<String> = Vec::new();
     for rule in positives {
         let phrase = if items.contains(rule) {
@@ -120,10 +141,18 @@ fn hint(positives: &[Rule], token: &str, text: &str, pos: usize) -> Option<Strin
     }
     let is_number = !word.is_empty() && word.chars().all(|c| c.is_ascii_digit() || c == '.');
     if positives.contains(&Rule::duration) && is_number {
-        return Some(format!("a duration needs a unit: `{word}ms`, `{word}s`, `{word}m`, `{word}h` or `{word}d`"));
+        return Some(format!(
+            "a duration needs a unit: `{word}ms`, `{word}s`, `{word}m`, `{word}h` or `{word}d`"
+        ));
     }
-    if positives.contains(&Rule::string) && !word.is_empty() && word.len() == token.len() {
+    if positives.contains(&Rule::string) && word.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Some(format!("quote it: `\"{word}\"`"));
+    }
+    if positives.contains(&Rule::percent) && is_number {
+        return Some(format!("weights are percentages: `{word}%`"));
+    }
+    if positives.contains(&Rule::compare_op) && token.starts_with('=') {
+        return Some("compare with `==`".into());
     }
     None
 }
@@ -131,9 +160,11 @@ fn hint(positives: &[Rule], token: &str, text: &str, pos: usize) -> Option<Strin
 /// The keywords a rule starts with, for "did you mean" hints.
 fn keywords_of(rule: Rule) -> &'static [&'static str] {
     match rule {
-        Rule::provider_item | Rule::policy_item | Rule::route_item | Rule::gateway_item => {
-            &["provider", "policy", "route", "gateway"]
-        }
+        Rule::file
+        | Rule::provider_item
+        | Rule::policy_item
+        | Rule::route_item
+        | Rule::gateway_item => &["provider", "policy", "route", "gateway"],
         Rule::backoff_shape => &["constant", "linear", "exponential"],
         Rule::jitter_mode => &["full", "equal", "none"],
         Rule::rate_unit => &["rpm", "rpd", "tpm", "tpd"],
