@@ -19,6 +19,10 @@ pub type Millis = Spanned<f64>;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct File {
     pub items: Vec<Item>,
+    /// Items that did not parse, by keyword (`provider`, `policy`, …) and
+    /// name: their syntax error is reported, so references to them are not
+    /// reported again as unknown.
+    pub broken: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

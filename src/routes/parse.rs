@@ -121,10 +121,22 @@ pub fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
                 }
                 diags.extend(conv.diags);
             }
-            Err(e) => diags.push(error::syntax_error(&e, file, text, start, &whole)),
+            Err(e) => {
+                diags.push(error::syntax_error(&e, file, text, start, &whole));
+                out.broken.extend(item_header(chunk));
+            }
         }
     }
     (out, diags)
+}
+
+/// `(keyword, name)` of the item a piece starts with, if it says.
+fn item_header(chunk: &str) -> Option<(String, String)> {
+    let line = chunk.lines().find(|l| starts_item(l))?;
+    let mut words = line.split(|c: char| c.is_whitespace() || c == '{').filter(|w| !w.is_empty());
+    let keyword = words.next()?;
+    let name = if keyword == "gateway" { "" } else { words.next()? };
+    Some((keyword.to_string(), name.to_string()))
 }
 
 /// Byte ranges of the pieces parsed on their own: cut before every line

@@ -42,6 +42,7 @@ pub fn parse_yaml(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
         locator: Locator::new(text),
         items: Vec::new(),
         diags: Vec::new(),
+        broken: Vec::new(),
     };
     match serde_yaml::from_str::<Value>(text) {
         Ok(Value::Null) => {}
@@ -53,7 +54,7 @@ pub fn parse_yaml(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
         }
         Err(e) => r.diags.push(yaml_error(file, text, &e)),
     }
-    (ast::File { items: r.items }, r.diags)
+    (ast::File { items: r.items, broken: r.broken }, r.diags)
 }
 
 fn yaml_error(file: FileId, text: &str, e: &serde_yaml::Error) -> Diagnostic {
@@ -86,6 +87,8 @@ struct Reader<'a> {
     locator: Locator<'a>,
     items: Vec<Item>,
     diags: Vec<Diagnostic>,
+    /// Blocks not read (in an unknown section), as `(keyword, name)`.
+    broken: Vec<(String, String)>,
 }
 
 impl Reader<'_> {
@@ -112,14 +115,30 @@ impl Reader<'_> {
                 }
                 "providers" | "policies" | "routes" => self.section(&name, key, v),
                 _ => {
+                    let suggestion = did_you_mean(&name, SECTIONS);
                     let d = Diagnostic::error(self.span(key), format!("unknown section `{name}`"))
                         .label("not a section of a route file")
-                        .maybe_hint(did_you_mean(&name, SECTIONS))
-                        .related(
-                            self.span(key),
-                            "sections are `providers`, `policies`, `routes` and `gateway`",
-                        );
+                        .hint(suggestion.clone().unwrap_or_else(|| {
+                            "sections are `providers`, `policies`, `routes` and `gateway`".into()
+                        }));
                     self.diags.push(d);
+                    // What it holds is not checked: keep references to it quiet.
+                    let meant = SECTIONS.iter().find(|s| {
+                        suggestion.as_deref().is_some_and(|h| h.contains(&format!("`{s}`")))
+                    });
+                    if let (Some(section), Value::Mapping(blocks)) = (meant, v) {
+                        let keyword = match *section {
+                            "providers" => "provider",
+                            "policies" => "policy",
+                            "routes" => "route",
+                            _ => "gateway",
+                        };
+                        for k in blocks.keys() {
+                            if let Some(n) = k.as_str() {
+                                self.broken.push((keyword.to_string(), n.to_string()));
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -23,7 +23,7 @@ use crate::routes::ast::{Block, File, GatewayStmt, Item, PolicyStmt, ProviderStm
 use crate::routes::diag::{self, Diagnostic};
 use crate::routes::source::{Sources, Span};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use values::Sink;
 
 /// Choices made outside the route files.
@@ -62,7 +62,14 @@ pub fn compile_after(sources: &Sources, files: &[File], options: &Options, parse
     let providers: Vec<_> = decls.providers.iter().map(|b| provider::provider(b, &mut sink)).collect();
     let mut used = vec![false; providers.len()];
 
-    let mut policies = policy::Policies::new(decls.policies.iter().map(|b| (b.name.node.as_str(), *b)).collect());
+    let broken = |keyword: &str| -> HashSet<String> {
+        files.iter().flat_map(|f| &f.broken).filter(|(k, _)| k == keyword).map(|(_, n)| n.clone()).collect()
+    };
+    let broken_providers = broken("provider");
+    let mut policies = policy::Policies::new(
+        decls.policies.iter().map(|b| (b.name.node.as_str(), *b)).collect(),
+        broken("policy"),
+    );
     policies.resolve_all(&mut sink);
 
     let mut cap = DEFAULT_SUBREQUEST_CAP;
@@ -103,7 +110,12 @@ pub fn compile_after(sources: &Sources, files: &[File], options: &Options, parse
             }
             first_default = Some(block.name.span);
         }
-        let mut cx = route::Context { providers: &providers, policies: &mut policies, used: &mut used };
+        let mut cx = route::Context {
+            providers: &providers,
+            broken_providers: &broken_providers,
+            policies: &mut policies,
+            used: &mut used,
+        };
         if let Some(r) = route::route(block, location, &mut cx, &mut sink) {
             let calls = route::max_calls(&r.route.targets, &providers);
             if calls > cap as u64 {

@@ -10,7 +10,7 @@ use crate::routes::ast::{
 };
 use crate::routes::diag::{did_you_mean, Diagnostic};
 use crate::routes::source::{Span, Spanned};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The policy every step has unless route files say otherwise
 /// (docs/routes.md lists it).
@@ -81,14 +81,17 @@ impl Draft {
 /// mistakes are reported once however often it is used).
 pub struct Policies<'a> {
     decls: HashMap<&'a str, &'a Block<PolicyStmt>>,
+    /// Policies that failed to parse: using them is not a second mistake.
+    broken: HashSet<String>,
     resolved: HashMap<String, Option<Draft>>,
     visiting: Vec<String>,
 }
 
 impl<'a> Policies<'a> {
-    pub fn new(decls: HashMap<&'a str, &'a Block<PolicyStmt>>) -> Self {
+    pub fn new(decls: HashMap<&'a str, &'a Block<PolicyStmt>>, broken: HashSet<String>) -> Self {
         Policies {
             decls,
+            broken,
             resolved: HashMap::new(),
             visiting: Vec::new(),
         }
@@ -112,6 +115,9 @@ impl<'a> Policies<'a> {
         let Some(block) = self.decls.get(name.node.as_str()).copied() else {
             if name.node == "default" {
                 return Some(Draft::new(builtin_default()));
+            }
+            if self.broken.contains(&name.node) {
+                return None;
             }
             let mut known: Vec<&str> = self.decls.keys().copied().collect();
             known.push("default");

@@ -9,6 +9,7 @@ use crate::plan::{Branch, Cache, Condition, LimitScope, ModelRef, Node, Provider
 use crate::routes::ast::{Block, CacheExpr, ModelExpr, RouteStmt, Target};
 use crate::routes::diag::{did_you_mean, Diagnostic};
 use crate::routes::source::{Span, Spanned};
+use std::collections::HashSet;
 
 pub const KEYWORDS: [&str; 6] = ["when", "use", "cache", "limit", "try", "split"];
 
@@ -18,6 +19,8 @@ const MAX_DEPTH: usize = 32;
 /// What the route pass needs from the others.
 pub struct Context<'a, 'p> {
     pub providers: &'a [Provider],
+    /// Providers that failed to parse: using them is not a second mistake.
+    pub broken_providers: &'a HashSet<String>,
     pub policies: &'a mut Policies<'p>,
     /// Marks providers that some route uses.
     pub used: &'a mut [bool],
@@ -136,6 +139,7 @@ fn target(t: &Spanned<Target>, base: &Draft, cx: &mut Context, sink: &mut Sink, 
         Target::Step(step) => {
             let index = match cx.providers.iter().position(|p| p.name == step.provider.node) {
                 Some(i) => i,
+                None if cx.broken_providers.contains(&step.provider.node) => return None,
                 None => {
                     sink.push(
                         Diagnostic::error(step.provider.span, format!("unknown provider `{}`", step.provider.node))

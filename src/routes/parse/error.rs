@@ -165,7 +165,6 @@ fn keywords_of(rule: Rule) -> &'static [&'static str] {
         | Rule::policy_item
         | Rule::route_item
         | Rule::gateway_item => &["provider", "policy", "route", "gateway"],
-        Rule::backoff_shape => &["constant", "linear", "exponential"],
         Rule::jitter_mode => &["full", "equal", "none"],
         Rule::rate_unit => &["rpm", "rpd", "tpm", "tpd"],
         Rule::kw_else => &["else"],
