@@ -39,6 +39,9 @@ pub struct RoutingPlan {
     /// Most upstream calls one request may make (the sum over its chain).
     pub subrequest_cap: u32,
     pub providers: Vec<Provider>,
+    /// Every distinct effective policy; steps refer to them by index, so a
+    /// policy shared by many steps is stored once.
+    pub policies: Vec<Policy>,
     /// Routes in matching order; the default route (no `when`), if any, is last.
     pub routes: Vec<Route>,
     /// The models `GET /v1/models` lists: every model a route names in a
@@ -275,7 +278,8 @@ pub struct Step {
     /// Index into [`RoutingPlan::providers`].
     pub provider: usize,
     pub model: ModelRef,
-    pub policy: Policy,
+    /// Index into [`RoutingPlan::policies`].
+    pub policy: usize,
 }
 
 /// The model sent to the provider.
@@ -474,6 +478,11 @@ impl RoutingPlan {
     /// The provider a step calls.
     pub fn provider(&self, step: &Step) -> &Provider {
         &self.providers[step.provider]
+    }
+
+    /// The policy a step is tried under.
+    pub fn policy(&self, step: &Step) -> &Policy {
+        &self.policies[step.policy]
     }
 }
 

@@ -118,7 +118,7 @@ fn walk(plan: &RoutingPlan, node: &Node, model: &str, depth: usize, n: &mut usiz
                 format!("keys {}", keys.join(" → "))
             };
             out.push_str(&format!("{pad}{}. {}{sent}  [{keys}]\n", n, step_name(plan, step)));
-            for line in policy(&step.policy) {
+            for line in policy(plan.policy(step)) {
                 out.push_str(&format!("{pad}     {line}\n"));
             }
         }

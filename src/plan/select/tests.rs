@@ -29,7 +29,7 @@ fn step(provider: usize, model: &str) -> Node {
     Node::Step(Step {
         provider,
         model: ModelRef::Fixed(model.into()),
-        policy: policy(),
+        policy: 0,
     })
 }
 
@@ -50,6 +50,7 @@ fn plan(routes: Vec<Route>) -> RoutingPlan {
         hash: "test".into(),
         sources: vec![],
         subrequest_cap: 50,
+        policies: vec![policy()],
         providers: vec![Provider {
             name: "p".into(),
             kind: ProviderKind::OpenaiCompatible,

@@ -91,6 +91,7 @@ pub fn compile_after(sources: &Sources, files: &[File], options: &Options, parse
 
     // Routes: the default route (no `when`) goes last.
     let mut compiled = Vec::new();
+    let mut table = Vec::new();
     let mut default_route: Option<(route::Compiled, Span)> = None;
     let mut first_default: Option<Span> = None;
     for block in &decls.routes {
@@ -112,12 +113,13 @@ pub fn compile_after(sources: &Sources, files: &[File], options: &Options, parse
         }
         let mut cx = route::Context {
             providers: &providers,
+            table: &mut table,
             broken_providers: &broken_providers,
             policies: &mut policies,
             used: &mut used,
         };
         if let Some(r) = route::route(block, location, &mut cx, &mut sink) {
-            let calls = route::max_calls(&r.route.targets, &providers);
+            let calls = route::max_calls(&r.route.targets, &providers, &table);
             if calls > cap as u64 {
                 sink.push(
                     Diagnostic::error(
@@ -172,6 +174,7 @@ pub fn compile_after(sources: &Sources, files: &[File], options: &Options, parse
             sources: sources.files().iter().map(|f| f.name.clone()).collect(),
             subrequest_cap: cap,
             providers,
+            policies: table,
             routes,
             models: models.into_iter().collect(),
         };

@@ -5,7 +5,7 @@ use super::condition::condition;
 use super::limits::limits;
 use super::policy::{unknown_statement, Draft, Policies};
 use super::values::{self, Sink};
-use crate::plan::{Branch, Cache, Condition, LimitScope, ModelRef, Node, Provider, Route, Step};
+use crate::plan::{Branch, Cache, Condition, LimitScope, ModelRef, Node, Policy, Provider, Route, Step};
 use crate::routes::ast::{Block, CacheExpr, ModelExpr, RouteStmt, Target};
 use crate::routes::diag::{did_you_mean, Diagnostic};
 use crate::routes::source::{Span, Spanned};
@@ -19,6 +19,8 @@ const MAX_DEPTH: usize = 32;
 /// What the route pass needs from the others.
 pub struct Context<'a, 'p> {
     pub providers: &'a [Provider],
+    /// The plan's policy table, filled as steps are compiled.
+    pub table: &'a mut Vec<Policy>,
     /// Providers that failed to parse: using them is not a second mistake.
     pub broken_providers: &'a HashSet<String>,
     pub policies: &'a mut Policies<'p>,
@@ -172,7 +174,8 @@ fn target(t: &Spanned<Target>, base: &Draft, cx: &mut Context, sink: &mut Sink, 
                     cx.policies.inline(start, &with.inline, with.span, sink)
                 }
             };
-            Some(Node::Step(Step { provider: index, model, policy: draft.policy }))
+            let policy = intern(cx.table, draft.policy);
+            Some(Node::Step(Step { provider: index, model, policy }))
         }
         Target::Chain(items) => {
             if items.is_empty() {
@@ -229,6 +232,18 @@ fn target(t: &Spanned<Target>, base: &Draft, cx: &mut Context, sink: &mut Sink, 
     }
 }
 
+/// The index of `policy` in the table, added if new (the table holds a
+/// handful of distinct policies, so a scan is cheap).
+fn intern(table: &mut Vec<Policy>, policy: Policy) -> usize {
+    match table.iter().position(|p| *p == policy) {
+        Some(i) => i,
+        None => {
+            table.push(policy);
+            table.len() - 1
+        }
+    }
+}
+
 fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -236,13 +251,15 @@ fn round(x: f64) -> f64 {
 /// The most upstream calls a target tree can make: a step makes at most
 /// `attempts + keys - 1` (a refused key moves to the next key without
 /// spending an attempt), a chain the sum, a split its largest branch.
-pub fn max_calls(node: &Node, providers: &[Provider]) -> u64 {
+pub fn max_calls(node: &Node, providers: &[Provider], policies: &[Policy]) -> u64 {
     match node {
         Node::Step(s) => {
             let keys = providers[s.provider].keys.len().max(1) as u64;
-            s.policy.attempts as u64 + keys - 1
+            policies[s.policy].attempts as u64 + keys - 1
         }
-        Node::Chain(items) => items.iter().map(|n| max_calls(n, providers)).sum(),
-        Node::Split(branches) => branches.iter().map(|b| max_calls(&b.node, providers)).max().unwrap_or(0),
+        Node::Chain(items) => items.iter().map(|n| max_calls(n, providers, policies)).sum(),
+        Node::Split(branches) => {
+            branches.iter().map(|b| max_calls(&b.node, providers, policies)).max().unwrap_or(0)
+        }
     }
 }
