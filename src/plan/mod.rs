@@ -11,11 +11,12 @@
 //! carries its effective policy, durations are milliseconds. A plan that
 //! deserializes is a plan the compiler accepted (the `hash` says which).
 
+pub mod live;
 pub mod select;
 
 use serde::{Deserialize, Serialize};
 
-pub use select::{Facts, KeyFacts};
+pub use select::{pick_chain, Facts, KeyFacts, Router};
 
 /// The plan format this build writes and understands. A plan with a higher
 /// format is refused by the Worker, which keeps serving the one it has.
