@@ -77,11 +77,18 @@ export async function startMock(args = []) {
   };
 }
 
+/** The KV namespace binding and key the Worker reads a routing plan from (src/edge/plan.rs). */
+export const ROUTES_BINDING = "ROUTES";
+export const PLAN_KEY = "plan";
+
 /**
  * Runs the compiled Worker in workerd. `bindings` are the Worker's vars and
  * secrets; pass `port` to serve on 127.0.0.1 (dev server, benchmarks).
+ * `routes`: give the Worker a `ROUTES` KV namespace, seeded with this plan
+ * (an object, serialized as JSON, or a raw string) unless it is `null`.
+ * The result's `putPlan(plan)` / `deletePlan()` change it while running.
  */
-export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT } = {}) {
+export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes } = {}) {
   if (!existsSync(scriptPath)) {
     throw new Error(`${scriptPath} is missing: run \`sh scripts/build-worker.sh\` (make test does)`);
   }
@@ -91,11 +98,21 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT 
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     compatibilityDate: COMPATIBILITY_DATE,
     bindings,
+    ...(routes === undefined ? {} : { kvNamespaces: [ROUTES_BINDING] }),
     ...(port === undefined ? {} : { host: "127.0.0.1", port }),
   });
   const url = await mf.ready;
+  const kv = async () => {
+    if (routes === undefined) throw new Error("startGateway: pass `routes` to get a ROUTES namespace");
+    return mf.getKVNamespace(ROUTES_BINDING);
+  };
+  const putPlan = async (plan) =>
+    (await kv()).put(PLAN_KEY, typeof plan === "string" ? plan : JSON.stringify(plan));
+  if (routes !== undefined && routes !== null) await putPlan(routes);
   return {
     mf,
+    putPlan,
+    deletePlan: async () => (await kv()).delete(PLAN_KEY),
     url: url.href.replace(/\/$/, ""),
     fetch: (path, init) => mf.dispatchFetch(new URL(path, "http://gateway.test").href, init),
     stop: () => mf.dispose(),
