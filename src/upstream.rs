@@ -48,7 +48,7 @@ pub fn error_response(status: u16, body: &[u8], secrets: &[&str]) -> (u16, Strin
     };
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY_BYTES)]);
     let text = redact(&text, secrets);
-    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) {
+    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(text.as_bytes()) {
         if let Some(Value::Object(_)) = map.get("error") {
             return (status, text);
         }

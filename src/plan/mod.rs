@@ -461,15 +461,15 @@ impl RoutingPlan {
         struct Header {
             format: u32,
         }
-        let header: Header =
-            serde_json::from_str(json).map_err(|e| format!("not a routing plan: {e}"))?;
+        let header: Header = serde_json::from_slice(json.as_bytes())
+            .map_err(|e| format!("not a routing plan: {e}"))?;
         if header.format > FORMAT {
             return Err(format!(
                 "plan format {} is newer than this gateway understands ({FORMAT})",
                 header.format
             ));
         }
-        serde_json::from_str(json).map_err(|e| format!("not a routing plan: {e}"))
+        serde_json::from_slice(json.as_bytes()).map_err(|e| format!("not a routing plan: {e}"))
     }
 
     /// The provider a step calls.

@@ -52,7 +52,7 @@ pub struct Facts<'a> {
 /// The `x-switchyard-metadata` header as a JSON object; anything that is
 /// not a JSON object counts as absent.
 pub fn parse_metadata(header: Option<&str>) -> Option<Map<String, Json>> {
-    match serde_json::from_str(header?) {
+    match serde_json::from_slice(header?.as_bytes()) {
         Ok(Json::Object(map)) => Some(map),
         _ => None,
     }
