@@ -5,7 +5,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { hashKey, startGateway, startMock } from "../support/harness.mjs";
-import { chain, plan, provider, route, step, when } from "../support/plans.mjs";
+import { chain, plan, provider, route, split, step, when } from "../support/plans.mjs";
 
 const GATEWAY_KEY = "sy-routing-key-0123456789";
 const SECRETS = {
@@ -117,6 +117,21 @@ test("two providers, routes by model: each request reaches its upstream, fixed m
     const none = await gw.chat("mock-medium");
     assert.equal(none.status, 404, none.text);
     assert.equal(none.json().error.code, "model_not_found");
+  });
+});
+
+test("a split inside a chain: the picked branch's first step is called", async () => {
+  const up = upstreams();
+  // One branch of weight 100: deterministic whatever Math.random says.
+  const routes = plan({
+    providers: twoProviders(up),
+    routes: [route("all", null, chain(split([100, step(1, "mock-large")]), step(0)))],
+  });
+  await withGateway({ routes, up }, async (gw) => {
+    const res = await gw.chat("anything");
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json().model, "mock-large");
+    assert.deepEqual([await up.count("a"), await up.count("b")], [0, 1]);
   });
 });
 

@@ -48,6 +48,9 @@ export function step(providerIndex, model = null) {
 /** `try a else b …` */
 export const chain = (...nodes) => ({ chain: nodes });
 
+/** `split 70% a, 30% b` as split([70, a], [30, b]). */
+export const split = (...branches) => ({ split: branches.map(([weight, node]) => ({ weight, node })) });
+
 /** A route; `when: null` is the default route. */
 export function route(name, when, targets) {
   return { name, when, cache: null, limits: [], targets, source: `e2e:${name}` };
