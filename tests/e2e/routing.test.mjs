@@ -114,6 +114,14 @@ test("two providers, routes by model: each request reaches its upstream, fixed m
     assert.equal(sent.model, "mock-large");
     assert.deepEqual(sent.messages, [{ role: "user", content: "route me" }], "the rest of the body is kept");
 
+    // A stream is routed and rewritten the same way, and still streams.
+    const streamed = await gw.send(CHAT, { body: { model: "big", stream: true, messages: [{ role: "user", content: "hi" }] } });
+    assert.equal(streamed.status, 200, streamed.text);
+    const events = streamed.text.split("\n\n").filter(Boolean).map((e) => e.replace(/^data: /, ""));
+    assert.equal(events.at(-1), "[DONE]");
+    assert.equal(JSON.parse(events[0]).model, "mock-large");
+    assert.equal(JSON.parse((await up.last("b")).body).stream, true);
+
     const none = await gw.chat("mock-medium");
     assert.equal(none.status, 404, none.text);
     assert.equal(none.json().error.code, "model_not_found");
@@ -264,6 +272,19 @@ test("a changed KV plan is picked up without a restart, and a deleted one falls 
     await gw.deletePlan();
     assert.equal((await gw.chat("mock-small")).status, 200);
     assert.deepEqual([await up.count("a"), await up.count("b"), await up.count("embedded")], [1, 1, 1]);
+  });
+});
+
+test("within PLAN_REFRESH_MS the isolate keeps its plan without reading KV again", async () => {
+  const up = upstreams();
+  const toA = plan({ providers: twoProviders(up), routes: [route("all", null, step(0))] });
+  const toB = plan({ providers: twoProviders(up), routes: [route("all", null, step(1))] });
+  // Ten minutes: the second request comes long before the next check is due.
+  await withGateway({ routes: toA, up, vars: { PLAN_REFRESH_MS: "600000" } }, async (gw) => {
+    assert.equal((await gw.chat("mock-small")).status, 200);
+    await gw.putPlan(toB);
+    assert.equal((await gw.chat("mock-small")).status, 200);
+    assert.deepEqual([await up.count("a"), await up.count("b")], [2, 0]);
   });
 });
 
