@@ -395,21 +395,12 @@ pub enum Condition {
         value: Value,
     },
     /// `field in [values]`.
-    In {
-        field: Field,
-        values: Vec<Value>,
-    },
+    In { field: Field, values: Vec<Value> },
     /// `field matches /regex/` (regex-lite syntax, checked at compile time).
-    Matches {
-        field: Field,
-        pattern: String,
-    },
+    Matches { field: Field, pattern: String },
     /// `field contains "text"`: substring of a string, or member of a list
     /// (`key.tags`).
-    Contains {
-        field: Field,
-        value: String,
-    },
+    Contains { field: Field, value: String },
 }
 
 /// Something a condition can look at in a request.
