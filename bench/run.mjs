@@ -82,7 +82,7 @@ const mock = await startMock();
 const passthrough = await startMeasured({ scriptPath: PASSTHROUGH_SCRIPT, port: 0, bindings: { UPSTREAM_URL: mock.url } });
 const switchyard = await startMeasured({
   port: 0,
-  bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), MODELS: "mock-small" },
+  bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY) },
 });
 
 const systems = [

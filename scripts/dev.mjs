@@ -1,11 +1,11 @@
 // The local gateway: the mock provider on an ephemeral port and the compiled
 // Worker in workerd (Miniflare) on 127.0.0.1:$PORT (default 8787), with a
-// built-in configuration that needs no provider key. Ctrl-C stops both.
+// built-in configuration (the embedded default plan: every model passed
+// through to the mock, which ignores the key). Ctrl-C stops both.
 import { hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
 
 const PORT = Number(process.env.PORT ?? 8787);
 const DEV_KEY = process.env.SWITCHYARD_DEV_KEY ?? "sy-local-dev-key";
-const MODELS = "mock-small,mock-large";
 
 const mock = await startMock();
 const gateway = await startGateway({
@@ -13,7 +13,7 @@ const gateway = await startGateway({
   bindings: {
     UPSTREAM_BASE_URL: `${mock.url}/v1`,
     GATEWAY_KEYS: `local-dev:${hashKey(DEV_KEY)}`,
-    MODELS,
+    // The default plan's key secret; the mock accepts any key.
   },
 });
 
@@ -21,7 +21,7 @@ console.log(`
 Switchyard is running at ${gateway.url}
   upstream:    mock provider at ${mock.url} (no provider key needed)
   gateway key: ${DEV_KEY}
-  models:      ${MODELS}
+  models:      any (the mock answers mock-small, mock-large or whatever you ask for)
 
 Try it:
   curl -s ${gateway.url}/v1/chat/completions \\

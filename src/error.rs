@@ -27,7 +27,8 @@ pub enum Fault {
     NotFound,
     /// The endpoint exists but not with this method; `allow` is the one it takes.
     MethodNotAllowed { allow: &'static str },
-    /// The requested model is not one the configuration exposes.
+    /// No route of the routing plan takes the request (reported as a model
+    /// the gateway does not have, as OpenAI does).
     ModelNotFound,
     // --- authentication ---
     /// No gateway key in `Authorization: Bearer` or `x-api-key`.

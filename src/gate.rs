@@ -82,13 +82,11 @@ mod tests {
 
     fn settings() -> Settings {
         Settings {
-            upstream_base_url: "http://u/v1".into(),
-            provider_api_key: None,
             gateway_keys: KeyRing::parse(&format!("app:{}", hash_key("sk-good"))).unwrap(),
-            models: vec![],
             max_body_bytes: 2048,
             max_header_bytes: 4096,
             upstream_timeout_ms: 1000,
+            plan_refresh_ms: 0,
         }
     }
 

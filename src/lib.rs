@@ -7,6 +7,7 @@
 //! `Response`. See ARCHITECTURE.md for the code map and invariants.
 
 pub mod auth;
+pub mod call;
 pub mod chat;
 pub mod config;
 pub mod endpoint;

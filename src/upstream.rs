@@ -1,12 +1,12 @@
-//! What the gateway says to and hears from the OpenAI-compatible upstream,
-//! as plain data: URLs, outgoing headers, and how upstream errors are turned
-//! into OpenAI-format errors for the client.
+//! What the gateway says to and hears from an OpenAI-compatible upstream,
+//! as plain data: URLs, and how upstream errors are turned into
+//! OpenAI-format errors for the client. (Which upstream, with which headers,
+//! is decided per request by [`crate::call`].)
 //!
 //! Nothing here performs I/O; the edge module sends what this module builds.
 //! Any upstream text that reaches a client passes through [`redact`] first, so
 //! a provider that echoes its key back cannot leak it.
 
-use crate::config::Settings;
 use crate::error::{Fault, GatewayError};
 use serde::Serialize;
 use serde_json::Value;
@@ -23,16 +23,6 @@ pub const REDACTED: &str = "[redacted]";
 /// The URL for chat completions under `base` (which has no trailing slash).
 pub fn chat_completions_url(base: &str) -> String {
     format!("{base}/chat/completions")
-}
-
-/// Headers for an upstream chat request, in order. The client's own headers
-/// are never forwarded: its gateway key must not reach a provider.
-pub fn chat_headers(settings: &Settings) -> Vec<(&'static str, String)> {
-    let mut headers = vec![("content-type", "application/json".to_string())];
-    if let Some(key) = &settings.provider_api_key {
-        headers.push(("authorization", format!("Bearer {key}")));
-    }
-    headers
 }
 
 /// Replaces every occurrence of each non-empty secret in `text`.
@@ -58,7 +48,7 @@ pub fn error_response(status: u16, body: &[u8], secrets: &[&str]) -> (u16, Strin
     };
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY_BYTES)]);
     let text = redact(&text, secrets);
-    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) {
+    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(text.as_bytes()) {
         if let Some(Value::Object(_)) = map.get("error") {
             return (status, text);
         }
@@ -91,8 +81,8 @@ pub fn check_json_body(body: &[u8]) -> Result<(), GatewayError> {
         })
 }
 
-/// The `GET /v1/models` body: every exposed model in OpenAI's list shape.
-pub fn models_body(settings: &Settings) -> String {
+/// The `GET /v1/models` body: every model of the plan in OpenAI's list shape.
+pub fn models_body(models: &[String]) -> String {
     #[derive(Serialize)]
     struct List<'a> {
         object: &'static str,
@@ -105,8 +95,7 @@ pub fn models_body(settings: &Settings) -> String {
         created: u64,
         owned_by: &'static str,
     }
-    let data = settings
-        .models
+    let data = models
         .iter()
         .map(|id| Model {
             id,
@@ -125,35 +114,13 @@ pub fn models_body(settings: &Settings) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{hash_key, KeyRing};
-
-    fn settings(key: Option<&str>) -> Settings {
-        Settings {
-            upstream_base_url: "http://127.0.0.1:1/v1".into(),
-            provider_api_key: key.map(String::from),
-            gateway_keys: KeyRing::parse(&hash_key("g")).unwrap(),
-            models: vec!["a".into(), "b".into()],
-            max_body_bytes: 1024,
-            max_header_bytes: 1024,
-            upstream_timeout_ms: 1000,
-        }
-    }
 
     #[test]
-    fn url_and_headers() {
+    fn chat_url() {
         assert_eq!(
             chat_completions_url("http://h/v1"),
             "http://h/v1/chat/completions"
         );
-        let h = chat_headers(&settings(Some("sk-p")));
-        assert_eq!(
-            h,
-            vec![
-                ("content-type", "application/json".into()),
-                ("authorization", "Bearer sk-p".into())
-            ]
-        );
-        assert_eq!(chat_headers(&settings(None)).len(), 1);
     }
 
     #[test]
@@ -205,7 +172,7 @@ mod tests {
 
     #[test]
     fn model_list_shape() {
-        let v: Value = serde_json::from_str(&models_body(&settings(None))).unwrap();
+        let v: Value = serde_json::from_str(&models_body(&["a".into(), "b".into()])).unwrap();
         assert_eq!(v["object"], "list");
         assert_eq!(v["data"][1]["id"], "b");
         assert_eq!(v["data"][0]["object"], "model");

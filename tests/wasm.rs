@@ -1,11 +1,14 @@
 //! The gateway's pure logic compiled to wasm32, the target the Worker runs
 //! on, and run under Node by wasm-bindgen's test runner: the same answers as
-//! on the host (hashing, the chat check, the answer check, error bodies).
+//! on the host (hashing, the chat check, the answer check, error bodies,
+//! plan parsing and route selection with regex-lite).
 //! Run by `make test`; `cargo test` on the host compiles this file to nothing.
 #![cfg(target_arch = "wasm32")]
 
 use switchyard::auth::{hash_key, KeyRing};
 use switchyard::error::{Fault, GatewayError};
+use switchyard::plan::select::{Facts, KeyFacts, Router};
+use switchyard::plan::{pick_chain, Condition, Field, RoutingPlan};
 use switchyard::{chat, sse, upstream};
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -52,4 +55,33 @@ fn answer_check_and_error_bodies() {
     );
     let event = sse::error_event(&GatewayError::new(Fault::UpstreamIncomplete, "cut"));
     assert!(event.contains(r#""code":"upstream_incomplete""#), "{event}");
+}
+
+#[wasm_bindgen_test]
+fn the_default_plan_routes_on_wasm32() {
+    let mut plan = RoutingPlan::from_json(include_str!("plans/default.json")).unwrap();
+    let mut gpt = plan.routes[0].clone();
+    gpt.name = "gpt".into();
+    gpt.when = Some(Condition::Matches {
+        field: Field::Model,
+        pattern: "^gpt-4".into(),
+    });
+    plan.routes.insert(0, gpt);
+    let router = Router::new(plan).unwrap();
+    let no_headers = |_: &str| None;
+    let facts = |model| Facts {
+        model,
+        endpoint: "chat",
+        key: KeyFacts {
+            name: "k",
+            tags: &[],
+        },
+        header: &no_headers,
+        metadata: None,
+        params: None,
+    };
+    assert_eq!(router.select(&facts("gpt-4o")).unwrap().name, "gpt");
+    let route = router.select(&facts("mock-small")).unwrap();
+    assert_eq!(route.name, "default");
+    assert_eq!(pick_chain(&route.targets, &mut || 0.5).len(), 1);
 }

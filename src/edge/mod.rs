@@ -3,12 +3,15 @@
 //!
 //! A request flows: settings (read once per isolate) → [`gate::admit`]
 //! (endpoint, header bound, gateway key, declared length) → bounded body
-//! read → [`chat::inspect`] → upstream `fetch` with a timeout → the answer
-//! relayed (SSE chunk by chunk, never buffered; JSON checked whole), or its
-//! error turned into an OpenAI-format error. Every response carries
-//! `x-request-id`; every failure is a [`GatewayError`], never a runtime 500.
+//! read → [`chat::inspect`] → the routing plan ([`plan::current`]) picks a
+//! route and its chain of steps → [`call::prepare`] → upstream `fetch` with
+//! a timeout → the answer relayed (SSE chunk by chunk, never buffered; JSON
+//! checked whole), or its error turned into an OpenAI-format error. Every
+//! response carries `x-request-id`; every failure is a [`GatewayError`],
+//! never a runtime 500.
 
 mod body;
+mod plan;
 mod proxy;
 mod relay;
 
@@ -16,7 +19,9 @@ use crate::config::Settings;
 use crate::endpoint::Endpoint;
 use crate::error::{Fault, GatewayError};
 use crate::gate::{self, Head};
-use crate::{chat, upstream};
+use crate::plan::select::{parse_metadata, METADATA_HEADER};
+use crate::plan::{pick_chain, Facts, KeyFacts, Step};
+use crate::{call, chat, upstream};
 use std::cell::OnceCell;
 use std::rc::Rc;
 use worker::{event, Context, Env, Headers, Request, Response};
@@ -78,24 +83,83 @@ async fn handle(mut req: Request, env: &Env, request_id: &str) -> Result<Respons
     let admitted = gate::admit(&head, &settings)?;
     match admitted.endpoint {
         Endpoint::Health => json(200, r#"{"status":"ok"}"#.to_string()),
-        Endpoint::Models => json(200, upstream::models_body(&settings)),
+        Endpoint::Models => {
+            let router = plan::current(env, settings.plan_refresh_ms).await?;
+            json(200, upstream::models_body(&router.plan().models))
+        }
         Endpoint::ChatCompletions => {
             let body =
                 body::read(&mut req, content_length.is_some(), settings.max_body_bytes).await?;
             let summary = chat::inspect(&body)?;
-            if !settings.exposes(&summary.model) {
-                return Err(GatewayError::new(
+            let router = plan::current(env, settings.plan_refresh_ms).await?;
+            let headers = req.headers();
+            let metadata = if router.uses_metadata() {
+                parse_metadata(header(headers, METADATA_HEADER).as_deref())
+            } else {
+                None
+            };
+            let params = if router.uses_params() {
+                serde_json::from_slice(&body).ok()
+            } else {
+                None
+            };
+            let lookup = |name: &str| header(headers, name);
+            let facts = Facts {
+                model: &summary.model,
+                endpoint: "chat",
+                key: KeyFacts {
+                    name: admitted.key.map_or("", |key| key.name.as_str()),
+                    tags: &[],
+                },
+                header: &lookup,
+                metadata: metadata.as_ref(),
+                params: params.as_ref(),
+            };
+            let route = router.select(&facts).ok_or_else(|| {
+                GatewayError::new(
                     Fault::ModelNotFound,
                     format!(
                         "The model `{}` does not exist on this gateway.",
                         summary.model
                     ),
                 )
-                .with_param("model"));
-            }
-            proxy::chat_completions(&settings, &body, summary.stream, request_id).await
+                .with_param("model")
+            })?;
+            let chain = pick_chain(&route.targets, &mut js_sys::Math::random);
+            run_chain(env, &router, &chain, &summary, &body, &settings, request_id).await
         }
     }
+}
+
+/// Serves a chat request from a route's chain of steps.
+///
+/// Only the first step is called for now: retries, key rotation and
+/// fallback along the rest of `chain` come with the execution engine.
+async fn run_chain(
+    env: &Env,
+    router: &crate::plan::Router,
+    chain: &[&Step],
+    summary: &chat::ChatSummary,
+    body: &[u8],
+    settings: &Settings,
+    request_id: &str,
+) -> Result<Response, GatewayError> {
+    let Some(step) = chain.first() else {
+        return Err(GatewayError::new(
+            Fault::Internal,
+            "The selected route has no target to send the request to.",
+        ));
+    };
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+    let secret = |name: &str| env.secret(name).ok().map(|v| v.to_string());
+    let call = call::prepare(router.plan(), step, &summary.model, body, &var, &secret)?;
+    proxy::chat_completions(
+        &call,
+        settings.upstream_timeout_ms,
+        summary.stream,
+        request_id,
+    )
+    .await
 }
 
 fn settings(env: &Env) -> Result<Rc<Settings>, GatewayError> {

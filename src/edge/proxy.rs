@@ -16,7 +16,7 @@
 
 use super::internal_js;
 use super::relay;
-use crate::config::Settings;
+use crate::call::Call;
 use crate::error::{Fault, GatewayError};
 use crate::upstream;
 use futures::future::{select, Either};
@@ -28,23 +28,22 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Headers, RequestInit, ResponseInit};
 use worker::{Delay, Response};
 
-/// Forwards `body` to the upstream's chat completions endpoint.
+/// Sends `call` (a chat completion) and relays the answer.
 pub async fn chat_completions(
-    settings: &Settings,
-    body: &[u8],
+    call: &Call<'_>,
+    timeout_ms: u32,
     stream: bool,
     request_id: &str,
 ) -> Result<Response, GatewayError> {
     let headers = Headers::new().map_err(internal_js)?;
-    for (name, value) in upstream::chat_headers(settings) {
-        headers.set(name, &value).map_err(internal_js)?;
+    for (name, value) in &call.headers {
+        headers.set(name, value).map_err(internal_js)?;
     }
     let init = RequestInit::new();
     init.set_method("POST");
     init.set_headers(&headers);
-    init.set_body(&Uint8Array::from(body));
-    let url = upstream::chat_completions_url(&settings.upstream_base_url);
-    let timeout_ms = settings.upstream_timeout_ms;
+    init.set_body(&Uint8Array::from(call.body.as_ref()));
+    let url = &call.url;
 
     // Set when a timer covers the whole answer (JSON), to tell a timeout from a cut.
     let mut deadline = None;
@@ -53,10 +52,10 @@ pub async fn chat_completions(
         // body would cut long generations off.
         let controller = AbortController::new().map_err(internal_js)?;
         init.set_signal(Some(&controller.signal()));
-        let sent = pin!(send(&url, &init));
+        let sent = pin!(send(url, &init));
         let timer = pin!(Delay::from(Duration::from_millis(timeout_ms.into())));
         match select(sent, timer).await {
-            Either::Left((answer, _)) => answer.map_err(|e| unreachable_error(settings, &e))?,
+            Either::Left((answer, _)) => answer.map_err(|e| unreachable_error(call, &e))?,
             Either::Right(((), _)) => {
                 controller.abort();
                 return Err(timed_out(timeout_ms, "start streaming"));
@@ -65,19 +64,19 @@ pub async fn chat_completions(
     } else {
         let signal = AbortSignal::timeout_with_u32(timeout_ms);
         init.set_signal(Some(&signal));
-        match send(&url, &init).await {
+        match send(url, &init).await {
             Ok(answer) => {
                 deadline = Some(signal);
                 answer
             }
             Err(_) if signal.aborted() => return Err(timed_out(timeout_ms, "answer")),
-            Err(e) => return Err(unreachable_error(settings, &e)),
+            Err(e) => return Err(unreachable_error(call, &e)),
         }
     };
 
     let status = answer.status();
     if !(200..300).contains(&status) {
-        return upstream_error(settings, &answer, status).await;
+        return upstream_error(call, &answer, status).await;
     }
     let content_type = answer.headers().get("content-type").ok().flatten();
     let out = Headers::new().map_err(internal_js)?;
@@ -155,7 +154,7 @@ fn response_init(status: u16, headers: &Headers) -> ResponseInit {
 /// The client's answer to an upstream error status: same status, OpenAI
 /// body, `Retry-After` relayed.
 async fn upstream_error(
-    settings: &Settings,
+    call: &Call<'_>,
     answer: &web_sys::Response,
     status: u16,
 ) -> Result<Response, GatewayError> {
@@ -167,7 +166,7 @@ async fn upstream_error(
         }
         Err(_) => Vec::new(),
     };
-    let (status, body) = upstream::error_response(status, &bytes, &secrets(settings));
+    let (status, body) = upstream::error_response(status, &bytes, &call.secret_refs());
     let response = super::json(status, body)?;
     // A client that is told to slow down should hear for how long.
     for name in upstream::RELAYED_ERROR_HEADERS {
@@ -178,11 +177,7 @@ async fn upstream_error(
     Ok(response)
 }
 
-fn secrets(settings: &Settings) -> Vec<&str> {
-    settings.provider_api_key.as_deref().into_iter().collect()
-}
-
-fn unreachable_error(settings: &Settings, error: &JsValue) -> GatewayError {
+fn unreachable_error(call: &Call<'_>, error: &JsValue) -> GatewayError {
     GatewayError::new(
         Fault::UpstreamUnreachable,
         upstream::redact(
@@ -190,7 +185,7 @@ fn unreachable_error(settings: &Settings, error: &JsValue) -> GatewayError {
                 "The upstream provider could not be reached: {}",
                 describe(error)
             ),
-            &secrets(settings),
+            &call.secret_refs(),
         ),
     )
 }

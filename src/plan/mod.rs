@@ -11,6 +11,7 @@
 //! carries its effective policy, durations are milliseconds. A plan that
 //! deserializes is a plan the compiler accepted (the `hash` says which).
 
+pub mod live;
 pub mod select;
 
 use serde::{Deserialize, Serialize};
@@ -398,21 +399,12 @@ pub enum Condition {
         value: Value,
     },
     /// `field in [values]`.
-    In {
-        field: Field,
-        values: Vec<Value>,
-    },
+    In { field: Field, values: Vec<Value> },
     /// `field matches /regex/` (regex-lite syntax, checked at compile time).
-    Matches {
-        field: Field,
-        pattern: String,
-    },
+    Matches { field: Field, pattern: String },
     /// `field contains "text"`: substring of a string, or member of a list
     /// (`key.tags`).
-    Contains {
-        field: Field,
-        value: String,
-    },
+    Contains { field: Field, value: String },
 }
 
 /// Something a condition can look at in a request.
@@ -464,15 +456,15 @@ impl RoutingPlan {
         struct Header {
             format: u32,
         }
-        let header: Header =
-            serde_json::from_str(json).map_err(|e| format!("not a routing plan: {e}"))?;
+        let header: Header = serde_json::from_slice(json.as_bytes())
+            .map_err(|e| format!("not a routing plan: {e}"))?;
         if header.format > FORMAT {
             return Err(format!(
                 "plan format {} is newer than this gateway understands ({FORMAT})",
                 header.format
             ));
         }
-        serde_json::from_str(json).map_err(|e| format!("not a routing plan: {e}"))
+        serde_json::from_slice(json.as_bytes()).map_err(|e| format!("not a routing plan: {e}"))
     }
 
     /// The provider a step calls.

@@ -52,7 +52,7 @@ pub struct Facts<'a> {
 /// The `x-switchyard-metadata` header as a JSON object; anything that is
 /// not a JSON object counts as absent.
 pub fn parse_metadata(header: Option<&str>) -> Option<Map<String, Json>> {
-    match serde_json::from_str(header?) {
+    match serde_json::from_slice(header?.as_bytes()) {
         Ok(Json::Object(map)) => Some(map),
         _ => None,
     }
@@ -70,7 +70,8 @@ pub struct Router {
 
 impl Router {
     /// Compiles every `matches` pattern and lower-cases header names.
-    /// Fails (naming the route) on a pattern regex-lite refuses.
+    /// Fails (naming the route) on a pattern regex-lite refuses or a step
+    /// whose provider index is outside the plan.
     pub fn new(mut plan: RoutingPlan) -> Result<Router, String> {
         let mut routes = std::mem::take(&mut plan.routes);
         let mut router = Router {
@@ -85,6 +86,8 @@ impl Router {
                     .prepare(condition)
                     .map_err(|e| format!("route `{}`: {e}", route.name))?;
             }
+            check_providers(&route.targets, router.plan.providers.len())
+                .map_err(|e| format!("route `{}`: {e}", route.name))?;
         }
         router.plan.routes = routes;
         Ok(router)
@@ -240,6 +243,21 @@ impl Router {
                 )
             }
         }
+    }
+}
+
+/// Every step of a tree names a provider of the plan.
+fn check_providers(node: &Node, providers: usize) -> Result<(), String> {
+    match node {
+        Node::Step(step) if step.provider >= providers => Err(format!(
+            "a step names provider #{}, but the plan has {providers}",
+            step.provider
+        )),
+        Node::Step(_) => Ok(()),
+        Node::Chain(nodes) => nodes.iter().try_for_each(|n| check_providers(n, providers)),
+        Node::Split(branches) => branches
+            .iter()
+            .try_for_each(|b| check_providers(&b.node, providers)),
     }
 }
 

@@ -96,12 +96,7 @@ pub fn render(d: &Diagnostic, sources: &Sources, color: bool) -> String {
         Severity::Warning => ("warning", "1;33"),
     };
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{}{}",
-        paint(code, word),
-        paint("1", &format!(": {}", d.message))
-    );
+    let _ = writeln!(out, "{}{}", paint(code, word), paint("1", &format!(": {}", d.message)));
     snippet(&mut out, sources, d.span, d.label.as_deref(), code, &paint);
     for (span, note) in &d.related {
         snippet(&mut out, sources, *span, Some(note), "1;34", &paint);
@@ -147,12 +142,7 @@ fn snippet(
     let number = start.line.to_string();
     let arrow = " ".repeat(number.len() + 1);
     let pad = " ".repeat(number.len() + 2);
-    let _ = writeln!(
-        out,
-        "{arrow}{} {}",
-        paint("1;34", "-->"),
-        sources.location(span)
-    );
+    let _ = writeln!(out, "{arrow}{} {}", paint("1;34", "-->"), sources.location(span));
     let _ = writeln!(out, "{pad}{}", paint("1;34", "|"));
     let _ = writeln!(out, " {} {line}", paint("1;34", &format!("{number} |")));
     // Carets: from the start column to the span's end on the same line (at least one).
@@ -179,10 +169,7 @@ fn snippet(
 }
 
 /// The closest candidate to `word` if it is a plausible typo of it.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()

@@ -156,9 +156,6 @@ mod tests {
         let e = "ab\nçd ".len() as u32;
         assert_eq!(s.position(0, e), Position { line: 2, col: 4 });
         assert_eq!(s.line_text(0, e), "çd ef");
-        assert_eq!(
-            s.location(Span::new(0, e as usize, e as usize + 2)),
-            "a.route:2:4"
-        );
+        assert_eq!(s.location(Span::new(0, e as usize, e as usize + 2)), "a.route:2:4");
     }
 }

@@ -4,10 +4,20 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { hashKey, startGateway, startMock } from "../support/harness.mjs";
+import { compileRoutes, hashKey, startGateway, startMock } from "../support/harness.mjs";
+import { plan, provider, route, step, when } from "../support/plans.mjs";
 
 const GATEWAY_KEY = "sy-test-key-0123456789";
 const PROVIDER_KEY = "sk-provider-SECRET-e2e-4242";
+/** The shipped default route with a provider key: compiled by `yard`, served from KV. */
+const KEYED_ROUTES = compileRoutes(`
+provider upstream {
+  kind openai-compatible
+  base env UPSTREAM_BASE_URL
+  keys [secret PROVIDER_API_KEY]
+}
+route default { try upstream:{model} }
+`);
 const CHAT = "/v1/chat/completions";
 
 let mock;
@@ -24,18 +34,20 @@ after(async () => {
 
 /**
  * A fresh gateway whose upstream is a path of its own on the mock, with
- * fault directives (e.g. ["status=500"]) as path segments.
+ * fault directives (e.g. ["status=500"]) as path segments. The embedded
+ * (default) plan sends every model to UPSTREAM_BASE_URL; `routes` gives the
+ * gateway a KV plan instead (see tests/support/plans.mjs).
  */
-async function gateway({ directives = [], vars = {} } = {}) {
+async function gateway({ directives = [], vars = {}, routes = KEYED_ROUTES } = {}) {
   const prefix = `/t/${randomUUID()}/${directives.map((d) => `${d}/`).join("")}`;
   const gw = await startGateway({
     bindings: {
       UPSTREAM_BASE_URL: `${mock.url}${prefix}v1`,
       PROVIDER_API_KEY: PROVIDER_KEY,
       GATEWAY_KEYS: `tests:${hashKey(GATEWAY_KEY)}`,
-      MODELS: "mock-small,mock-large",
       ...vars,
     },
+    routes,
   });
   return {
     ...gw,
@@ -268,16 +280,33 @@ withGateway("unknown path: 404; wrong method: 405", {}, async (gw) => {
   assertOpenAIError(await gw.send("/v1/models", { method: "POST", body: "{}" }), 405, /GET/);
 });
 
-withGateway("/v1/models lists the configured models", {}, async (gw) => {
+withGateway("/v1/models under the default plan: an empty list, every model passed through", {}, async (gw) => {
   const res = await gw.send("/v1/models", { method: "GET" });
   assert.equal(res.status, 200);
-  assert.deepEqual(res.json().data.map((m) => m.id), ["mock-small", "mock-large"]);
+  assert.deepEqual(res.json(), { object: "list", data: [] });
+  const any = await gw.send(CHAT, { body: hello({ model: "some-model-nobody-listed" }) });
+  assert.equal(any.status, 200, any.text);
+  assert.equal(any.json().model, "some-model-nobody-listed");
 });
 
-withGateway("a model the gateway does not expose: 404 model_not_found", {}, async (gw) => {
-  const error = assertOpenAIError(await gw.send(CHAT, { body: hello({ model: "gpt-nope" }) }), 404, /gpt-nope/);
-  assert.equal(error.code, "model_not_found");
-  assert.equal(await gw.upstreamCalls(), 0);
+test("a model no route takes: 404 model_not_found, nothing sent upstream", async () => {
+  const prefix = `/t/${randomUUID()}/`;
+  const routes = plan({
+    providers: [provider("mock", `${mock.url}${prefix}v1`)],
+    routes: [route("small", when.model("mock-small"), step(0))],
+    models: ["mock-small"],
+  });
+  const gw = await gateway({ routes });
+  try {
+    const error = assertOpenAIError(await gw.send(CHAT, { body: hello({ model: "gpt-nope" }) }), 404, /gpt-nope/);
+    assert.equal(error.code, "model_not_found");
+    assert.equal(error.param, "model");
+    assert.equal(await mock.count(prefix), 0);
+    assert.equal((await gw.send(CHAT, { body: hello() })).status, 200, "the routed model still works");
+    assert.equal(await mock.count(prefix), 1);
+  } finally {
+    await gw.stop();
+  }
 });
 
 withGateway("an upstream that does not answer in time: 504", {

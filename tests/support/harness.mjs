@@ -1,9 +1,10 @@
 // Shared by the dev server, the end-to-end tests and the benchmarks:
 // start the project's mock provider and run the compiled Worker in workerd
 // through Miniflare.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
@@ -13,6 +14,27 @@ export const MOCK_BIN = join(ROOT, "target", "release", "mock-provider");
 export const WORKER_SCRIPT = join(ROOT, "build", "index.js");
 /** Same as wrangler.toml (workerd 1.20260426.1 accepts up to 2026-05-03). */
 export const COMPATIBILITY_DATE = "2026-04-26";
+
+/**
+ * Compiles route-file text with the project's own compiler (`yard compile`)
+ * and returns the plan as JSON text, for a gateway's `routes`. Throws with
+ * the compiler's diagnostics when the text has a mistake.
+ */
+export function compileRoutes(text, name = "e2e.route") {
+  const dir = mkdtempSync(join(tmpdir(), "switchyard-routes-"));
+  try {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    const run = spawnSync("cargo", ["run", "-q", "--bin", "yard", "--", "compile", "--color", "never", file], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
+    if (run.status !== 0) throw new Error(`yard compile failed:\n${run.stderr}`);
+    return run.stdout;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** SHA-256 of a gateway key in hex: the form GATEWAY_KEYS stores. */
 export function hashKey(key) {
@@ -77,11 +99,18 @@ export async function startMock(args = []) {
   };
 }
 
+/** The KV namespace binding and key the Worker reads a routing plan from (src/edge/plan.rs). */
+export const ROUTES_BINDING = "ROUTES";
+export const PLAN_KEY = "plan";
+
 /**
  * Runs the compiled Worker in workerd. `bindings` are the Worker's vars and
  * secrets; pass `port` to serve on 127.0.0.1 (dev server, benchmarks).
+ * `routes`: give the Worker a `ROUTES` KV namespace, seeded with this plan
+ * (an object, serialized as JSON, or a raw string) unless it is `null`.
+ * The result's `putPlan(plan)` / `deletePlan()` change it while running.
  */
-export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT } = {}) {
+export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes } = {}) {
   if (!existsSync(scriptPath)) {
     throw new Error(`${scriptPath} is missing: run \`sh scripts/build-worker.sh\` (make test does)`);
   }
@@ -91,11 +120,21 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT 
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     compatibilityDate: COMPATIBILITY_DATE,
     bindings,
+    ...(routes === undefined ? {} : { kvNamespaces: [ROUTES_BINDING] }),
     ...(port === undefined ? {} : { host: "127.0.0.1", port }),
   });
   const url = await mf.ready;
+  const kv = async () => {
+    if (routes === undefined) throw new Error("startGateway: pass `routes` to get a ROUTES namespace");
+    return mf.getKVNamespace(ROUTES_BINDING);
+  };
+  const putPlan = async (plan) =>
+    (await kv()).put(PLAN_KEY, typeof plan === "string" ? plan : JSON.stringify(plan));
+  if (routes !== undefined && routes !== null) await putPlan(routes);
   return {
     mf,
+    putPlan,
+    deletePlan: async () => (await kv()).delete(PLAN_KEY),
     url: url.href.replace(/\/$/, ""),
     fetch: (path, init) => mf.dispatchFetch(new URL(path, "http://gateway.test").href, init),
     stop: () => mf.dispose(),

@@ -15,16 +15,12 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     init.with_method(Method::Post)
         .with_headers(headers)
         .with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
-    let upstream = Fetch::Request(Request::new_with_init(&url, &init)?)
-        .send()
-        .await?;
+    let upstream = Fetch::Request(Request::new_with_init(&url, &init)?).send().await?;
     let status = upstream.status_code();
     let out = Headers::new();
     if let Some(ct) = upstream.headers().get("content-type")? {
         out.set("content-type", &ct)?;
     }
     let (_, body) = upstream.into_parts();
-    Ok(Response::from_body(body)?
-        .with_status(status)
-        .with_headers(out))
+    Ok(Response::from_body(body)?.with_status(status).with_headers(out))
 }

@@ -540,3 +540,14 @@ fn plans_from_json_route_like_built_ones() {
     assert_eq!(selected(&r, &facts("x")).as_deref(), Some("a"));
     assert_eq!(r.plan().routes.len(), 2);
 }
+
+#[test]
+fn a_step_naming_a_missing_provider_refuses_the_plan() {
+    let mut bad = route("bad", None);
+    bad.targets = Node::Chain(vec![step(0, "a"), step(3, "b")]);
+    let error = Router::new(plan(vec![bad])).unwrap_err();
+    assert!(
+        error.contains("route `bad`") && error.contains("#3"),
+        "{error}"
+    );
+}
