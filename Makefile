@@ -1,5 +1,5 @@
 # The two commands the README names. Both install what they need first.
-.PHONY: dev test bench
+.PHONY: dev test bench bench-routes
 
 ## Run the gateway locally (mock provider + Worker in workerd) and print a curl example.
 dev:
@@ -12,3 +12,7 @@ test:
 ## Benchmarks (not part of `make test`): see bench/README.md.
 bench:
 	@sh bench/run.sh
+
+## Route-language benchmarks (native): compile a 1,000-route file, select in a 100-route plan.
+bench-routes:
+	@cargo bench -q --bench routes

@@ -127,7 +127,7 @@ fn explain(plan: &RoutingPlan, r: &Request) -> ExitCode {
             out.push_str("  targets, in the order they are tried:\n");
             out.push_str(&describe::tree(plan, &route.targets, &model));
             let mut first = || 0.0;
-            let chain: Vec<String> = pick_chain(&route.targets, &mut first).iter().map(|s| describe::step_name(plan, s)).collect();
+            let chain: Vec<String> = pick_chain(&route.targets, &mut first).iter().map(|s| describe::step_for(plan, s, &model)).collect();
             out.push_str(&format!("  first pick (the first branch of every split): {}\n", chain.join(" → ")));
             print!("{out}");
             ExitCode::SUCCESS

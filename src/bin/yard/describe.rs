@@ -1,20 +1,14 @@
 //! Plans back into words: a step's effective policy written in route-file
 //! syntax, and a target tree as an indented outline, for `yard explain`.
 
+use switchyard::routes::compile::show_ms;
 use switchyard::plan::{
     Backoff, BackoffShape, Breaker, Jitter, ModelRef, Node, Outcome, Policy, RoutingPlan, Step, Trip,
 };
 
+/// A duration as route files write it.
 fn ms(ms: u64) -> String {
-    if ms % 3_600_000 == 0 {
-        format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
-        format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
+    show_ms(ms)
 }
 
 fn outcome(o: &Outcome) -> String {
@@ -91,6 +85,14 @@ pub fn step_name(plan: &RoutingPlan, step: &Step) -> String {
     match &step.model {
         ModelRef::Fixed(m) => format!("{provider}:{m}"),
         ModelRef::Request => format!("{provider}:{{model}}"),
+    }
+}
+
+/// `provider:model` with the model actually sent for a request for `model`.
+pub fn step_for(plan: &RoutingPlan, step: &Step, model: &str) -> String {
+    match &step.model {
+        ModelRef::Fixed(_) => step_name(plan, step),
+        ModelRef::Request => format!("{}:{model}", plan.providers[step.provider].name),
     }
 }
 

@@ -13,7 +13,7 @@
 //!
 //! Splits count with their first branch, so expectations are deterministic.
 
-use crate::describe::step_name;
+use crate::describe::step_for;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -140,7 +140,7 @@ fn check(plan: &RoutingPlan, router: &Router, case: &Case) -> Result<(), String>
     }
     let Some(route) = route else { return Ok(()) };
     let mut first_branch = || 0.0;
-    let chain: Vec<String> = pick_chain(&route.targets, &mut first_branch).iter().map(|s| step_name(plan, s)).collect();
+    let chain: Vec<String> = pick_chain(&route.targets, &mut first_branch).iter().map(|s| step_for(plan, s, &r.model)).collect();
     if let Some(first) = &case.first {
         if chain.first() != Some(first) {
             return Err(format!("expected first target `{first}`, got `{}`", chain.first().map_or("none", |s| s.as_str())));

@@ -93,17 +93,9 @@ fn covers(a: &Condition, b: &Condition) -> bool {
     }
     match b {
         // `b` holds only when all its parts do: enough that one part is covered.
-        Condition::All(parts) => {
-            if parts.iter().any(|part| covers(a, part)) {
-                return true;
-            }
-        }
+        Condition::All(parts) if parts.iter().any(|part| covers(a, part)) => return true,
         // Every alternative of `b` must be covered.
-        Condition::Any(alts) => {
-            if alts.iter().all(|alt| covers(a, alt)) {
-                return true;
-            }
-        }
+        Condition::Any(alts) if alts.iter().all(|alt| covers(a, alt)) => return true,
         _ => {}
     }
     // Both constrain the same field to a set of values.

@@ -221,11 +221,14 @@ fn check_type(
     at: &Spanned<Literal>,
     sink: &mut Sink,
 ) -> Option<()> {
-    let fits = match (kind, v) {
-        (_, Value::Null) | (Kind::Any, _) => true,
-        (Kind::Text, Value::Text(_)) | (Kind::Number, Value::Number(_)) | (Kind::Bool, Value::Bool(_)) => true,
-        _ => false,
-    };
+    let fits = matches!(
+        (kind, v),
+        (_, Value::Null)
+            | (Kind::Any, _)
+            | (Kind::Text, Value::Text(_))
+            | (Kind::Number, Value::Number(_))
+            | (Kind::Bool, Value::Bool(_))
+    );
     if fits {
         return Some(());
     }

@@ -16,7 +16,7 @@ mod provider;
 mod route;
 mod values;
 
-pub use policy::builtin_default;
+pub use policy::{builtin_default, show_ms};
 
 use crate::plan::{RoutingPlan, DEFAULT_SUBREQUEST_CAP, FORMAT};
 use crate::routes::ast::{Block, File, GatewayStmt, Item, PolicyStmt, ProviderStmt, RouteStmt};

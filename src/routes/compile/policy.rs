@@ -298,11 +298,11 @@ fn check(d: &Draft, anchor: Span, sink: &mut Sink) {
     }
 }
 
-/// `1500` → `1.5s`, for messages.
+/// A duration in route-file syntax: `1500` → `1.5s`, `60000` → `1m`.
 pub fn show_ms(ms: u64) -> String {
-    if ms % 3_600_000 == 0 {
+    if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
     } else if ms >= 1000 {
         format!("{}s", ms as f64 / 1000.0)
