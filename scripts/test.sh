@@ -18,6 +18,16 @@ step "clippy (host and wasm32)"
 cargo clippy -p switchyard -p mock-provider --all-targets -- -D warnings
 cargo clippy -p switchyard --target wasm32-unknown-unknown --all-targets -- -D warnings
 
+step "a route-file mistake fails the build, with its diagnostics"
+log=$(mktemp)
+if SWITCHYARD_ROUTES=tests/routes/invalid/many-mistakes.route cargo check -q -p switchyard >"$log" 2>&1; then
+  echo "the build accepted tests/routes/invalid/many-mistakes.route"; exit 1
+fi
+grep -q "tests/routes/invalid/many-mistakes.route:4:34" "$log" || { cat "$log"; exit 1; }
+grep -q "6 errors, 0 warnings" "$log" || { cat "$log"; exit 1; }
+rm -f "$log"
+echo "ok: cargo refused the build and printed the diagnostics"
+
 step "wasm32 tests (wasm-bindgen-test under Node)"
 cargo test -p switchyard --target wasm32-unknown-unknown --test wasm
 
