@@ -11,6 +11,7 @@ pub mod call;
 pub mod chat;
 pub mod config;
 pub mod endpoint;
+pub mod engine;
 pub mod error;
 pub mod gate;
 pub mod plan;

@@ -1,0 +1,270 @@
+//! The execution engine: one place that owns retries, backoff, key
+//! rotation, fallback and deadlines, so no caller ever writes that loop.
+//!
+//! [`run`] walks the steps the route's target tree expanded to
+//! ([`crate::plan::pick_chain`]) and talks to the world only through
+//! [`Effects`] (send a try, sleep, read the clock, draw a random number):
+//! the Worker implements it with `fetch`, timers and `Date`; tests with a
+//! scripted fake and a fake clock. The rules, per step:
+//!
+//! - a try that succeeds ends the run;
+//! - 401 / 403 / 429 on one key moves to the provider's next key without
+//!   spending an attempt; with no key left, 429 is retried like any
+//!   retryable outcome and 401 / 403 move to the next target;
+//! - an outcome the policy's `retry on` names is tried again after the
+//!   backoff (or the upstream's `Retry-After`, when the policy honours it
+//!   and it is within the cap; a longer one moves to the next target) while
+//!   attempts remain, then the run moves to the next target;
+//! - an outcome `fallback on` names moves to the next target at once;
+//! - anything else (400, 404, 422, a context-length error nobody routes
+//!   on…) is the client's answer, returned at once;
+//! - the first step's total deadline bounds the whole run (no try starts,
+//!   and no wait runs, past it: 504 with the attempt trail), each try's
+//!   timeout is cut to what is left, and the plan's subrequest cap bounds
+//!   the number of tries.
+
+pub mod backoff;
+pub mod classify;
+pub mod trail;
+
+#[cfg(test)]
+mod tests;
+
+use crate::error::{Fault, GatewayError};
+use crate::plan::{Policy, Provider, RoutingPlan, Step};
+pub use classify::{Class, Transport};
+pub use trail::Attempt;
+
+/// One try as the effects see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Try<'a> {
+    /// Index of the step in the chain.
+    pub index: usize,
+    pub step: &'a Step,
+    pub provider: &'a Provider,
+    pub policy: &'a Policy,
+    /// Which of the provider's keys; `None` when it has none.
+    pub key: Option<usize>,
+    /// Time allowed for this try (the attempt timeout, cut to the deadline).
+    pub timeout_ms: u64,
+}
+
+/// What a try produced.
+#[derive(Debug)]
+pub enum Sent<B> {
+    /// An HTTP answer. For an error status, `error` holds the start of its
+    /// body (for classification and for the client); `body` is what a
+    /// success relays.
+    Answer {
+        status: u16,
+        retry_after_ms: Option<u64>,
+        error: Option<String>,
+        body: B,
+    },
+    /// No usable answer.
+    Failed(Transport),
+}
+
+/// The outside world.
+#[allow(async_fn_in_trait)] // single-threaded (Workers, tests): no Send bound wanted
+pub trait Effects {
+    /// What a successful try hands back to be relayed.
+    type Body;
+    async fn send(&mut self, t: &Try<'_>) -> Sent<Self::Body>;
+    async fn sleep(&mut self, ms: u64);
+    fn now_ms(&self) -> u64;
+    /// Uniform in `[0, 1)`.
+    fn random(&mut self) -> f64;
+}
+
+/// A run that ended in a success.
+#[derive(Debug)]
+pub struct Done<B> {
+    pub body: B,
+    pub status: u16,
+    /// Index of the step that answered.
+    pub step: usize,
+    pub attempts: Vec<Attempt>,
+}
+
+/// A run that ended without one: the error for the client and the trail.
+#[derive(Debug)]
+pub struct Failed {
+    pub error: GatewayError,
+    pub attempts: Vec<Attempt>,
+}
+
+/// What to do after a try.
+enum Next {
+    /// The same step again with this key, after this wait; `spends` says
+    /// whether it uses up an attempt.
+    Again { key: Option<usize>, wait_ms: u64, spends: bool },
+    /// On to the next step of the chain.
+    Fallback,
+    /// Stop: the client gets this answer.
+    Stop,
+}
+
+/// Runs a chain of steps. `chain` must not be empty.
+pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) -> Result<Done<E::Body>, Failed> {
+    let started = fx.now_ms();
+    let total_ms = chain.first().map_or(0, |s| plan.policy(s).total_timeout_ms);
+    let deadline = started.saturating_add(total_ms);
+    let cap = plan.subrequest_cap.max(1) as usize;
+    let mut attempts: Vec<Attempt> = Vec::new();
+    let mut last: Option<(Class, Option<String>)> = None;
+
+    for (index, step) in chain.iter().enumerate() {
+        let provider = plan.provider(step);
+        let policy = plan.policy(step);
+        let keys = provider.keys.len();
+        let mut key = (keys > 0).then_some(0);
+        let mut spent = 0u32;
+        let mut waited = 0u64;
+        loop {
+            if attempts.len() >= cap {
+                return Err(stop_cap(cap, attempts, last));
+            }
+            let now = fx.now_ms();
+            if now >= deadline {
+                return Err(stop_deadline(total_ms, attempts));
+            }
+            let t = Try { index, step, provider, policy, key, timeout_ms: policy.attempt_timeout_ms.min(deadline - now) };
+            let sent = fx.send(&t).await;
+            let took = fx.now_ms().saturating_sub(now);
+            let (class, retry_after, error, body) = match sent {
+                Sent::Answer { status, retry_after_ms, error, body } => {
+                    (classify::answer(status, error.as_deref()), retry_after_ms, error, Some((status, body)))
+                }
+                Sent::Failed(transport) => (Class::Failed(transport), None, None, None),
+            };
+            let status = body.as_ref().map(|(status, _)| *status);
+            attempts.push(Attempt::new(plan, step, key, class, status, took, waited));
+            if class == Class::Success {
+                let (status, body) = body.expect("a success is an answer");
+                return Ok(Done { body, status, step: index, attempts });
+            }
+            last = Some((class, error));
+            spent += 1;
+            let next = decide(class, policy, key, keys, spent, retry_after, fx);
+            match next {
+                Next::Again { key: k, wait_ms, spends } => {
+                    if !spends {
+                        spent -= 1;
+                    }
+                    if wait_ms > 0 {
+                        if fx.now_ms().saturating_add(wait_ms) >= deadline {
+                            return Err(stop_deadline(total_ms, attempts));
+                        }
+                        fx.sleep(wait_ms).await;
+                    }
+                    waited = wait_ms;
+                    key = k;
+                }
+                Next::Fallback => break,
+                Next::Stop => return Err(client_answer(last, attempts)),
+            }
+        }
+    }
+    Err(exhausted(last, attempts))
+}
+
+/// The rules of the module doc, for one try's class.
+fn decide<E: Effects>(
+    class: Class,
+    policy: &Policy,
+    key: Option<usize>,
+    keys: usize,
+    spent: u32,
+    retry_after_ms: Option<u64>,
+    fx: &mut E,
+) -> Next {
+    let other_key = key.filter(|k| k + 1 < keys).map(|k| k + 1);
+    if let (Class::KeyRefused(_) | Class::RateLimited, Some(k)) = (class, other_key) {
+        return Next::Again { key: Some(k), wait_ms: 0, spends: false };
+    }
+    if let Class::KeyRefused(_) = class {
+        return Next::Fallback;
+    }
+    if class.named_by(&policy.retry_on) {
+        if spent >= policy.attempts {
+            return Next::Fallback;
+        }
+        let backoff = backoff::delay_ms(&policy.backoff, spent, fx.random());
+        let wait = match (retry_after_ms, policy.retry_after_cap_ms) {
+            (Some(asked), Some(cap)) if asked > cap => return Next::Fallback,
+            (Some(asked), Some(_)) => asked.max(backoff),
+            _ => backoff,
+        };
+        // Every key was rate limited: start over from the first one.
+        // Otherwise the key that answered is kept.
+        let key = if class == Class::RateLimited { key.map(|_| 0) } else { key };
+        return Next::Again { key, wait_ms: wait, spends: true };
+    }
+    if class.named_by(&policy.fallback_on) {
+        return Next::Fallback;
+    }
+    match class {
+        // Nothing routes on these: the provider's failure, try elsewhere.
+        Class::Retryable(_) | Class::RateLimited | Class::Failed(_) => Next::Fallback,
+        _ => Next::Stop,
+    }
+}
+
+fn error_of(class: Class, error: Option<String>) -> GatewayError {
+    match class {
+        Class::Failed(t) => {
+            let (fault, what) = match t {
+                Transport::Timeout => (Fault::UpstreamTimeout, "did not answer in time"),
+                Transport::FirstByteTimeout => (Fault::UpstreamTimeout, "did not start its stream in time"),
+                Transport::Connect => (Fault::UpstreamUnreachable, "could not be reached"),
+                Transport::Reset => (Fault::UpstreamUnreachable, "broke the connection"),
+                Transport::Malformed => (Fault::UpstreamMalformed, "sent a malformed answer"),
+                Transport::Truncated => (Fault::UpstreamIncomplete, "sent an incomplete answer"),
+            };
+            GatewayError::new(fault, format!("The upstream provider {what}."))
+        }
+        other => {
+            let status = other.status().unwrap_or(502);
+            let message = error
+                .as_deref()
+                .and_then(upstream_message)
+                .unwrap_or_else(|| format!("The upstream provider answered {status}."));
+            GatewayError::new(Fault::UpstreamStatus(status), message)
+        }
+    }
+}
+
+/// The `error.message` of an OpenAI- or Anthropic-shaped error body.
+fn upstream_message(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    v.pointer("/error/message").and_then(|m| m.as_str()).map(str::to_string)
+}
+
+fn client_answer(last: Option<(Class, Option<String>)>, attempts: Vec<Attempt>) -> Failed {
+    let (class, error) = last.unwrap_or((Class::Failed(Transport::Connect), None));
+    Failed { error: error_of(class, error), attempts }
+}
+
+fn exhausted(last: Option<(Class, Option<String>)>, attempts: Vec<Attempt>) -> Failed {
+    client_answer(last, attempts)
+}
+
+fn stop_deadline(total_ms: u64, attempts: Vec<Attempt>) -> Failed {
+    let error = GatewayError::new(
+        Fault::UpstreamTimeout,
+        format!(
+            "The total deadline of {} passed after {} attempt{}.",
+            crate::engine::trail::show_ms(total_ms),
+            attempts.len(),
+            if attempts.len() == 1 { "" } else { "s" }
+        ),
+    );
+    Failed { error, attempts }
+}
+
+fn stop_cap(cap: usize, attempts: Vec<Attempt>, last: Option<(Class, Option<String>)>) -> Failed {
+    let mut failed = client_answer(last, attempts);
+    failed.error.message = format!("{} (stopped at the cap of {cap} upstream calls)", failed.error.message);
+    failed
+}
