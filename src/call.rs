@@ -35,11 +35,24 @@ impl Call<'_> {
     }
 }
 
-/// Builds the chat completions call for `step`. `model` is the model the
-/// client asked for, `body` the client's JSON body.
+/// Builds the chat completions call for `step` with the provider's first
+/// key. `model` is the model the client asked for, `body` the client's JSON body.
 pub fn prepare<'b>(
     plan: &RoutingPlan,
     step: &Step,
+    model: &str,
+    body: &'b [u8],
+    var: Lookup<'_>,
+    secret: Lookup<'_>,
+) -> Result<Call<'b>, GatewayError> {
+    prepare_with_key(plan, step, Some(0), model, body, var, secret)
+}
+
+/// [`prepare`] with the provider's key number `key` (`None`: no key).
+pub fn prepare_with_key<'b>(
+    plan: &RoutingPlan,
+    step: &Step,
+    key: Option<usize>,
     model: &str,
     body: &'b [u8],
     var: Lookup<'_>,
@@ -64,7 +77,7 @@ pub fn prepare<'b>(
     let base = base_url(provider, var)?;
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     let mut secrets = Vec::new();
-    if let Some(name) = provider.keys.first() {
+    if let Some(name) = key.and_then(|k| provider.keys.get(k)) {
         let key = read_secret(provider, name, "key", secret)?;
         headers.push(("authorization".into(), format!("Bearer {key}")));
         secrets.push(key);

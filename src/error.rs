@@ -174,17 +174,24 @@ impl GatewayError {
 
     /// The OpenAI-format body: `{"error":{"message","type","param","code"}}`.
     pub fn openai_body(&self) -> String {
+        self.openai_body_with_attempts::<()>(None)
+    }
+
+    /// The same, with the engine's attempt trail as `error.attempts`.
+    pub fn openai_body_with_attempts<T: Serialize>(&self, attempts: Option<&T>) -> String {
         #[derive(Serialize)]
-        struct Body<'a> {
-            error: Inner<'a>,
+        struct Body<'a, T: Serialize> {
+            error: Inner<'a, T>,
         }
         #[derive(Serialize)]
-        struct Inner<'a> {
+        struct Inner<'a, T: Serialize> {
             message: &'a str,
             #[serde(rename = "type")]
             kind: &'a str,
             param: Option<&'a str>,
             code: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            attempts: Option<&'a T>,
         }
         let body = Body {
             error: Inner {
@@ -192,6 +199,7 @@ impl GatewayError {
                 kind: self.fault.openai_type(),
                 param: self.param,
                 code: self.fault.openai_code(),
+                attempts,
             },
         };
         serde_json::to_string(&body).expect("error body serializes")

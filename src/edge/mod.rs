@@ -4,13 +4,16 @@
 //! A request flows: settings (read once per isolate) → [`gate::admit`]
 //! (endpoint, header bound, gateway key, declared length) → bounded body
 //! read → [`chat::inspect`] → the routing plan ([`plan::current`]) picks a
-//! route and its chain of steps → [`call::prepare`] → upstream `fetch` with
-//! a timeout → the answer relayed (SSE chunk by chunk, never buffered; JSON
-//! checked whole), or its error turned into an OpenAI-format error. Every
-//! response carries `x-request-id`; every failure is a [`GatewayError`],
-//! never a runtime 500.
+//! route and its chain of steps → the execution engine ([`engine::run`],
+//! with [`effects::Edge`] for the world) tries them: retries, key rotation,
+//! fallback, deadlines → the answer relayed (SSE chunk by chunk, never
+//! buffered; JSON checked whole), or an OpenAI-format error with the
+//! attempt trail. Every response carries `x-request-id` and, once routed,
+//! `x-switchyard-route`, `x-switchyard-target`, `x-switchyard-attempts`;
+//! every failure is a [`GatewayError`], never a runtime 500.
 
 mod body;
+mod effects;
 mod plan;
 mod proxy;
 mod relay;
@@ -20,8 +23,8 @@ use crate::endpoint::Endpoint;
 use crate::error::{Fault, GatewayError};
 use crate::gate::{self, Head};
 use crate::plan::select::{parse_metadata, METADATA_HEADER};
-use crate::plan::{pick_chain, Facts, KeyFacts, Step};
-use crate::{call, chat, upstream};
+use crate::plan::{pick_chain, Facts, KeyFacts};
+use crate::{chat, engine, upstream};
 use std::cell::OnceCell;
 use std::rc::Rc;
 use worker::{event, Context, Env, Headers, Request, Response};
@@ -126,40 +129,65 @@ async fn handle(mut req: Request, env: &Env, request_id: &str) -> Result<Respons
                 .with_param("model")
             })?;
             let chain = pick_chain(&route.targets, &mut js_sys::Math::random);
-            run_chain(env, &router, &chain, &summary, &body, &settings, request_id).await
+            let mut edge = effects::Edge {
+                env,
+                plan: router.plan(),
+                model: &summary.model,
+                body: &body,
+                stream: summary.stream,
+                request_id,
+                timeout_cap_ms: settings.upstream_timeout_ms.into(),
+            };
+            let outcome = engine::run(router.plan(), &chain, &mut edge).await;
+            Ok(answer(&route.name, &summary.model, outcome, request_id))
         }
     }
 }
 
-/// Serves a chat request from a route's chain of steps.
-///
-/// Only the first step is called for now: retries, key rotation and
-/// fallback along the rest of `chain` come with the execution engine.
-async fn run_chain(
-    env: &Env,
-    router: &crate::plan::Router,
-    chain: &[&Step],
-    summary: &chat::ChatSummary,
-    body: &[u8],
-    settings: &Settings,
+/// The client's response for a run of the engine: the success as it came,
+/// or the error with its attempt trail; both say which route, target and how
+/// many attempts served them.
+fn answer(
+    route: &str,
+    model: &str,
+    outcome: Result<engine::Done<Response>, engine::Failed>,
     request_id: &str,
-) -> Result<Response, GatewayError> {
-    let Some(step) = chain.first() else {
-        return Err(GatewayError::new(
-            Fault::Internal,
-            "The selected route has no target to send the request to.",
-        ));
+) -> Response {
+    let (mut response, attempts) = match outcome {
+        Ok(done) => (done.body, done.attempts),
+        Err(failed) => {
+            let mut trail = failed.attempts.clone();
+            for a in &mut trail {
+                if a.model == "{model}" {
+                    a.model = model.to_string();
+                }
+            }
+            let body = failed.error.openai_body_with_attempts(Some(&trail));
+            if failed.error.status() >= 500 {
+                worker::console_error!(
+                    "{{\"request_id\":\"{request_id}\",\"kind\":\"{}\",\"status\":{},\"message\":{:?},\"attempts\":{}}}",
+                    failed.error.kind(),
+                    failed.error.status(),
+                    failed.error.message,
+                    serde_json::to_string(&trail).unwrap_or_default()
+                );
+            }
+            let response = json(failed.error.status(), body)
+                .unwrap_or_else(|e| error_response(&e));
+            if let Some(ms) = failed.retry_after_ms {
+                let _ = response.headers().set("retry-after", &ms.div_ceil(1000).to_string());
+            }
+            (response, failed.attempts)
+        }
     };
-    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
-    let secret = |name: &str| env.secret(name).ok().map(|v| v.to_string());
-    let call = call::prepare(router.plan(), step, &summary.model, body, &var, &secret)?;
-    proxy::chat_completions(
-        &call,
-        settings.upstream_timeout_ms,
-        summary.stream,
-        request_id,
-    )
-    .await
+    let headers = response.headers_mut();
+    let _ = headers.set("x-switchyard-route", route);
+    if let Some(last) = attempts.last() {
+        let target_model = if last.model == "{model}" { model } else { &last.model };
+        let _ = headers.set("x-switchyard-target", &format!("{}:{target_model}", last.provider));
+    }
+    let _ = headers.set("x-switchyard-attempts", &attempts.len().to_string());
+    response
 }
 
 fn settings(env: &Env) -> Result<Rc<Settings>, GatewayError> {

@@ -5,18 +5,23 @@
 //! chunk through Rust futures, which costs more per request than everything
 //! else the gateway does (measured with `make bench`).
 //!
-//! - A JSON answer must arrive whole within `UPSTREAM_TIMEOUT_MS` (an
+//! [`attempt`] is one try of the execution engine ([`crate::engine`]):
+//! - A JSON answer must arrive whole within the try's timeout (an
 //!   `AbortSignal.timeout` covers headers and body). It is read once, checked
-//!   to be one JSON value (a truncated or garbled answer is a 502, never a
-//!   broken 200), and the same buffer becomes the client's body.
-//! - A stream must *start* (response headers) within the timeout; then it is
-//!   relayed by the runtime's own pipe (see [`super::relay`]).
-//! - Error answers are read (bounded) and rewritten as OpenAI-format errors
-//!   with secrets redacted.
+//!   to be one JSON value (a truncated or garbled answer is a failed try,
+//!   never a broken 200), and the same buffer becomes the client's body.
+//! - A stream must *start* within the timeout: headers, then its first
+//!   chunk (within the policy's first-byte timeout when it has one). Only
+//!   then is the client answered; the rest is relayed chunk by chunk (see
+//!   [`super::relay`]), and a failure after that point is a terminal error
+//!   event, never a retry.
+//! - Error answers are read (bounded, secrets redacted) for the engine to
+//!   classify; it builds the client's error.
 
 use super::internal_js;
 use super::relay;
 use crate::call::Call;
+use crate::engine::{backoff, Sent, Transport};
 use crate::error::{Fault, GatewayError};
 use crate::upstream;
 use futures::future::{select, Either};
@@ -25,16 +30,34 @@ use std::pin::pin;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal, Headers, RequestInit, ResponseInit};
+use web_sys::{AbortController, AbortSignal, Headers, ReadableStreamDefaultReader, RequestInit, ResponseInit};
 use worker::{Delay, Response};
 
-/// Sends `call` (a chat completion) and relays the answer.
-pub async fn chat_completions(
+/// One try: sends `call` and turns the upstream's answer into either the
+/// client's response (a success) or what the engine needs to decide on a
+/// failure. `timeout_ms` covers a JSON answer whole, and a stream's headers
+/// and first chunk; `first_byte_ms` may shorten the wait for that chunk.
+pub async fn attempt(
     call: &Call<'_>,
-    timeout_ms: u32,
+    timeout_ms: u64,
+    first_byte_ms: Option<u64>,
     stream: bool,
     request_id: &str,
-) -> Result<Response, GatewayError> {
+) -> Sent<Response> {
+    match try_once(call, timeout_ms, first_byte_ms, stream, request_id).await {
+        Ok(sent) => sent,
+        Err(error) => Sent::Broken(error),
+    }
+}
+
+async fn try_once(
+    call: &Call<'_>,
+    timeout_ms: u64,
+    first_byte_ms: Option<u64>,
+    stream: bool,
+    request_id: &str,
+) -> Result<Sent<Response>, GatewayError> {
+    let timeout_ms = timeout_ms.clamp(1, u32::MAX as u64) as u32;
     let headers = Headers::new().map_err(internal_js)?;
     for (name, value) in &call.headers {
         headers.set(name, value).map_err(internal_js)?;
@@ -47,18 +70,19 @@ pub async fn chat_completions(
 
     // Set when a timer covers the whole answer (JSON), to tell a timeout from a cut.
     let mut deadline = None;
+    let controller = AbortController::new().map_err(internal_js)?;
     let answer = if stream {
-        // Only the start of a stream is timed; a timer that also covered the
-        // body would cut long generations off.
-        let controller = AbortController::new().map_err(internal_js)?;
+        // Only the start of a stream is timed (below: headers, then the
+        // first chunk); a timer over the body would cut long generations.
         init.set_signal(Some(&controller.signal()));
         let sent = pin!(send(url, &init));
         let timer = pin!(Delay::from(Duration::from_millis(timeout_ms.into())));
         match select(sent, timer).await {
-            Either::Left((answer, _)) => answer.map_err(|e| unreachable_error(call, &e))?,
+            Either::Left((Ok(answer), _)) => answer,
+            Either::Left((Err(_), _)) => return Ok(Sent::Failed(Transport::Connect)),
             Either::Right(((), _)) => {
                 controller.abort();
-                return Err(timed_out(timeout_ms, "start streaming"));
+                return Ok(Sent::Failed(Transport::Timeout));
             }
         }
     } else {
@@ -69,14 +93,14 @@ pub async fn chat_completions(
                 deadline = Some(signal);
                 answer
             }
-            Err(_) if signal.aborted() => return Err(timed_out(timeout_ms, "answer")),
-            Err(e) => return Err(unreachable_error(call, &e)),
+            Err(_) if signal.aborted() => return Ok(Sent::Failed(Transport::Timeout)),
+            Err(_) => return Ok(Sent::Failed(Transport::Connect)),
         }
     };
 
     let status = answer.status();
     if !(200..300).contains(&status) {
-        return upstream_error(call, &answer, status).await;
+        return Ok(upstream_error(call, &answer, status).await);
     }
     let content_type = answer.headers().get("content-type").ok().flatten();
     let out = Headers::new().map_err(internal_js)?;
@@ -84,40 +108,56 @@ pub async fn chat_completions(
         .as_deref()
         .is_some_and(|t| t.starts_with("text/event-stream"));
     if is_event_stream {
-        out.set("content-type", "text/event-stream")
-            .map_err(internal_js)?;
-        out.set("cache-control", "no-cache").map_err(internal_js)?;
         let Some(upstream_body) = answer.body() else {
-            return Err(GatewayError::new(
-                Fault::UpstreamIncomplete,
-                "The upstream provider's stream has no body.",
-            ));
+            return Ok(Sent::Failed(Transport::Truncated));
         };
-        let relayed = relay::sse(upstream_body, request_id.to_string()).map_err(internal_js)?;
+        let reader: ReadableStreamDefaultReader = upstream_body.get_reader().unchecked_into();
+        // The first chunk is part of the try: a stream that fails or stalls
+        // before its first byte can still go to another target.
+        let wait = first_byte_ms.map_or(timeout_ms as u64, |fb| fb.min(timeout_ms as u64));
+        let first = {
+            let read = pin!(relay::first(&reader));
+            let timer = pin!(Delay::from(Duration::from_millis(wait)));
+            match select(read, timer).await {
+                Either::Left((first, _)) => Some(first),
+                Either::Right(((), _)) => None,
+            }
+        };
+        let first = match first {
+            Some(relay::First::Chunk(chunk)) => chunk,
+            Some(relay::First::Empty) => return Ok(Sent::Failed(Transport::Truncated)),
+            Some(relay::First::Failed) => return Ok(Sent::Failed(Transport::Reset)),
+            None => {
+                controller.abort();
+                let _ = reader.cancel();
+                let transport = if first_byte_ms.is_some() { Transport::FirstByteTimeout } else { Transport::Timeout };
+                return Ok(Sent::Failed(transport));
+            }
+        };
+        out.set("content-type", "text/event-stream").map_err(internal_js)?;
+        out.set("cache-control", "no-cache").map_err(internal_js)?;
+        let relayed = relay::sse(first, reader, request_id.to_string()).map_err(internal_js)?;
         let response = web_sys::Response::new_with_opt_readable_stream_and_init(
             Some(&relayed),
             &response_init(status, &out),
         )
         .map_err(internal_js)?;
-        return Ok(response.into());
+        return Ok(success(status, response.into()));
     }
 
     // A JSON answer (also when a stream was asked for and the upstream
     // answered with JSON instead): read whole, checked, passed on as is.
-    let buffer = read_all(&answer).await.map_err(|e| {
-        if deadline.as_ref().is_some_and(AbortSignal::aborted) {
-            timed_out(timeout_ms, "answer")
-        } else {
-            GatewayError::new(
-                Fault::UpstreamIncomplete,
-                format!(
-                    "The upstream provider's response was cut off: {}",
-                    describe(&e)
-                ),
-            )
+    let buffer = match read_all(&answer).await {
+        Ok(buffer) => buffer,
+        Err(_) if deadline.as_ref().is_some_and(AbortSignal::aborted) => {
+            return Ok(Sent::Failed(Transport::Timeout))
         }
-    })?;
-    upstream::check_json_body(&Uint8Array::new(&buffer).to_vec())?;
+        Err(_) => return Ok(Sent::Failed(Transport::Truncated)),
+    };
+    if let Err(error) = upstream::check_json_body(&Uint8Array::new(&buffer).to_vec()) {
+        let transport = if error.fault == Fault::UpstreamIncomplete { Transport::Truncated } else { Transport::Malformed };
+        return Ok(Sent::Failed(transport));
+    }
     out.set(
         "content-type",
         content_type.as_deref().unwrap_or("application/json"),
@@ -128,7 +168,11 @@ pub async fn chat_completions(
         &response_init(status, &out),
     )
     .map_err(internal_js)?;
-    Ok(response.into())
+    Ok(success(status, response.into()))
+}
+
+fn success(status: u16, body: Response) -> Sent<Response> {
+    Sent::Answer { status, retry_after_ms: None, error: None, body }
 }
 
 /// `fetch(url, init)` on the runtime.
@@ -151,13 +195,9 @@ fn response_init(status: u16, headers: &Headers) -> ResponseInit {
     init
 }
 
-/// The client's answer to an upstream error status: same status, OpenAI
-/// body, `Retry-After` relayed.
-async fn upstream_error(
-    call: &Call<'_>,
-    answer: &web_sys::Response,
-    status: u16,
-) -> Result<Response, GatewayError> {
+/// An upstream error status as the engine sees it: the status, the start
+/// of the body (secrets redacted) and the `Retry-After` it asked for.
+async fn upstream_error(call: &Call<'_>, answer: &web_sys::Response, status: u16) -> Sent<Response> {
     let bytes = match read_all(answer).await {
         Ok(buffer) => {
             let view = Uint8Array::new(&buffer);
@@ -166,35 +206,12 @@ async fn upstream_error(
         }
         Err(_) => Vec::new(),
     };
-    let (status, body) = upstream::error_response(status, &bytes, &call.secret_refs());
-    let response = super::json(status, body)?;
-    // A client that is told to slow down should hear for how long.
-    for name in upstream::RELAYED_ERROR_HEADERS {
-        if let Ok(Some(value)) = answer.headers().get(name) {
-            let _ = response.headers().set(name, &value);
-        }
-    }
-    Ok(response)
-}
-
-fn unreachable_error(call: &Call<'_>, error: &JsValue) -> GatewayError {
-    GatewayError::new(
-        Fault::UpstreamUnreachable,
-        upstream::redact(
-            &format!(
-                "The upstream provider could not be reached: {}",
-                describe(error)
-            ),
-            &call.secret_refs(),
-        ),
-    )
-}
-
-fn timed_out(timeout_ms: u32, what: &str) -> GatewayError {
-    GatewayError::new(
-        Fault::UpstreamTimeout,
-        format!("The upstream provider did not {what} within {timeout_ms} ms."),
-    )
+    let text = upstream::redact(&String::from_utf8_lossy(&bytes), &call.secret_refs());
+    let header = |name: &str| answer.headers().get(name).ok().flatten();
+    let retry_after_ms = backoff::retry_after_ms(header("retry-after").as_deref(), header("retry-after-ms").as_deref());
+    // The body is never relayed for an error: the engine builds the client's.
+    let placeholder = Response::empty().unwrap_or_else(|_| Response::error("", 500).expect("a plain response"));
+    Sent::Answer { status, retry_after_ms, error: Some(text), body: placeholder }
 }
 
 /// A readable description of a JS error value.

@@ -30,6 +30,31 @@ use web_sys::{
     WritableStreamDefaultWriter,
 };
 
+/// The first chunk of a stream, read before the client is answered (so a
+/// stream that fails before its first byte can still be retried).
+pub enum First {
+    Chunk(JsValue),
+    /// The stream ended without a byte.
+    Empty,
+    /// Reading it failed (the connection broke).
+    Failed,
+}
+
+/// Reads the first chunk of `reader`.
+pub async fn first(reader: &ReadableStreamDefaultReader) -> First {
+    match JsFuture::from(reader.read()).await {
+        Err(_) => First::Failed,
+        Ok(step) => {
+            let step: ReadableStreamReadResult = step.unchecked_into();
+            if step.get_done().unwrap_or(false) {
+                First::Empty
+            } else {
+                First::Chunk(step.get_value())
+            }
+        }
+    }
+}
+
 #[wasm_bindgen]
 extern "C" {
     /// workerd's native pass-through byte stream.
@@ -50,15 +75,24 @@ enum End {
     ClientGone,
 }
 
-/// The client's body for `upstream`: the same bytes, plus a terminal error
-/// event if `upstream` fails part-way.
-pub fn sse(upstream: ReadableStream, request_id: String) -> Result<ReadableStream, JsValue> {
+/// The client's body for an upstream stream whose first chunk `first` was
+/// already read from `reader`: the same bytes, plus a terminal error event
+/// if the upstream fails part-way.
+pub fn sse(
+    first: JsValue,
+    reader: ReadableStreamDefaultReader,
+    request_id: String,
+) -> Result<ReadableStream, JsValue> {
     let pipe: TransformStream = IdentityTransformStream::new()?.into();
-    let reader: ReadableStreamDefaultReader = upstream.get_reader().unchecked_into();
     let writer = pipe.writable().get_writer()?;
 
     spawn_local(async move {
-        match pump(&reader, &writer).await {
+        let end = if JsFuture::from(writer.write_with_chunk(&first)).await.is_err() {
+            End::ClientGone
+        } else {
+            pump(&reader, &writer).await
+        };
+        match end {
             End::Finished => {}
             End::ClientGone => {
                 let _ = reader.cancel();

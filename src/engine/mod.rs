@@ -63,6 +63,9 @@ pub enum Sent<B> {
     },
     /// No usable answer.
     Failed(Transport),
+    /// The try could not even be made (a deployment mistake such as a
+    /// missing secret): the run stops with this error.
+    Broken(GatewayError),
 }
 
 /// The outside world.
@@ -75,6 +78,10 @@ pub trait Effects {
     fn now_ms(&self) -> u64;
     /// Uniform in `[0, 1)`.
     fn random(&mut self) -> f64;
+    /// An outer bound on every try's timeout (a deployment setting).
+    fn max_timeout_ms(&self) -> u64 {
+        u64::MAX
+    }
 }
 
 /// A run that ended in a success.
@@ -92,6 +99,8 @@ pub struct Done<B> {
 pub struct Failed {
     pub error: GatewayError,
     pub attempts: Vec<Attempt>,
+    /// The last upstream's `Retry-After`, for the client.
+    pub retry_after_ms: Option<u64>,
 }
 
 /// What to do after a try.
@@ -112,7 +121,7 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
     let deadline = started.saturating_add(total_ms);
     let cap = plan.subrequest_cap.max(1) as usize;
     let mut attempts: Vec<Attempt> = Vec::new();
-    let mut last: Option<(Class, Option<String>)> = None;
+    let mut last: Option<Last> = None;
 
     for (index, step) in chain.iter().enumerate() {
         let provider = plan.provider(step);
@@ -129,7 +138,8 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
             if now >= deadline {
                 return Err(stop_deadline(total_ms, attempts));
             }
-            let t = Try { index, step, provider, policy, key, timeout_ms: policy.attempt_timeout_ms.min(deadline - now) };
+            let timeout_ms = policy.attempt_timeout_ms.min(deadline - now).min(fx.max_timeout_ms());
+            let t = Try { index, step, provider, policy, key, timeout_ms };
             let sent = fx.send(&t).await;
             let took = fx.now_ms().saturating_sub(now);
             let (class, retry_after, error, body) = match sent {
@@ -137,6 +147,7 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
                     (classify::answer(status, error.as_deref()), retry_after_ms, error, Some((status, body)))
                 }
                 Sent::Failed(transport) => (Class::Failed(transport), None, None, None),
+                Sent::Broken(error) => return Err(Failed { error, attempts, retry_after_ms: None }),
             };
             let status = body.as_ref().map(|(status, _)| *status);
             attempts.push(Attempt::new(plan, step, key, class, status, took, waited));
@@ -144,7 +155,7 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
                 let (status, body) = body.expect("a success is an answer");
                 return Ok(Done { body, status, step: index, attempts });
             }
-            last = Some((class, error));
+            last = Some(Last { class, error, retry_after_ms: retry_after, timeout_ms: t.timeout_ms });
             spent += 1;
             let next = decide(class, policy, key, keys, spent, retry_after, fx);
             match next {
@@ -154,6 +165,7 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
                     }
                     if wait_ms > 0 {
                         if fx.now_ms().saturating_add(wait_ms) >= deadline {
+                            // Waiting would pass the deadline: stop now.
                             return Err(stop_deadline(total_ms, attempts));
                         }
                         fx.sleep(wait_ms).await;
@@ -166,7 +178,7 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
             }
         }
     }
-    Err(exhausted(last, attempts))
+    Err(client_answer(last, attempts))
 }
 
 /// The rules of the module doc, for one try's class.
@@ -211,22 +223,32 @@ fn decide<E: Effects>(
     }
 }
 
-fn error_of(class: Class, error: Option<String>) -> GatewayError {
-    match class {
+/// The last failed try, for the client's error.
+struct Last {
+    class: Class,
+    error: Option<String>,
+    retry_after_ms: Option<u64>,
+    timeout_ms: u64,
+}
+
+fn error_of(last: &Last) -> GatewayError {
+    match last.class {
         Class::Failed(t) => {
+            let within = format!("within {} ms", last.timeout_ms);
             let (fault, what) = match t {
-                Transport::Timeout => (Fault::UpstreamTimeout, "did not answer in time"),
-                Transport::FirstByteTimeout => (Fault::UpstreamTimeout, "did not start its stream in time"),
-                Transport::Connect => (Fault::UpstreamUnreachable, "could not be reached"),
-                Transport::Reset => (Fault::UpstreamUnreachable, "broke the connection"),
-                Transport::Malformed => (Fault::UpstreamMalformed, "sent a malformed answer"),
-                Transport::Truncated => (Fault::UpstreamIncomplete, "sent an incomplete answer"),
+                Transport::Timeout => (Fault::UpstreamTimeout, format!("did not answer {within}")),
+                Transport::FirstByteTimeout => (Fault::UpstreamTimeout, format!("did not start streaming {within}")),
+                Transport::Connect => (Fault::UpstreamUnreachable, "could not be reached".into()),
+                Transport::Reset => (Fault::UpstreamUnreachable, "broke the connection".into()),
+                Transport::Malformed => (Fault::UpstreamMalformed, "sent an answer that is not valid JSON".into()),
+                Transport::Truncated => (Fault::UpstreamIncomplete, "sent an answer that was cut off".into()),
             };
             GatewayError::new(fault, format!("The upstream provider {what}."))
         }
         other => {
             let status = other.status().unwrap_or(502);
-            let message = error
+            let message = last
+                .error
                 .as_deref()
                 .and_then(upstream_message)
                 .unwrap_or_else(|| format!("The upstream provider answered {status}."));
@@ -241,13 +263,16 @@ fn upstream_message(body: &str) -> Option<String> {
     v.pointer("/error/message").and_then(|m| m.as_str()).map(str::to_string)
 }
 
-fn client_answer(last: Option<(Class, Option<String>)>, attempts: Vec<Attempt>) -> Failed {
-    let (class, error) = last.unwrap_or((Class::Failed(Transport::Connect), None));
-    Failed { error: error_of(class, error), attempts }
-}
-
-fn exhausted(last: Option<(Class, Option<String>)>, attempts: Vec<Attempt>) -> Failed {
-    client_answer(last, attempts)
+/// The client gets the last failure as it was.
+fn client_answer(last: Option<Last>, attempts: Vec<Attempt>) -> Failed {
+    match last {
+        Some(last) => Failed { error: error_of(&last), attempts, retry_after_ms: last.retry_after_ms },
+        None => Failed {
+            error: GatewayError::new(Fault::Internal, "The route has no target to try."),
+            attempts,
+            retry_after_ms: None,
+        },
+    }
 }
 
 fn stop_deadline(total_ms: u64, attempts: Vec<Attempt>) -> Failed {
@@ -255,15 +280,15 @@ fn stop_deadline(total_ms: u64, attempts: Vec<Attempt>) -> Failed {
         Fault::UpstreamTimeout,
         format!(
             "The total deadline of {} passed after {} attempt{}.",
-            crate::engine::trail::show_ms(total_ms),
+            trail::show_ms(total_ms),
             attempts.len(),
             if attempts.len() == 1 { "" } else { "s" }
         ),
     );
-    Failed { error, attempts }
+    Failed { error, attempts, retry_after_ms: None }
 }
 
-fn stop_cap(cap: usize, attempts: Vec<Attempt>, last: Option<(Class, Option<String>)>) -> Failed {
+fn stop_cap(cap: usize, attempts: Vec<Attempt>, last: Option<Last>) -> Failed {
     let mut failed = client_answer(last, attempts);
     failed.error.message = format!("{} (stopped at the cap of {cap} upstream calls)", failed.error.message);
     failed

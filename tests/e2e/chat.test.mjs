@@ -9,8 +9,13 @@ import { plan, provider, route, step, when } from "../support/plans.mjs";
 
 const GATEWAY_KEY = "sy-test-key-0123456789";
 const PROVIDER_KEY = "sk-provider-SECRET-e2e-4242";
-/** The shipped default route with a provider key: compiled by `yard`, served from KV. */
+/**
+ * The shipped default route with a provider key and one attempt (these
+ * tests are about the single call; retries have their own suite):
+ * compiled by `yard`, served from KV.
+ */
 const KEYED_ROUTES = compileRoutes(`
+policy default { attempts 1 }
 provider upstream {
   kind openai-compatible
   base env UPSTREAM_BASE_URL

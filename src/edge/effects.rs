@@ -1,0 +1,54 @@
+//! The execution engine's [`Effects`] on the Workers runtime: a try is a
+//! real `fetch` ([`super::proxy::attempt`]), a wait is a runtime timer, the
+//! clock is `Date.now()`, randomness is `Math.random()`.
+
+use super::proxy;
+use crate::call;
+use crate::engine::{Effects, Sent, Try};
+use crate::plan::RoutingPlan;
+use std::time::Duration;
+use worker::{Delay, Env, Response};
+
+/// One request's view of the world.
+pub struct Edge<'a> {
+    pub env: &'a Env,
+    pub plan: &'a RoutingPlan,
+    /// The model the client asked for.
+    pub model: &'a str,
+    /// The client's JSON body.
+    pub body: &'a [u8],
+    pub stream: bool,
+    pub request_id: &'a str,
+    /// `UPSTREAM_TIMEOUT_MS`: no try waits longer, whatever the policy says.
+    pub timeout_cap_ms: u64,
+}
+
+impl Effects for Edge<'_> {
+    type Body = Response;
+
+    async fn send(&mut self, t: &Try<'_>) -> Sent<Response> {
+        let var = |name: &str| self.env.var(name).ok().map(|v| v.to_string());
+        let secret = |name: &str| self.env.secret(name).ok().map(|v| v.to_string());
+        let call = match call::prepare_with_key(self.plan, t.step, t.key, self.model, self.body, &var, &secret) {
+            Ok(call) => call,
+            Err(error) => return Sent::Broken(error),
+        };
+        proxy::attempt(&call, t.timeout_ms, t.policy.first_byte_timeout_ms, self.stream, self.request_id).await
+    }
+
+    async fn sleep(&mut self, ms: u64) {
+        Delay::from(Duration::from_millis(ms)).await;
+    }
+
+    fn now_ms(&self) -> u64 {
+        worker::Date::now().as_millis()
+    }
+
+    fn random(&mut self) -> f64 {
+        js_sys::Math::random()
+    }
+
+    fn max_timeout_ms(&self) -> u64 {
+        self.timeout_cap_ms
+    }
+}
