@@ -76,6 +76,31 @@ pub struct Directives {
     pub cut_after: Option<u32>,
     /// Status and fault apply only to the first N calls per (path, key).
     pub fail_times: Option<u64>,
+    /// Status and fault apply only to calls whose API key ends with this.
+    pub fail_key: Option<KeySuffix>,
+}
+
+/// A short API-key suffix, kept inline so [`Directives`] stays `Copy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeySuffix {
+    len: u8,
+    bytes: [u8; 32],
+}
+
+impl KeySuffix {
+    /// At most 32 visible ASCII characters.
+    fn parse(text: &str) -> Option<KeySuffix> {
+        if text.is_empty() || text.len() > 32 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        bytes[..text.len()].copy_from_slice(text.as_bytes());
+        Some(KeySuffix { len: text.len() as u8, bytes })
+    }
+
+    fn matches(&self, key: &str) -> bool {
+        key.as_bytes().ends_with(&self.bytes[..self.len as usize])
+    }
 }
 
 /// Where a directive came from, for error messages.
@@ -125,7 +150,7 @@ impl fmt::Display for DirectiveError {
 impl std::error::Error for DirectiveError {}
 
 /// The known directive names, in their canonical (path) spelling.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     "status",
     "retry_after",
     "retry_after_ms",
@@ -136,6 +161,7 @@ pub const NAMES: [&str; 10] = [
     "fault",
     "cut_after",
     "fail_times",
+    "fail_key",
 ];
 
 /// Compares a written name with a canonical one, `-` and `_` being equal.
@@ -198,6 +224,11 @@ impl Directives {
                 self.cut_after = Some(parse_int(v, 0, u64::from(MAX_CHUNKS)).map_err(fail)? as u32)
             }
             "fail_times" => self.fail_times = Some(parse_int(v, 0, u64::MAX).map_err(fail)?),
+            "fail_key" => {
+                self.fail_key = Some(KeySuffix::parse(v).ok_or_else(|| {
+                    fail("expected 1 to 32 visible ASCII characters".to_owned())
+                })?)
+            }
             _ => unreachable!("every name in NAMES is handled"),
         }
         Ok(())
@@ -241,9 +272,9 @@ impl Directives {
     }
 
     /// Whether status and fault apply to the call numbered `call` (1-based)
-    /// on its (path, key) pair.
-    pub fn failing(&self, call: u64) -> bool {
-        self.fail_times.is_none_or(|n| call <= n)
+    /// on its (path, key) pair, made with API key `key`.
+    pub fn failing(&self, call: u64, key: &str) -> bool {
+        self.fail_times.is_none_or(|n| call <= n) && self.fail_key.is_none_or(|k| k.matches(key))
     }
 
     /// The status to answer with.
@@ -335,10 +366,19 @@ mod tests {
         let mut d = Directives::default();
         d.apply_path("/status=429/retry_after=1/fail_times=2")
             .unwrap();
-        assert!(d.failing(1) && d.failing(2) && !d.failing(3));
+        assert!(d.failing(1, "k") && d.failing(2, "k") && !d.failing(3, "k"));
         let healed = d.healed();
         assert_eq!(healed.status(), 200);
         assert_eq!(healed.retry_after, None);
-        assert!(Directives::default().failing(1_000));
+        assert!(Directives::default().failing(1_000, "k"));
+    }
+
+    #[test]
+    fn fail_key_picks_the_calls_made_with_one_key() {
+        let mut d = Directives::default();
+        d.apply_path("/status=429/fail_key=key-1").unwrap();
+        assert!(d.failing(1, "sk-test-key-1"));
+        assert!(!d.failing(1, "sk-test-key-2"));
+        assert!(d.apply_path("/fail_key=").is_err());
     }
 }

@@ -45,6 +45,7 @@ x-mock-* header overrides them):
   --fault F             none | reset | malformed | cut
   --cut-after N         with --fault cut, events sent after the role chunk (default 2)
   --fail-times N        status and fault apply to the first N calls per (path, key) only
+  --fail-key SUFFIX     status and fault apply only to calls whose API key ends with SUFFIX
 
 Other options:
   --host HOST           address to listen on (default 127.0.0.1)

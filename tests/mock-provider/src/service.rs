@@ -220,7 +220,7 @@ pub async fn handle(conn: Arc<Connection>, request: Request<Incoming>) -> Answer
         Routed::NotFound => return Ok(not_found(&parts.method, path)),
     };
 
-    let d = if directives.failing(call) {
+    let d = if directives.failing(call, key) {
         directives
     } else {
         directives.healed()
