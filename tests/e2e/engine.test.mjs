@@ -197,7 +197,7 @@ test("everything failing: the last failure, with every attempt in the trail", ()
 test("a stream that stalls before its first byte falls back; the client gets one clean stream", () =>
   withGateway(
     `${PROVIDERS}
-     route r { try solo:{model} with { attempts 1  timeout 5s first byte } else b:{model} }
+     route r { try solo:{model} with { attempts 1 } else b:{model} }
      policy default { timeout 10s per attempt, 300ms first byte, 20s total }`,
     { a: ["ttfb_ms=5000"] },
     async (gw) => {
