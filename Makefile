@@ -1,5 +1,5 @@
 # The two commands the README names. Both install what they need first.
-.PHONY: dev test bench bench-routes
+.PHONY: dev test bench bench-routes bench-engine
 
 ## Run the gateway locally (mock provider + Worker in workerd) and print a curl example.
 dev:
@@ -16,3 +16,7 @@ bench:
 ## Route-language benchmarks (native): compile a 1,000-route file, select in a 100-route plan.
 bench-routes:
 	@cargo bench -q --bench routes
+
+## Engine overhead per request (native, I/O excluded).
+bench-engine:
+	@cargo bench -q --bench engine
