@@ -1,6 +1,7 @@
 //! The execution engine's [`Effects`] on the Workers runtime: a try is a
 //! real `fetch` ([`super::proxy::attempt`]), a wait is a runtime timer, the
-//! clock is `Date.now()`, randomness is `Math.random()`.
+//! clock is `Date.now()`, randomness comes from `getrandom` (the runtime's
+//! `crypto.getRandomValues`).
 
 use super::proxy;
 use crate::call;
@@ -44,8 +45,13 @@ impl Effects for Edge<'_> {
         worker::Date::now().as_millis()
     }
 
+    /// From the runtime's CSPRNG (`getrandom`, js backend): 53 random bits.
     fn random(&mut self) -> f64 {
-        js_sys::Math::random()
+        let mut bytes = [0u8; 8];
+        if getrandom::getrandom(&mut bytes).is_err() {
+            return js_sys::Math::random();
+        }
+        (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
     }
 
     fn max_timeout_ms(&self) -> u64 {
