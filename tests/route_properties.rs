@@ -55,6 +55,9 @@ fn check(name: &str, text: &str) {
     }
     for d in &compiled.diagnostics {
         assert!(!d.message.is_empty());
+        for span in std::iter::once(&d.span).chain(d.related.iter().map(|(s, _)| s)) {
+            assert!(span.start <= span.end && span.end as usize <= text.len(), "a span outside the file: {d:?}\n{text}");
+        }
     }
     assert!(compiled.diagnostics.is_empty() || !rendered.is_empty());
 }
@@ -146,4 +149,13 @@ fn deep_nesting_is_refused_not_overflowed() {
     check("deep.route", &deep);
     let deep_targets = format!("provider p {{ kind openai }}\nroute r {{ try {}p:m{} }}", "(".repeat(5000), ")".repeat(5000));
     check("deep.route", &deep_targets);
+}
+
+/// Found by `cargo fuzz run yaml_file` (tests/fuzz): a YAML syntax error at
+/// the very end of the file got the span `len..len + 1`, one byte past it.
+#[test]
+fn yaml_errors_at_the_end_of_the_file_point_inside_it() {
+    check("eof.yaml", "routes:\n  r:\n    when: model == \"a\"\n  bedrock      - openai:gpt-4o\n");
+    check("eof.yaml", "a: b\n c");
+    check("eof.yaml", "providers:\n  openai:\n    kind: openai\nroutes:\n  r:\n    when: model == \"a\"\n  bedrock      - openai:gpt-4o\n      - anthropic:claude-sonnet-4-5\n");
 }

@@ -64,8 +64,9 @@ fn yaml_error(file: FileId, text: &str, e: &serde_yaml::Error) -> Diagnostic {
         Some(i) => &message[..i],
         None => &message,
     };
+    // An error at the end of the file points at its end, not one past it.
     Diagnostic::error(
-        Span::new(file, at, at + 1),
+        Span::new(file, at, (at + 1).min(text.len())),
         format!("invalid YAML: {message}"),
     )
 }
