@@ -9,8 +9,10 @@
 //!
 //! - a try that succeeds ends the run;
 //! - 401 / 403 / 429 on one key moves to the provider's next key without
-//!   spending an attempt; with no key left, 429 is retried like any
-//!   retryable outcome and 401 / 403 move to the next target;
+//!   spending an attempt (once per extra key, so a step makes at most
+//!   `attempts + keys - 1` calls, the bound the compiler checks against the
+//!   subrequest cap); after that, 429 is retried like any retryable outcome
+//!   (on the next key round the list) and 401 / 403 move to the next target;
 //! - an outcome the policy's `retry on` names is tried again after the
 //!   backoff (or the upstream's `Retry-After`, when the policy honours it
 //!   and it is within the cap; a longer one moves to the next target) while
@@ -128,6 +130,9 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
         let policy = plan.policy(step);
         let keys = provider.keys.len();
         let mut key = (keys > 0).then_some(0);
+        // Moving to another key is free once per extra key, so a step makes
+        // at most `attempts + keys - 1` calls (what the compiler checks).
+        let mut free_rotations = keys.saturating_sub(1);
         let mut spent = 0u32;
         let mut waited = 0u64;
         loop {
@@ -157,11 +162,12 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
             }
             last = Some(Last { class, error, retry_after_ms: retry_after, timeout_ms: t.timeout_ms });
             spent += 1;
-            let next = decide(class, policy, key, keys, spent, retry_after, fx);
+            let next = decide(class, policy, key, keys, free_rotations > 0, spent, retry_after, fx);
             match next {
                 Next::Again { key: k, wait_ms, spends } => {
                     if !spends {
                         spent -= 1;
+                        free_rotations -= 1;
                     }
                     if wait_ms > 0 {
                         if fx.now_ms().saturating_add(wait_ms) >= deadline {
@@ -182,18 +188,22 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
 }
 
 /// The rules of the module doc, for one try's class.
+#[allow(clippy::too_many_arguments)] // the facts of one decision, named
 fn decide<E: Effects>(
     class: Class,
     policy: &Policy,
     key: Option<usize>,
     keys: usize,
+    may_rotate: bool,
     spent: u32,
     retry_after_ms: Option<u64>,
     fx: &mut E,
 ) -> Next {
-    let other_key = key.filter(|k| k + 1 < keys).map(|k| k + 1);
-    if let (Class::KeyRefused(_) | Class::RateLimited, Some(k)) = (class, other_key) {
-        return Next::Again { key: Some(k), wait_ms: 0, spends: false };
+    // The provider's next key, round the list.
+    let next_key = key.map(|k| (k + 1) % keys.max(1));
+    let refused = matches!(class, Class::KeyRefused(_) | Class::RateLimited);
+    if refused && keys > 1 && may_rotate {
+        return Next::Again { key: next_key, wait_ms: 0, spends: false };
     }
     if let Class::KeyRefused(_) = class {
         return Next::Fallback;
@@ -208,9 +218,9 @@ fn decide<E: Effects>(
             (Some(asked), Some(_)) => asked.max(backoff),
             _ => backoff,
         };
-        // Every key was rate limited: start over from the first one.
-        // Otherwise the key that answered is kept.
-        let key = if class == Class::RateLimited { key.map(|_| 0) } else { key };
+        // A rate-limited key makes way for the next one (round the list);
+        // otherwise the key that answered is kept.
+        let key = if class == Class::RateLimited { next_key } else { key };
         return Next::Again { key, wait_ms: wait, spends: true };
     }
     if class.named_by(&policy.fallback_on) {

@@ -261,3 +261,14 @@ fn a_split_70_30_over_10000_seeded_draws_is_within_2_percent() {
     let firsts = (0..10_000).filter(|_| crate::plan::pick_chain(&node, &mut random)[0].provider == 0).count();
     assert!((6_800..=7_200).contains(&firsts), "{firsts} of 10,000 picked the 70% branch");
 }
+
+#[test]
+fn keys_rotate_for_free_once_each_then_retries_spend_attempts() {
+    let p = plan(vec![policy(2)]);
+    let script: Vec<Reply> = (0..10).map(|_| Status(429, 1)).collect();
+    let mut fake = Fake::new(&script);
+    let failed = go(&p, &[step(0, 0)], &mut fake).unwrap_err();
+    // attempts 2 + 2 keys - 1 = 3 calls at most.
+    assert_eq!(fake.log, ["a/0", "a/1", "sleep 100", "a/0"]);
+    assert_eq!(failed.error.status(), 429);
+}

@@ -29,7 +29,8 @@ use serde_yaml::{Mapping, Value};
 const SECTIONS: [&str; 4] = ["providers", "policies", "routes", "gateway"];
 
 /// Statements that may appear several times: a list is one statement per item.
-const REPEATED: [&str; 5] = ["header", "alias", "price", "limit", "breaker"];
+/// (A `breaker` list is one statement: its items are joined with `, `.)
+const REPEATED: [&str; 4] = ["header", "alias", "price", "limit"];
 
 /// Statements whose value is one string: a bare value is quoted for them
 /// (`base: https://x` is `base "https://x"`).
