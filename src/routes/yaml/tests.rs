@@ -176,8 +176,10 @@ fn lists_join_per_statement() {
         s.contains("FallbackOn([Spanned { node: Class(\"context_length\")"),
         "{s}"
     );
+    // A breaker list is one statement: its items joined with `, `.
+    assert_eq!(s.matches("Breaker(").count(), 1, "{s}");
     assert!(s.contains("Breaker([Spanned { node: Failures"), "{s}");
-    assert!(s.contains("Breaker([Spanned { node: Cooldown"), "{s}");
+    assert!(s.contains("}, Spanned { node: Cooldown("), "{s}");
     assert!(s.contains("Timeout([Spanned { node: PerAttempt(Spanned { node: 20000.0, span: _ }), span: _ }, Spanned { node: Total"), "{s}");
     assert!(s.contains("Split([(Spanned { node: 70.0"), "{s}");
     assert_eq!(s.matches("Header {").count(), 2, "{s}");
