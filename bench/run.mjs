@@ -15,7 +15,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { ROOT, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
+import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -85,10 +85,28 @@ const switchyard = await startMeasured({
   bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY) },
 });
 
+// The same gateway with a failing target in front: every request gets a
+// 500 from the first target, then the fallback answers (two upstream calls).
+const fallback = await startMeasured({
+  port: 0,
+  bindings: { GATEWAY_KEYS: hashKey(KEY), BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1` },
+  routes: compileRoutes(`
+provider broken  { kind openai-compatible  base env BROKEN_URL }
+provider healthy { kind openai-compatible  base env HEALTHY_URL }
+route default { try broken:{model} with { attempts 1 } else healthy:{model} }
+`),
+});
+
 const systems = [
   { name: "direct", url: `${mock.url}/v1/chat/completions` },
   { name: "passthrough", url: `${passthrough.url}/v1/chat/completions`, pid: passthrough.pid },
   { name: "switchyard", url: `${switchyard.url}/v1/chat/completions`, headers: { authorization: `Bearer ${KEY}` }, pid: switchyard.pid },
+  {
+    name: "switchyard-fallback",
+    url: `${fallback.url}/v1/chat/completions`,
+    headers: { authorization: `Bearer ${KEY}` },
+    pid: fallback.pid,
+  },
 ];
 const workloads = [];
 for (const stream of [false, true]) for (const concurrency of [1, 32]) workloads.push({ stream, concurrency });
@@ -114,7 +132,7 @@ try {
     }
   }
 } finally {
-  await Promise.allSettled([passthrough.stop(), switchyard.stop(), mock.stop()]);
+  await Promise.allSettled([passthrough.stop(), switchyard.stop(), fallback.stop(), mock.stop()]);
 }
 
 const rows = [];
