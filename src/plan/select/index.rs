@@ -11,12 +11,33 @@
 
 use super::{CompareOp, Condition, Field, Route, Value};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a: model names are short and chosen by the operator, not by an
+/// attacker who could flood one bucket, and SipHash (the default) costs
+/// more than the whole lookup for a first-route match.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
 
 /// Route indices by pinned model, and the routes that pin none.
 #[derive(Debug, Default)]
 pub struct ModelIndex {
     /// Increasing route indices per model.
-    by_model: HashMap<String, Vec<usize>>,
+    by_model: HashMap<String, Vec<usize>, BuildHasherDefault<Fnv>>,
     /// Increasing indices of the routes that do not pin the model.
     open: Vec<usize>,
 }
