@@ -16,7 +16,10 @@
 //! case-insensitive. The common `model == …` / `model in […]` cases allocate
 //! nothing.
 
+mod index;
+
 use super::{CompareOp, Condition, Field, Node, Route, RoutingPlan, Step, Value};
+use index::ModelIndex;
 use regex_lite::Regex;
 use serde_json::{Map, Value as Json};
 use std::borrow::Cow;
@@ -66,6 +69,8 @@ pub struct Router {
     regexes: BTreeMap<String, Regex>,
     uses_params: bool,
     uses_metadata: bool,
+    /// Which routes can hold for a model ([`index`]).
+    index: ModelIndex,
 }
 
 impl Router {
@@ -79,6 +84,7 @@ impl Router {
             regexes: BTreeMap::new(),
             uses_params: false,
             uses_metadata: false,
+            index: ModelIndex::default(),
         };
         for route in &mut routes {
             if let Some(condition) = &mut route.when {
@@ -89,6 +95,7 @@ impl Router {
             check_providers(&route.targets, router.plan.providers.len())
                 .map_err(|e| format!("route `{}`: {e}", route.name))?;
         }
+        router.index = ModelIndex::new(&routes);
         router.plan.routes = routes;
         Ok(router)
     }
@@ -141,14 +148,17 @@ impl Router {
         self.uses_metadata
     }
 
-    /// The first route whose condition holds (the default route holds always).
+    /// The first route whose condition holds (the default route holds
+    /// always). Only the routes the model index names are evaluated.
     pub fn select(&self, facts: &Facts<'_>) -> Option<&Route> {
-        self.plan.routes.iter().find(|route| {
-            route
+        let routes = &self.plan.routes;
+        let i = self.index.find(facts.model, |i| {
+            routes[i]
                 .when
                 .as_ref()
                 .is_none_or(|condition| self.holds(condition, facts))
-        })
+        })?;
+        routes.get(i)
     }
 
     /// For every route in order: its name, whether its condition holds, and

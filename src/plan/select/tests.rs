@@ -551,3 +551,34 @@ fn a_step_naming_a_missing_provider_refuses_the_plan() {
         "{error}"
     );
 }
+
+/// The model index never changes the answer: `select` picks the first
+/// route `explain` (a full scan) says holds, for routes that pin the model
+/// in every way the index understands, and some that do not.
+#[test]
+fn model_index_agrees_with_a_full_scan() {
+    let model_in = |ms: &[&str]| Condition::In {
+        field: Field::Model,
+        values: ms.iter().map(|m| text(m)).collect(),
+    };
+    let endpoint_is = |e: &str| cmp(Field::Endpoint, CompareOp::Eq, text(e));
+    let r = router(vec![
+        route("eq", Some(model_is("a"))),
+        route("in", Some(model_in(&["b", "c", "b"]))),
+        route("and", Some(Condition::All(vec![endpoint_is("chat"), model_is("d")]))),
+        route("or", Some(Condition::Any(vec![model_is("e"), model_in(&["f"])]))),
+        route("open-or", Some(Condition::Any(vec![model_is("g"), endpoint_is("embeddings")]))),
+        route("not", Some(Condition::Not(Box::new(model_is("h"))))),
+        route("ne", Some(cmp(Field::Model, CompareOp::Ne, text("x")))),
+        route("number", Some(cmp(Field::Model, CompareOp::Eq, Value::Number(1.0)))),
+        route("empty-any", Some(Condition::Any(vec![]))),
+        route("empty-all", Some(Condition::All(vec![]))),
+        route("late", Some(model_is("a"))),
+        route("default", None),
+    ]);
+    for model in ["a", "b", "c", "d", "e", "f", "g", "h", "x", "1", ""] {
+        let f = facts(model);
+        let scan = r.explain(&f).into_iter().find(|(_, held, _)| *held).map(|(n, _, _)| n.to_string());
+        assert_eq!(selected(&r, &f), scan, "model {model:?}");
+    }
+}

@@ -18,7 +18,8 @@ mod values;
 
 pub use policy::{builtin_default, show_ms};
 
-use crate::plan::{RoutingPlan, DEFAULT_SUBREQUEST_CAP, FORMAT};
+use crate::plan::{Cache, Condition, Limit, Node, Policy, Provider, Route, RoutingPlan, DEFAULT_SUBREQUEST_CAP, FORMAT};
+use serde::Serialize;
 use crate::routes::ast::{Block, File, GatewayStmt, Item, PolicyStmt, ProviderStmt, RouteStmt};
 use crate::routes::diag::{self, Diagnostic};
 use crate::routes::source::{Sources, Span};
@@ -188,15 +189,70 @@ pub fn compile_after(sources: &Sources, files: &[File], options: &Options, parse
 /// and without where it came from (file names, route locations), so the
 /// same routes written as `.route` or YAML, or moved between files, have
 /// the same hash.
+///
+/// The JSON is that of the plan with `hash`, `sources` and every route's
+/// `source` emptied, written through borrowed mirrors of [`RoutingPlan`] and
+/// [`Route`] (same fields, same order) straight into the hasher: no copy of
+/// the plan, no buffer.
 pub fn content_hash(plan: &RoutingPlan) -> String {
-    let mut unhashed = plan.clone();
-    unhashed.hash = String::new();
-    unhashed.sources.clear();
-    for route in &mut unhashed.routes {
-        route.source.clear();
+    let unhashed = Unhashed {
+        format: plan.format,
+        hash: "",
+        sources: &[],
+        subrequest_cap: plan.subrequest_cap,
+        providers: &plan.providers,
+        policies: &plan.policies,
+        routes: plan.routes.iter().map(UnhashedRoute::new).collect(),
+        models: &plan.models,
+    };
+    let mut hasher = HashWriter(Sha256::new());
+    // Writing into a hasher cannot fail, nor can serializing plain data.
+    let _ = serde_json::to_writer(&mut hasher, &unhashed);
+    hasher.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// [`RoutingPlan`] as [`content_hash`] serializes it (keep the fields in step).
+#[derive(Serialize)]
+struct Unhashed<'a> {
+    format: u32,
+    hash: &'a str,
+    sources: &'a [String],
+    subrequest_cap: u32,
+    providers: &'a [Provider],
+    policies: &'a [Policy],
+    routes: Vec<UnhashedRoute<'a>>,
+    models: &'a [String],
+}
+
+/// [`Route`] as [`content_hash`] serializes it: `source` empty.
+#[derive(Serialize)]
+struct UnhashedRoute<'a> {
+    name: &'a str,
+    when: &'a Option<Condition>,
+    cache: &'a Option<Cache>,
+    limits: &'a [Limit],
+    targets: &'a Node,
+    source: &'a str,
+}
+
+impl<'a> UnhashedRoute<'a> {
+    fn new(r: &'a Route) -> Self {
+        UnhashedRoute { name: &r.name, when: &r.when, cache: &r.cache, limits: &r.limits, targets: &r.targets, source: "" }
     }
-    let json = serde_json::to_vec(&unhashed).unwrap_or_default();
-    Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Feeds written bytes to SHA-256.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Every declaration of every file, in file order.
@@ -250,4 +306,26 @@ fn collect<'a>(files: &'a [File], sink: &mut Sink) -> Decls<'a> {
         }
     }
     d
+}
+
+#[cfg(test)]
+mod hash_tests {
+    use super::*;
+    use crate::routes::{compile_sources, SourceFile};
+
+    /// The borrowed mirrors serialize exactly like the plan with its
+    /// location fields emptied.
+    #[test]
+    fn content_hash_is_the_hash_of_the_emptied_plan() {
+        let text = "provider p { kind openai }\nroute a { when model == \"x\"\n try p:m }\nroute b { try p:{model} }\n";
+        let sources = Sources::new(vec![SourceFile::new("a.route", text)]);
+        let plan = compile_sources(&sources, &Options::default()).plan.expect("compiles");
+        let mut emptied = plan.clone();
+        emptied.hash = String::new();
+        emptied.sources.clear();
+        emptied.routes.iter_mut().for_each(|r| r.source.clear());
+        let json = serde_json::to_vec(&emptied).expect("serializes");
+        let expected: String = Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(content_hash(&plan), expected);
+    }
 }

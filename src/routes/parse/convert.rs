@@ -10,7 +10,8 @@ use crate::routes::ast::*;
 use crate::routes::diag::Diagnostic;
 use crate::routes::grammar::Rule;
 use crate::routes::source::{FileId, Span, Spanned};
-use pest::iterators::Pair;
+use pest::iterators::{Pair, Pairs};
+use pest::Token;
 
 type P<'i> = Pair<'i, Rule>;
 
@@ -23,8 +24,9 @@ pub struct Conv<'a> {
     pub diags: Vec<Diagnostic>,
 }
 
-fn kids<'i>(p: &P<'i>) -> Vec<P<'i>> {
-    p.clone().into_inner().collect()
+/// The children of a pair (an iterator: nothing is collected).
+fn kids<'i>(p: &P<'i>) -> Pairs<'i, Rule> {
+    p.clone().into_inner()
 }
 
 fn find<'i>(p: &P<'i>, rule: Rule) -> Option<P<'i>> {
@@ -35,12 +37,20 @@ fn first<'i>(p: &P<'i>) -> Option<P<'i>> {
     p.clone().into_inner().next()
 }
 
-/// Where a pair's last token ends.
+/// Where a pair's last token ends: the end of its deepest last descendant.
+///
+/// Read from the token queue backwards (the pair's end, its last child's
+/// end, that child's last child's end, …, up to the first start), which
+/// costs the depth of the tree rather than a walk over every child list.
 fn tight_end(p: &P) -> usize {
-    match p.clone().into_inner().last() {
-        Some(last) => tight_end(&last),
-        None => p.as_span().end(),
+    let mut end = p.as_span().end();
+    for token in p.clone().tokens().rev().skip(1) {
+        match token {
+            Token::End { pos, .. } => end = pos.pos(),
+            Token::Start { .. } => break,
+        }
     }
+    end
 }
 
 fn has(p: &P, rule: Rule) -> bool {
@@ -230,14 +240,13 @@ impl Conv<'_> {
             },
             Rule::keys_stmt => {
                 let mut keys = Vec::new();
-                for k in kids(&s).iter().filter(|k| k.as_rule() == Rule::secret_ref) {
-                    keys.push(self.ident(&find(k, Rule::name)?));
+                for k in kids(&s).filter(|k| k.as_rule() == Rule::secret_ref) {
+                    keys.push(self.ident(&find(&k, Rule::name)?));
                 }
                 ProviderStmt::Keys(keys)
             }
             Rule::header_stmt => {
                 let parts: Vec<P> = kids(&s)
-                    .into_iter()
                     .filter(|k| matches!(k.as_rule(), Rule::string | Rule::secret_ref))
                     .collect();
                 let name = self.string(parts.first()?);
@@ -251,7 +260,6 @@ impl Conv<'_> {
             Rule::limit_stmt => ProviderStmt::Limit(self.limit(&s)?),
             Rule::alias_stmt => {
                 let parts: Vec<P> = kids(&s)
-                    .into_iter()
                     .filter(|k| matches!(k.as_rule(), Rule::string | Rule::name))
                     .collect();
                 ProviderStmt::Alias {
@@ -261,7 +269,6 @@ impl Conv<'_> {
             }
             Rule::price_stmt => {
                 let nums: Vec<P> = kids(&s)
-                    .into_iter()
                     .filter(|k| k.as_rule() == Rule::number)
                     .collect();
                 ProviderStmt::Price {
@@ -289,9 +296,9 @@ impl Conv<'_> {
 
     fn limit(&mut self, s: &P) -> Option<LimitExpr> {
         let mut items = Vec::new();
-        for item in kids(s).iter().filter(|k| k.as_rule() == Rule::limit_item) {
-            let amount = self.number_in(item, Rule::count)?;
-            items.push((amount, self.ident(&find(item, Rule::rate_unit)?)));
+        for item in kids(s).filter(|k| k.as_rule() == Rule::limit_item) {
+            let amount = self.number_in(&item, Rule::count)?;
+            items.push((amount, self.ident(&find(&item, Rule::rate_unit)?)));
         }
         let scope = match find(s, Rule::limit_scope) {
             Some(sc) => Some(self.ident(&find(&sc, Rule::name)?)),
@@ -314,7 +321,6 @@ impl Conv<'_> {
             }
             Rule::backoff_stmt => {
                 let ds: Vec<P> = kids(&s)
-                    .into_iter()
                     .filter(|k| k.as_rule() == Rule::duration)
                     .collect();
                 let jitter = find(&s, Rule::jitter).map(|j| match find(&j, Rule::jitter_mode) {
@@ -455,16 +461,16 @@ impl Conv<'_> {
 
     fn split(&mut self, p: &P) -> Option<Spanned<Target>> {
         let mut branches = Vec::new();
-        for b in kids(p).iter().filter(|k| k.as_rule() == Rule::split_branch) {
-            let weight = self.number_in(b, Rule::percent)?;
-            branches.push((weight, self.chain(&find(b, Rule::chain)?)?));
+        for b in kids(p).filter(|k| k.as_rule() == Rule::split_branch) {
+            let weight = self.number_in(&b, Rule::percent)?;
+            branches.push((weight, self.chain(&find(&b, Rule::chain)?)?));
         }
         Some(Spanned::new(Target::Split(branches), self.span(p)))
     }
 
     fn step(&mut self, p: &P) -> Option<Spanned<Target>> {
         let provider = self.ident(&find(p, Rule::name)?);
-        let m = kids(p).into_iter().find(|k| {
+        let m = kids(p).find(|k| {
             matches!(
                 k.as_rule(),
                 Rule::request_model | Rule::string | Rule::model_name
@@ -480,10 +486,9 @@ impl Conv<'_> {
                 let mut inline = Vec::new();
                 if let Some(block) = find(&w, Rule::inline_policy) {
                     for s in kids(&block)
-                        .iter()
                         .filter(|k| k.as_rule() == Rule::policy_stmt)
                     {
-                        inline.push(self.policy_stmt(s)?);
+                        inline.push(self.policy_stmt(&s)?);
                     }
                 }
                 Some(WithExpr {
@@ -506,15 +511,15 @@ impl Conv<'_> {
 
     pub fn cond(&mut self, p: &P) -> Option<Spanned<Cond>> {
         let mut parts = Vec::new();
-        for k in kids(p).iter().filter(|k| k.as_rule() == Rule::and_cond) {
+        for k in kids(p).filter(|k| k.as_rule() == Rule::and_cond) {
             let mut ands = Vec::new();
-            for n in kids(k).iter().filter(|n| n.as_rule() == Rule::not_cond) {
-                ands.push(self.not_cond(n)?);
+            for n in kids(&k).filter(|n| n.as_rule() == Rule::not_cond) {
+                ands.push(self.not_cond(&n)?);
             }
             parts.push(if ands.len() == 1 {
                 ands.pop()?
             } else {
-                Spanned::new(Cond::And(ands), self.span(k))
+                Spanned::new(Cond::And(ands), self.span(&k))
             });
         }
         if parts.len() == 1 {
@@ -524,18 +529,24 @@ impl Conv<'_> {
     }
 
     fn not_cond(&mut self, p: &P) -> Option<Spanned<Cond>> {
-        let ks = kids(p);
-        let atom = ks
-            .iter()
-            .find(|k| matches!(k.as_rule(), Rule::cond | Rule::predicate))?;
+        // One pass over the children (no allocation without a `not`).
+        let mut nots: Vec<P> = Vec::new();
+        let mut atom = None;
+        for k in kids(p) {
+            match k.as_rule() {
+                Rule::kw_not => nots.push(k),
+                Rule::cond | Rule::predicate if atom.is_none() => atom = Some(k),
+                _ => {}
+            }
+        }
+        let atom = atom?;
         let mut cond = match atom.as_rule() {
-            Rule::cond => self.cond(atom)?,
-            _ => self.predicate(atom)?,
+            Rule::cond => self.cond(&atom)?,
+            _ => self.predicate(&atom)?,
         };
-        let nots: Vec<&P> = ks.iter().filter(|k| k.as_rule() == Rule::kw_not).collect();
         if nots.len() > MAX_DEPTH {
             let d = Diagnostic::error(
-                self.span(nots[0]),
+                self.span(&nots[0]),
                 format!("more than {MAX_DEPTH} `not`s in a row"),
             )
             .hint("two `not`s cancel out: remove them in pairs");
@@ -552,7 +563,7 @@ impl Conv<'_> {
     fn predicate(&mut self, p: &P) -> Option<Spanned<Cond>> {
         let f = find(p, Rule::field)?;
         let field = Spanned::new(self.field(&f)?, self.span(&f));
-        let test = kids(p).into_iter().find(|k| k.as_rule() != Rule::field)?;
+        let test = kids(p).find(|k| k.as_rule() != Rule::field)?;
         let cond = match test.as_rule() {
             Rule::comparison => Cond::Compare {
                 field,
@@ -562,10 +573,9 @@ impl Conv<'_> {
             Rule::in_test => {
                 let mut values = Vec::new();
                 for l in kids(&find(&test, Rule::literal_list)?)
-                    .iter()
                     .filter(|l| l.as_rule() == Rule::literal)
                 {
-                    values.push(self.literal(l)?);
+                    values.push(self.literal(&l)?);
                 }
                 Cond::In {
                     field,
@@ -575,7 +585,6 @@ impl Conv<'_> {
             }
             Rule::matches_test => {
                 let pat = kids(&test)
-                    .into_iter()
                     .find(|k| matches!(k.as_rule(), Rule::regex | Rule::string))?;
                 let text = match pat.as_rule() {
                     Rule::regex => unslash(pat.as_str()),
