@@ -34,7 +34,14 @@ impl Effects for Edge<'_> {
             Ok(call) => call,
             Err(error) => return Sent::Broken(error),
         };
-        proxy::attempt(&call, t.timeout_ms, t.policy.first_byte_timeout_ms, self.stream, self.request_id).await
+        let limits = proxy::Limits {
+            timeout_ms: t.timeout_ms,
+            first_byte_ms: t.policy.first_byte_timeout_ms,
+            // Silence inside a started stream: the step's attempt timeout
+            // (not what is left of the deadline, which a long answer outlives).
+            idle_ms: t.policy.attempt_timeout_ms.min(self.timeout_cap_ms),
+        };
+        proxy::attempt(&call, limits, self.stream, self.request_id).await
     }
 
     async fn sleep(&mut self, ms: u64) {

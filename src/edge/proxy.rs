@@ -33,18 +33,22 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Headers, ReadableStreamDefaultReader, RequestInit, ResponseInit};
 use worker::{Delay, Response};
 
+/// How long one try may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A JSON answer whole; a stream's headers and first chunk.
+    pub timeout_ms: u64,
+    /// May shorten the wait for a stream's first chunk.
+    pub first_byte_ms: Option<u64>,
+    /// Longest silence inside a stream once it has started.
+    pub idle_ms: u64,
+}
+
 /// One try: sends `call` and turns the upstream's answer into either the
 /// client's response (a success) or what the engine needs to decide on a
-/// failure. `timeout_ms` covers a JSON answer whole, and a stream's headers
-/// and first chunk; `first_byte_ms` may shorten the wait for that chunk.
-pub async fn attempt(
-    call: &Call<'_>,
-    timeout_ms: u64,
-    first_byte_ms: Option<u64>,
-    stream: bool,
-    request_id: &str,
-) -> Sent<Response> {
-    match try_once(call, timeout_ms, first_byte_ms, stream, request_id).await {
+/// failure.
+pub async fn attempt(call: &Call<'_>, limits: Limits, stream: bool, request_id: &str) -> Sent<Response> {
+    match try_once(call, limits, stream, request_id).await {
         Ok(sent) => sent,
         Err(error) => Sent::Broken(error),
     }
@@ -52,12 +56,12 @@ pub async fn attempt(
 
 async fn try_once(
     call: &Call<'_>,
-    timeout_ms: u64,
-    first_byte_ms: Option<u64>,
+    limits: Limits,
     stream: bool,
     request_id: &str,
 ) -> Result<Sent<Response>, GatewayError> {
-    let timeout_ms = timeout_ms.clamp(1, u32::MAX as u64) as u32;
+    let timeout_ms = limits.timeout_ms.clamp(1, u32::MAX as u64) as u32;
+    let first_byte_ms = limits.first_byte_ms;
     let headers = Headers::new().map_err(internal_js)?;
     for (name, value) in &call.headers {
         headers.set(name, value).map_err(internal_js)?;
@@ -70,8 +74,14 @@ async fn try_once(
 
     // Set when a timer covers the whole answer (JSON), to tell a timeout from a cut.
     let mut deadline = None;
-    let controller = AbortController::new().map_err(internal_js)?;
-    let answer = if stream {
+    // Only a stream needs a controller of its own (to abort a slow start).
+    let controller = if stream { Some(AbortController::new().map_err(internal_js)?) } else { None };
+    let abort = || {
+        if let Some(c) = &controller {
+            c.abort();
+        }
+    };
+    let answer = if let Some(controller) = &controller {
         // Only the start of a stream is timed (below: headers, then the
         // first chunk); a timer over the body would cut long generations.
         init.set_signal(Some(&controller.signal()));
@@ -81,7 +91,7 @@ async fn try_once(
             Either::Left((Ok(answer), _)) => answer,
             Either::Left((Err(_), _)) => return Ok(Sent::Failed(Transport::Connect)),
             Either::Right(((), _)) => {
-                controller.abort();
+                abort();
                 return Ok(Sent::Failed(Transport::Timeout));
             }
         }
@@ -128,7 +138,7 @@ async fn try_once(
             Some(relay::First::Empty) => return Ok(Sent::Failed(Transport::Truncated)),
             Some(relay::First::Failed) => return Ok(Sent::Failed(Transport::Reset)),
             None => {
-                controller.abort();
+                abort();
                 let _ = reader.cancel();
                 let transport = if first_byte_ms.is_some() { Transport::FirstByteTimeout } else { Transport::Timeout };
                 return Ok(Sent::Failed(transport));
@@ -136,7 +146,8 @@ async fn try_once(
         };
         out.set("content-type", "text/event-stream").map_err(internal_js)?;
         out.set("cache-control", "no-cache").map_err(internal_js)?;
-        let relayed = relay::sse(first, reader, request_id.to_string()).map_err(internal_js)?;
+        let relayed = relay::sse(first, reader, request_id.to_string(), limits.idle_ms.max(1))
+            .map_err(internal_js)?;
         let response = web_sys::Response::new_with_opt_readable_stream_and_init(
             Some(&relayed),
             &response_init(status, &out),

@@ -10,8 +10,9 @@
 //! untouched and uncopied, into a native `IdentityTransformStream` whose
 //! readable side is the client's body:
 //! - upstream ends: close;
-//! - upstream fails (reset, cut mid-body): one terminal
-//!   `data: {"error":...}` event, then close;
+//! - upstream fails (reset, cut mid-body) or sends nothing for the try's
+//!   timeout (a watchdog with one timer per idle period, not per chunk):
+//!   one terminal `data: {"error":...}` event, then close;
 //! - the client goes away (a write fails): cancel the upstream read, so the
 //!   provider stops generating.
 //!
@@ -21,6 +22,10 @@
 
 use crate::error::{Fault, GatewayError};
 use crate::sse;
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+use worker::Delay;
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
@@ -77,20 +82,32 @@ enum End {
 
 /// The client's body for an upstream stream whose first chunk `first` was
 /// already read from `reader`: the same bytes, plus a terminal error event
-/// if the upstream fails part-way.
+/// if the upstream fails part-way or sends nothing for `idle_ms`.
 pub fn sse(
     first: JsValue,
     reader: ReadableStreamDefaultReader,
     request_id: String,
+    idle_ms: u64,
 ) -> Result<ReadableStream, JsValue> {
     let pipe: TransformStream = IdentityTransformStream::new()?.into();
     let writer = pipe.writable().get_writer()?;
+    let activity = Activity::new();
+    watch(activity.clone(), reader.clone(), idle_ms);
 
     spawn_local(async move {
         let end = if JsFuture::from(writer.write_with_chunk(&first)).await.is_err() {
             End::ClientGone
         } else {
-            pump(&reader, &writer).await
+            pump(&reader, &writer, &activity).await
+        };
+        activity.finished.set(true);
+        // The watchdog's cancel ends the read one way or the other (done, or
+        // rejected): either way the cause is the silence.
+        let end = match end {
+            End::Finished | End::UpstreamFailed(_) if activity.stalled.get() => End::UpstreamFailed(
+                JsValue::from_str(&format!("no data for {idle_ms} ms")),
+            ),
+            other => other,
         };
         match end {
             End::Finished => {}
@@ -120,8 +137,55 @@ pub fn sse(
     Ok(pipe.readable())
 }
 
+/// What the watchdog and the pump share about one relay.
+#[derive(Clone)]
+struct Activity {
+    /// `Date.now()` of the last chunk.
+    last: Rc<Cell<f64>>,
+    /// Set by the watchdog when it gave up on a silent upstream.
+    stalled: Rc<Cell<bool>>,
+    /// Set by the pump when the relay is over.
+    finished: Rc<Cell<bool>>,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            last: Rc::new(Cell::new(js_sys::Date::now())),
+            stalled: Rc::new(Cell::new(false)),
+            finished: Rc::new(Cell::new(false)),
+        }
+    }
+}
+
+/// One timer per idle period (not one per chunk): when the upstream has
+/// sent nothing for `idle_ms`, the read is cancelled, which ends the pump,
+/// and the relay reports the stall as an error event.
+fn watch(activity: Activity, reader: ReadableStreamDefaultReader, idle_ms: u64) {
+    spawn_local(async move {
+        let mut wait = idle_ms;
+        loop {
+            Delay::from(Duration::from_millis(wait.max(1))).await;
+            if activity.finished.get() {
+                return;
+            }
+            let silent = (js_sys::Date::now() - activity.last.get()).max(0.0) as u64;
+            if silent >= idle_ms {
+                activity.stalled.set(true);
+                let _ = reader.cancel();
+                return;
+            }
+            wait = idle_ms - silent;
+        }
+    });
+}
+
 /// Moves chunks from `reader` to `writer` until one side stops.
-async fn pump(reader: &ReadableStreamDefaultReader, writer: &WritableStreamDefaultWriter) -> End {
+async fn pump(
+    reader: &ReadableStreamDefaultReader,
+    writer: &WritableStreamDefaultWriter,
+    activity: &Activity,
+) -> End {
     loop {
         let step: ReadableStreamReadResult = match JsFuture::from(reader.read()).await {
             Ok(step) => step.unchecked_into(),
@@ -130,6 +194,7 @@ async fn pump(reader: &ReadableStreamDefaultReader, writer: &WritableStreamDefau
         if step.get_done().unwrap_or(false) {
             return End::Finished;
         }
+        activity.last.set(js_sys::Date::now());
         if JsFuture::from(writer.write_with_chunk(&step.get_value()))
             .await
             .is_err()

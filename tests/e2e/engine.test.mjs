@@ -239,3 +239,18 @@ test("a stream that fails after its first byte ends in an error event, with no f
       assert.equal(await gw.calls.b(), 0, "no second answer once the first has started");
     },
   ));
+
+test("a stream that goes silent after its first chunk ends in an error event, not a hang", () =>
+  withGateway(
+    `${PROVIDERS}
+     route r { try solo:{model} with { attempts 1  timeout 400ms per attempt, 20s total } else b:{model} }`,
+    { a: ["chunk_delay_ms=10000"] },
+    async (gw) => {
+      const res = await gw.chat({ stream: true });
+      assert.equal(res.status, 200);
+      assert.match(res.text, /"code":"upstream_incomplete"/);
+      assert.match(res.text, /no data for 400 ms/);
+      assert.ok(!res.text.includes("[DONE]"), res.text);
+      assert.equal(await gw.calls.b(), 0, "a started stream is never retried");
+    },
+  ));
