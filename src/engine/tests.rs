@@ -272,3 +272,15 @@ fn keys_rotate_for_free_once_each_then_retries_spend_attempts() {
     assert_eq!(fake.log, ["a/0", "a/1", "sleep 100", "a/0"]);
     assert_eq!(failed.error.status(), 429);
 }
+
+#[test]
+fn a_stream_that_misses_its_first_byte_falls_back_like_any_timeout() {
+    // The edge reports a stream that did not start in time as
+    // `FirstByteTimeout`; one that started is a success, and what happens
+    // to it later is the relay's (a terminal error event), never a retry.
+    let p = plan(vec![policy(1)]);
+    let mut fake = Fake::new(&[Fail(Transport::FirstByteTimeout, 300), Status(200, 5)]);
+    let done = go(&p, &[step(1, 0), step(2, 0)], &mut fake).unwrap();
+    assert_eq!(fake.log, ["b/0", "c/-"]);
+    assert_eq!(done.attempts[0].outcome, "first_byte_timeout");
+}
