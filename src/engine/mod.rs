@@ -15,8 +15,9 @@
 //!   (on the next key round the list) and 401 / 403 move to the next target;
 //! - an outcome the policy's `retry on` names is tried again after the
 //!   backoff (or the upstream's `Retry-After`, when the policy honours it
-//!   and it is within the cap; a longer one moves to the next target) while
-//!   attempts remain, then the run moves to the next target;
+//!   and it is within the cap; a longer one, or a wait that would use up
+//!   the deadline, moves to the next target at once) while attempts remain,
+//!   then the run moves to the next target;
 //! - an outcome `fallback on` names moves to the next target at once;
 //! - anything else (400, 404, 422, a context-length error nobody routes
 //!   on…) is the client's answer, returned at once;
@@ -171,8 +172,9 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
                     }
                     if wait_ms > 0 {
                         if fx.now_ms().saturating_add(wait_ms) >= deadline {
-                            // Waiting would pass the deadline: stop now.
-                            return Err(stop_deadline(total_ms, attempts));
+                            // Waiting would use up the deadline: the next
+                            // target, if any, is tried now instead.
+                            break;
                         }
                         fx.sleep(wait_ms).await;
                     }

@@ -284,3 +284,15 @@ fn a_stream_that_misses_its_first_byte_falls_back_like_any_timeout() {
     assert_eq!(fake.log, ["b/0", "c/-"]);
     assert_eq!(done.attempts[0].outcome, "first_byte_timeout");
 }
+
+#[test]
+fn a_wait_that_would_use_up_the_deadline_moves_on_at_once() {
+    let mut tight = policy(3);
+    tight.total_timeout_ms = 1_000;
+    tight.backoff = Backoff { shape: BackoffShape::Constant, base_ms: 900, cap_ms: 900, jitter: Jitter::None };
+    let p = plan(vec![tight]);
+    let mut fake = Fake::new(&[Status(500, 200), Status(200, 5)]);
+    let done = go(&p, &[step(1, 0), step(2, 0)], &mut fake).unwrap();
+    assert_eq!(fake.log, ["b/0", "c/-"], "no 900 ms wait with 800 ms left");
+    assert_eq!(done.step, 1);
+}
