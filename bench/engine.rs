@@ -15,10 +15,14 @@ fn main() {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
+#[path = "timing.rs"]
+mod timing;
+
+#[cfg(not(target_arch = "wasm32"))]
 mod native {
+    use super::timing::median;
     use futures::executor::block_on;
     use std::hint::black_box;
-    use std::time::{Duration, Instant};
     use switchyard::engine::{run, Effects, Sent, Try};
     use switchyard::plan::{pick_chain, Facts, KeyFacts, Router};
     use switchyard::routes::{compile_sources, Options, SourceFile, Sources};
@@ -62,19 +66,6 @@ mod native {
         s
     }
 
-    fn median(batches: usize, per_batch: usize, mut f: impl FnMut()) -> Duration {
-        let mut times: Vec<Duration> = (0..batches)
-            .map(|_| {
-                let start = Instant::now();
-                for _ in 0..per_batch {
-                    f();
-                }
-                start.elapsed() / per_batch as u32
-            })
-            .collect();
-        times.sort();
-        times[times.len() / 2]
-    }
 
     pub fn main() {
         let sources = Sources::new(vec![SourceFile::new("engine.route", plan_source(100))]);

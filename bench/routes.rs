@@ -13,9 +13,13 @@ fn main() {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
+#[path = "timing.rs"]
+mod timing;
+
+#[cfg(not(target_arch = "wasm32"))]
 mod native {
+    use super::timing::median;
     use std::hint::black_box;
-    use std::time::{Duration, Instant};
     use switchyard::plan::{Facts, KeyFacts, Router};
     use switchyard::routes::{compile_sources, Options, SourceFile, Sources};
 
@@ -53,20 +57,6 @@ mod native {
         s
     }
 
-    /// Median time per call of `f`, over `batches` batches of `per_batch` calls.
-    fn median(batches: usize, per_batch: usize, mut f: impl FnMut()) -> Duration {
-        let mut times: Vec<Duration> = (0..batches)
-            .map(|_| {
-                let start = Instant::now();
-                for _ in 0..per_batch {
-                    f();
-                }
-                start.elapsed() / per_batch as u32
-            })
-            .collect();
-        times.sort();
-        times[times.len() / 2]
-    }
 
     pub fn main() {
         let text = generate(1000);

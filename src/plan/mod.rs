@@ -427,6 +427,21 @@ pub enum Field {
     Param(String),
 }
 
+/// The field as route files write it: `model`, `key.tags`, `header("x")`.
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Field::Model => f.write_str("model"),
+            Field::Endpoint => f.write_str("endpoint"),
+            Field::KeyName => f.write_str("key.name"),
+            Field::KeyTags => f.write_str("key.tags"),
+            Field::Header(name) => write!(f, "header({name:?})"),
+            Field::Metadata(name) => write!(f, "metadata({name:?})"),
+            Field::Param(name) => write!(f, "param({name:?})"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CompareOp {

@@ -247,7 +247,7 @@ impl Router {
                     format!(
                         "{} {verdict}: {} is {}",
                         describe(leaf),
-                        field_name(field),
+                        field,
                         lookup(field, facts)
                     ),
                 )
@@ -376,18 +376,6 @@ fn compare(got: &Got<'_>, op: CompareOp, value: &Value) -> bool {
     }
 }
 
-fn field_name(field: &Field) -> String {
-    match field {
-        Field::Model => "model".into(),
-        Field::Endpoint => "endpoint".into(),
-        Field::KeyName => "key.name".into(),
-        Field::KeyTags => "key.tags".into(),
-        Field::Header(name) => format!("header({name:?})"),
-        Field::Metadata(name) => format!("metadata({name:?})"),
-        Field::Param(name) => format!("param({name:?})"),
-    }
-}
-
 fn literal(value: &Value) -> String {
     match value {
         Value::Null => "null".into(),
@@ -409,17 +397,17 @@ fn describe(condition: &Condition) -> String {
                 CompareOp::Gt => ">",
                 CompareOp::Ge => ">=",
             };
-            format!("{} {op} {}", field_name(field), literal(value))
+            format!("{} {op} {}", field, literal(value))
         }
         Condition::In { field, values } => {
             let values: Vec<String> = values.iter().map(literal).collect();
-            format!("{} in [{}]", field_name(field), values.join(", "))
+            format!("{} in [{}]", field, values.join(", "))
         }
         Condition::Contains { field, value } => {
-            format!("{} contains {value:?}", field_name(field))
+            format!("{} contains {value:?}", field)
         }
         Condition::Matches { field, pattern } => {
-            format!("{} matches /{pattern}/", field_name(field))
+            format!("{} matches /{pattern}/", field)
         }
         Condition::All(_) | Condition::Any(_) | Condition::Not(_) => "(…)".into(),
     }

@@ -244,7 +244,7 @@ fn check_type(
             format!(
                 "this is {}, but `{}` holds {}: the comparison can never hold",
                 value_kind(v),
-                field_name(&field.node),
+                field_of(field).0,
                 kind.name()
             ),
         )
@@ -254,17 +254,6 @@ fn check_type(
     None
 }
 
-fn field_name(f: &FieldExpr) -> String {
-    match f {
-        FieldExpr::Model => "model".into(),
-        FieldExpr::Endpoint => "endpoint".into(),
-        FieldExpr::KeyName => "key.name".into(),
-        FieldExpr::KeyTags => "key.tags".into(),
-        FieldExpr::Header(h) => format!("header(\"{h}\")"),
-        FieldExpr::Metadata(m) => format!("metadata(\"{m}\")"),
-        FieldExpr::Param(p) => format!("param(\"{p}\")"),
-    }
-}
 
 fn check_endpoint(v: &Value, at: &Spanned<Literal>, sink: &mut Sink) -> Option<()> {
     match v {
