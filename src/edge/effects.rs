@@ -8,7 +8,8 @@ use crate::call;
 use crate::engine::{Effects, Sent, Try};
 use crate::plan::RoutingPlan;
 use std::time::Duration;
-use worker::{Delay, Env, Response};
+use web_sys::Response;
+use worker::{Delay, Env};
 
 /// One request's view of the world.
 pub struct Edge<'a> {

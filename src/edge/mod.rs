@@ -43,7 +43,7 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<web_sys::Response> {
     let request_id = request_id();
     let response = match handle(req, &env, &request_id).await {
         Ok(response) => response,
@@ -56,16 +56,15 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
                     error.message
                 );
             }
-            error_response(&error)
+            error_response(&error).into()
         }
     };
     // A streamed body cannot be re-created, so headers are added in place.
-    let mut response = response;
-    let _ = response.headers_mut().set("x-request-id", &request_id);
+    let _ = response.headers().set("x-request-id", &request_id);
     Ok(response)
 }
 
-async fn handle(mut req: Request, env: &Env, request_id: &str) -> Result<Response, GatewayError> {
+async fn handle(mut req: Request, env: &Env, request_id: &str) -> Result<web_sys::Response, GatewayError> {
     let settings = settings(env)?;
     let headers = req.headers();
     let (authorization, x_api_key, content_length) = (
@@ -85,10 +84,10 @@ async fn handle(mut req: Request, env: &Env, request_id: &str) -> Result<Respons
     };
     let admitted = gate::admit(&head, &settings)?;
     match admitted.endpoint {
-        Endpoint::Health => json(200, r#"{"status":"ok"}"#.to_string()),
+        Endpoint::Health => json(200, r#"{"status":"ok"}"#.to_string()).map(Into::into),
         Endpoint::Models => {
             let router = plan::current(env, settings.plan_refresh_ms).await?;
-            json(200, upstream::models_body(&router.plan().models))
+            json(200, upstream::models_body(&router.plan().models)).map(Into::into)
         }
         Endpoint::ChatCompletions => {
             let body =
@@ -150,10 +149,10 @@ async fn handle(mut req: Request, env: &Env, request_id: &str) -> Result<Respons
 fn answer(
     route: &str,
     model: &str,
-    outcome: Result<engine::Done<Response>, engine::Failed>,
+    outcome: Result<engine::Done<web_sys::Response>, engine::Failed>,
     request_id: &str,
-) -> Response {
-    let (mut response, attempts) = match outcome {
+) -> web_sys::Response {
+    let (response, attempts): (web_sys::Response, _) = match outcome {
         Ok(done) => (done.body, done.attempts),
         Err(failed) => {
             let mut trail = failed.attempts.clone();
@@ -177,10 +176,10 @@ fn answer(
             if let Some(ms) = failed.retry_after_ms {
                 let _ = response.headers().set("retry-after", &ms.div_ceil(1000).to_string());
             }
-            (response, failed.attempts)
+            (response.into(), failed.attempts)
         }
     };
-    let headers = response.headers_mut();
+    let headers = response.headers();
     let _ = headers.set("x-switchyard-route", route);
     if let Some(last) = attempts.last() {
         let target_model = if last.model == "{model}" { model } else { &last.model };

@@ -31,7 +31,12 @@ use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, AbortSignal, Headers, ReadableStreamDefaultReader, RequestInit, ResponseInit};
-use worker::{Delay, Response};
+use worker::Delay;
+
+/// The client's response, as the runtime's own object: handed back as it
+/// is, never re-wrapped (a `worker::Response` made from it would turn even a
+/// JSON buffer into a stream the runtime then pumps through the isolate).
+type Response = web_sys::Response;
 
 /// How long one try may take.
 #[derive(Debug, Clone, Copy)]
@@ -153,7 +158,7 @@ async fn try_once(
             &response_init(status, &out),
         )
         .map_err(internal_js)?;
-        return Ok(success(status, response.into()));
+        return Ok(success(status, response));
     }
 
     // A JSON answer (also when a stream was asked for and the upstream
@@ -179,7 +184,7 @@ async fn try_once(
         &response_init(status, &out),
     )
     .map_err(internal_js)?;
-    Ok(success(status, response.into()))
+    Ok(success(status, response))
 }
 
 fn success(status: u16, body: Response) -> Sent<Response> {
@@ -221,8 +226,10 @@ async fn upstream_error(call: &Call<'_>, answer: &web_sys::Response, status: u16
     let header = |name: &str| answer.headers().get(name).ok().flatten();
     let retry_after_ms = backoff::retry_after_ms(header("retry-after").as_deref(), header("retry-after-ms").as_deref());
     // The body is never relayed for an error: the engine builds the client's.
-    let placeholder = Response::empty().unwrap_or_else(|_| Response::error("", 500).expect("a plain response"));
-    Sent::Answer { status, retry_after_ms, error: Some(text), body: placeholder }
+    match Response::new() {
+        Ok(placeholder) => Sent::Answer { status, retry_after_ms, error: Some(text), body: placeholder },
+        Err(e) => Sent::Broken(internal_js(e)),
+    }
 }
 
 /// A readable description of a JS error value.
