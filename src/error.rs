@@ -178,13 +178,13 @@ impl GatewayError {
     }
 
     /// The same, with the engine's attempt trail as `error.attempts`.
-    pub fn openai_body_with_attempts<T: Serialize>(&self, attempts: Option<&T>) -> String {
+    pub fn openai_body_with_attempts<T: Serialize + ?Sized>(&self, attempts: Option<&T>) -> String {
         #[derive(Serialize)]
-        struct Body<'a, T: Serialize> {
+        struct Body<'a, T: Serialize + ?Sized> {
             error: Inner<'a, T>,
         }
         #[derive(Serialize)]
-        struct Inner<'a, T: Serialize> {
+        struct Inner<'a, T: Serialize + ?Sized> {
             message: &'a str,
             #[serde(rename = "type")]
             kind: &'a str,

@@ -8,13 +8,16 @@
 
 pub mod auth;
 pub mod call;
+pub mod canonical;
 pub mod chat;
 pub mod config;
+pub mod dialect;
 pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod gate;
 pub mod plan;
+pub mod provider;
 pub mod sse;
 pub mod upstream;
 

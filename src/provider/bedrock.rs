@@ -1,0 +1,56 @@
+//! The `bedrock` wire format (outbound). Not written yet: every call is a
+//! clear error until it is.
+
+use super::{HttpRequest, Target};
+use crate::canonical::{
+    ChatRequest, ChatResponse, DecodeError, EmbeddingsRequest, EmbeddingsResponse, ErrorClass,
+    ProviderError, StreamEvent,
+};
+use crate::error::{Fault, GatewayError};
+
+fn unsupported(t: &Target) -> GatewayError {
+    GatewayError::new(
+        Fault::Misconfigured,
+        format!("The gateway is misconfigured: provider kind `{}` is not supported yet.", t.kind.name()),
+    )
+}
+
+pub fn chat_request(_req: &ChatRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
+    Err(unsupported(t))
+}
+
+pub fn chat_response(_body: &[u8]) -> Result<ChatResponse, DecodeError> {
+    Err(DecodeError::Malformed("not supported yet".into()))
+}
+
+pub fn error(_status: u16, body: &str) -> ProviderError {
+    ProviderError { class: ErrorClass::Server, message: body.to_string() }
+}
+
+#[allow(dead_code)]
+pub fn embeddings_request(_req: &EmbeddingsRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
+    Err(unsupported(t))
+}
+
+#[allow(dead_code)]
+pub fn embeddings_response(_body: &[u8]) -> Result<EmbeddingsResponse, DecodeError> {
+    Err(DecodeError::Malformed("not supported yet".into()))
+}
+
+/// Streamed answers, chunk by chunk.
+#[derive(Debug, Default)]
+pub struct Decoder {}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, _bytes: &[u8], _out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        Err(DecodeError::Malformed("not supported yet".into()))
+    }
+
+    pub fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        Err(DecodeError::Malformed("not supported yet".into()))
+    }
+}
