@@ -3,6 +3,7 @@
 //! Unknown paths are 404 and known paths with the wrong method are 405 (with
 //! the allowed method named), before any body is read or key checked.
 
+use crate::dialect::Dialect;
 use crate::error::{Fault, GatewayError};
 
 /// The endpoints the gateway serves.
@@ -14,6 +15,10 @@ pub enum Endpoint {
     Models,
     /// `POST /v1/chat/completions`: OpenAI chat, JSON or SSE.
     ChatCompletions,
+    /// `POST /v1/messages`: Anthropic Messages, JSON or SSE.
+    Messages,
+    /// `POST /v1/embeddings`: OpenAI embeddings.
+    Embeddings,
 }
 
 impl Endpoint {
@@ -21,7 +26,28 @@ impl Endpoint {
     pub fn method(self) -> &'static str {
         match self {
             Endpoint::Health | Endpoint::Models => "GET",
-            Endpoint::ChatCompletions => "POST",
+            Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Embeddings => "POST",
+        }
+    }
+
+    /// The name route conditions use (`endpoint == "chat"`); `None` for
+    /// endpoints that are never routed.
+    pub fn route_name(self) -> Option<&'static str> {
+        match self {
+            Endpoint::ChatCompletions => Some("chat"),
+            Endpoint::Messages => Some("messages"),
+            Endpoint::Embeddings => Some("embeddings"),
+            Endpoint::Health | Endpoint::Models => None,
+        }
+    }
+
+    /// The wire format a client of `path` speaks, known before anything
+    /// else about the request, so that even a 401 or 404 is in its shape.
+    pub fn dialect_of(path: &str) -> Dialect {
+        if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+            Dialect::Anthropic
+        } else {
+            Dialect::OpenAi
         }
     }
 
@@ -40,6 +66,8 @@ impl Endpoint {
             "/health" => Endpoint::Health,
             "/v1/models" => Endpoint::Models,
             "/v1/chat/completions" => Endpoint::ChatCompletions,
+            "/v1/messages" => Endpoint::Messages,
+            "/v1/embeddings" => Endpoint::Embeddings,
             _ => {
                 return Err(GatewayError::new(
                     Fault::NotFound,
@@ -84,6 +112,18 @@ mod tests {
             Ok(Endpoint::Models)
         );
         assert_eq!(Endpoint::resolve("HEAD", "/health"), Ok(Endpoint::Health));
+        assert_eq!(Endpoint::resolve("POST", "/v1/messages"), Ok(Endpoint::Messages));
+        assert_eq!(Endpoint::resolve("POST", "/v1/embeddings/"), Ok(Endpoint::Embeddings));
+        assert_eq!(Endpoint::Messages.route_name(), Some("messages"));
+        assert_eq!(Endpoint::Models.route_name(), None);
+    }
+
+    #[test]
+    fn the_dialect_comes_from_the_path() {
+        assert_eq!(Endpoint::dialect_of("/v1/messages"), Dialect::Anthropic);
+        assert_eq!(Endpoint::dialect_of("/v1/messages/count_tokens"), Dialect::Anthropic);
+        assert_eq!(Endpoint::dialect_of("/v1/chat/completions"), Dialect::OpenAi);
+        assert_eq!(Endpoint::dialect_of("/nope"), Dialect::OpenAi);
     }
 
     #[test]

@@ -54,3 +54,8 @@ impl Decoder {
         Err(DecodeError::Malformed("not supported yet".into()))
     }
 }
+
+/// The client's Anthropic body forwarded to an Anthropic provider.
+pub fn forward_messages(_body: &[u8], t: &Target, _rewrite_model: bool) -> Result<HttpRequest, GatewayError> {
+    Err(unsupported(t))
+}

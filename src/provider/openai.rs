@@ -54,3 +54,13 @@ impl Decoder {
         Err(DecodeError::Malformed("not supported yet".into()))
     }
 }
+
+/// The client's OpenAI body forwarded to an OpenAI-speaking provider.
+pub fn forward_chat(_body: &[u8], t: &Target, _rewrite_model: bool) -> Result<HttpRequest, GatewayError> {
+    Err(unsupported(t))
+}
+
+/// The client's OpenAI embeddings body forwarded to an OpenAI-speaking provider.
+pub fn forward_embeddings(_body: &[u8], t: &Target, _rewrite_model: bool) -> Result<HttpRequest, GatewayError> {
+    Err(unsupported(t))
+}
