@@ -1,87 +1,177 @@
 //! From a plan step to an upstream call, as plain data: the URL, the headers
-//! (provider key and extra headers, never the client's), the body (the
-//! client's, with `model` rewritten when the step fixes another model) and
-//! the secret values that must be redacted from anything the upstream says.
+//! (provider key and extra headers, never the client's), the body, how the
+//! answer must be read, and the secret values that must be redacted from
+//! anything the upstream says.
+//!
+//! A client speaking the provider's own wire format (OpenAI to an
+//! OpenAI-compatible provider, Anthropic to Anthropic) is forwarded as it
+//! came: the body byte for byte unless the step fixes another model or a
+//! per-model rule applies, unknown fields kept. Any other pair goes through
+//! the canonical request ([`crate::canonical`]): the client's dialect
+//! decodes it (once per request, whatever the number of tries), the
+//! provider's adapter encodes it, and [`Call::translate`] tells the edge to
+//! translate the answer back.
 //!
 //! Vars and secrets are read through lookup functions, so this is tested on
 //! the host. Every deployment mistake is a 500 `misconfigured` naming the
 //! var or secret at fault, never its value.
 
+use crate::canonical::{ChatRequest, EmbeddingsRequest};
+use crate::dialect::{self, Dialect};
 use crate::error::{Fault, GatewayError};
-use crate::plan::{Base, HeaderValue, ModelRef, Provider, ProviderKind, RoutingPlan, Step};
-use crate::upstream;
-use serde_json::{Map, Value};
-use std::borrow::Cow;
+use crate::plan::{Base, HeaderValue, ModelRef, Provider, RoutingPlan, Step};
+use crate::provider::{anthropic, openai, Adapter, HttpRequest, Target};
+use std::cell::OnceCell;
 
 /// Reads a Worker var or secret by name; `None` when it is not set.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-/// Everything needed to send one request to a provider.
+/// What the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Chat,
+    Embeddings,
+}
+
+/// The client's request, as every try of a run sees it.
+#[derive(Debug)]
+pub struct Inbound<'a> {
+    pub dialect: Dialect,
+    pub operation: Operation,
+    /// The model the client asked for.
+    pub model: &'a str,
+    /// The client's body, as it came.
+    pub body: &'a [u8],
+    pub stream: bool,
+    /// The client wants usage on its stream.
+    pub include_usage: bool,
+    chat: OnceCell<Result<ChatRequest, GatewayError>>,
+    embeddings: OnceCell<Result<EmbeddingsRequest, GatewayError>>,
+}
+
+impl<'a> Inbound<'a> {
+    /// A request whose canonical form is decoded only if a try needs it.
+    pub fn new(dialect: Dialect, operation: Operation, model: &'a str, body: &'a [u8], stream: bool) -> Self {
+        Inbound {
+            dialect,
+            operation,
+            model,
+            body,
+            stream,
+            include_usage: false,
+            chat: OnceCell::new(),
+            embeddings: OnceCell::new(),
+        }
+    }
+
+    /// A chat request already decoded (the Anthropic dialect decodes to route).
+    pub fn decoded(dialect: Dialect, model: &'a str, body: &'a [u8], request: ChatRequest) -> Self {
+        let mut inbound = Inbound::new(dialect, Operation::Chat, model, body, request.stream);
+        inbound.include_usage = request.include_usage || dialect == Dialect::Anthropic;
+        let _ = inbound.chat.set(Ok(request));
+        inbound
+    }
+
+    /// The canonical chat request (decoded at the first call).
+    pub fn chat(&self) -> Result<&ChatRequest, GatewayError> {
+        self.chat
+            .get_or_init(|| self.dialect.decode_chat(self.body))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The canonical embeddings request (decoded at the first call).
+    pub fn embeddings(&self) -> Result<&EmbeddingsRequest, GatewayError> {
+        self.embeddings
+            .get_or_init(|| dialect::openai::decode_embeddings(self.body))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// Everything needed to send one request to a provider and read its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Call<'b> {
+pub struct Call {
     /// The provider's name in the plan, for logs.
     pub provider: String,
+    /// The provider's wire format.
+    pub adapter: Adapter,
+    /// The answer is in another format than the client's: translate it.
+    pub translate: bool,
     pub url: String,
     pub headers: Vec<(String, String)>,
-    pub body: Cow<'b, [u8]>,
+    pub body: Vec<u8>,
     /// Secret values sent with this call: redacted from every upstream text.
     pub secrets: Vec<String>,
 }
 
-impl Call<'_> {
-    /// [`Call::secrets`] as the slice [`upstream::redact`] takes.
+impl Call {
+    /// [`Call::secrets`] as the slice [`crate::upstream::redact`] takes.
     pub fn secret_refs(&self) -> Vec<&str> {
         self.secrets.iter().map(String::as_str).collect()
     }
 }
 
-/// Builds the chat completions call for `step` with the provider's first
-/// key. `model` is the model the client asked for, `body` the client's JSON body.
-pub fn prepare<'b>(
-    plan: &RoutingPlan,
-    step: &Step,
-    model: &str,
-    body: &'b [u8],
-    var: Lookup<'_>,
-    secret: Lookup<'_>,
-) -> Result<Call<'b>, GatewayError> {
-    prepare_with_key(plan, step, Some(0), model, body, var, secret)
-}
-
-/// [`prepare`] with the provider's key number `key` (`None`: no key).
-pub fn prepare_with_key<'b>(
+/// Builds the call for `step` with the provider's key number `key`
+/// (`None`: no key). `now_ms` is the clock (request signing).
+pub fn prepare(
     plan: &RoutingPlan,
     step: &Step,
     key: Option<usize>,
-    model: &str,
-    body: &'b [u8],
+    inbound: &Inbound<'_>,
+    now_ms: u64,
     var: Lookup<'_>,
     secret: Lookup<'_>,
-) -> Result<Call<'b>, GatewayError> {
+) -> Result<Call, GatewayError> {
     let provider = plan.providers.get(step.provider).ok_or_else(|| {
         GatewayError::new(
             Fault::Internal,
-            format!(
-                "The routing plan names provider #{}, which it does not define.",
-                step.provider
-            ),
+            format!("The routing plan names provider #{}, which it does not define.", step.provider),
         )
     })?;
-    if !provider.kind.speaks_openai() || provider.kind == ProviderKind::Azure {
-        return Err(misconfigured(format!(
-            "provider kind `{}` is not supported yet (provider `{}`)",
-            provider.kind.name(),
-            provider.name
-        )));
-    }
+    let adapter = Adapter::for_kind(provider.kind);
     let base = base_url(provider, var)?;
-    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     let mut secrets = Vec::new();
-    if let Some(name) = key.and_then(|k| provider.keys.get(k)) {
-        let key = read_secret(provider, name, "key", secret)?;
-        headers.push(("authorization".into(), format!("Bearer {key}")));
-        secrets.push(key);
-    }
+    let key_value = match key.and_then(|k| provider.keys.get(k)) {
+        Some(name) => {
+            let value = read_secret(provider, name, "key", secret)?;
+            secrets.extend(key_parts(&value));
+            Some(value)
+        }
+        None => None,
+    };
+    let (model, rewrite) = match &step.model {
+        ModelRef::Fixed(fixed) => (fixed.as_str(), fixed != inbound.model),
+        ModelRef::Request => (inbound.model, false),
+    };
+    let target = Target {
+        kind: provider.kind,
+        base: &base,
+        model,
+        key: key_value.as_deref(),
+        api_version: provider.api_version.as_deref(),
+        region: provider.region.as_deref(),
+        now_ms,
+    };
+    let native = adapter == inbound.dialect.native();
+    let request: HttpRequest = match (inbound.operation, native) {
+        (Operation::Chat, true) => match adapter {
+            Adapter::Anthropic => anthropic::forward_messages(inbound.body, &target, rewrite)?,
+            _ => openai::forward_chat(inbound.body, &target, rewrite)?,
+        },
+        (Operation::Chat, false) => {
+            let mut request = inbound.chat()?.clone();
+            request.model = model.to_string();
+            adapter.chat_request(&request, &target)?
+        }
+        (Operation::Embeddings, true) => openai::forward_embeddings(inbound.body, &target, rewrite)?,
+        (Operation::Embeddings, false) => {
+            let mut request = inbound.embeddings()?.clone();
+            request.model = model.to_string();
+            adapter.embeddings_request(&request, &target)?
+        }
+    };
+    let mut headers = request.headers;
     for extra in &provider.headers {
         let value = match &extra.value {
             HeaderValue::Text(text) => text.clone(),
@@ -91,26 +181,33 @@ pub fn prepare_with_key<'b>(
                 value
             }
         };
-        headers.push((extra.name.to_ascii_lowercase(), value));
+        let name = extra.name.to_ascii_lowercase();
+        headers.retain(|(n, _)| *n != name);
+        headers.push((name, value));
     }
-    let body = match &step.model {
-        ModelRef::Fixed(fixed) if fixed != model => Cow::Owned(with_model(body, fixed)?),
-        _ => Cow::Borrowed(body),
-    };
     Ok(Call {
         provider: provider.name.clone(),
-        url: upstream::chat_completions_url(&base),
+        adapter,
+        translate: !native,
+        url: request.url,
         headers,
-        body,
+        body: request.body,
         secrets,
     })
 }
 
+/// The values to redact for a key: the whole value and, for a composite
+/// key (`ID:SECRET[:TOKEN]`, Bedrock), each part long enough to matter.
+fn key_parts(value: &str) -> Vec<String> {
+    let mut parts = vec![value.to_string()];
+    if value.contains(':') {
+        parts.extend(value.split(':').filter(|p| p.len() >= 8).map(str::to_string));
+    }
+    parts
+}
+
 fn misconfigured(problem: String) -> GatewayError {
-    GatewayError::new(
-        Fault::Misconfigured,
-        format!("The gateway is misconfigured: {problem}."),
-    )
+    GatewayError::new(Fault::Misconfigured, format!("The gateway is misconfigured: {problem}."))
 }
 
 /// The provider's base URL without a trailing slash.
@@ -134,37 +231,16 @@ fn base_url(provider: &Provider, var: Lookup<'_>) -> Result<String, GatewayError
         || format!("the base URL of provider `{}`", provider.name),
         |name| format!("{name} (the base URL of provider `{}`)", provider.name),
     );
-    Err(misconfigured(format!(
-        "{source} must start with http:// or https:// (got `{url}`)"
-    )))
+    Err(misconfigured(format!("{source} must start with http:// or https:// (got `{url}`)")))
 }
 
-fn read_secret(
-    provider: &Provider,
-    name: &str,
-    what: &str,
-    secret: Lookup<'_>,
-) -> Result<String, GatewayError> {
-    secret(name)
-        .filter(|value| !value.trim().is_empty())
-        .ok_or_else(|| {
-            misconfigured(format!(
-                "the secret {name} ({what} of provider `{}`) is not set (set it with `wrangler secret put {name}`)",
-                provider.name
-            ))
-        })
-}
-
-/// `body` with its `model` field set to `model`.
-fn with_model(body: &[u8], model: &str) -> Result<Vec<u8>, GatewayError> {
-    let mut object: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
-        GatewayError::new(
-            Fault::BadRequest,
-            format!("Request body is not a JSON object: {e}."),
-        )
-    })?;
-    object.insert("model".into(), Value::String(model.into()));
-    Ok(serde_json::to_vec(&object).expect("a JSON object serializes"))
+fn read_secret(provider: &Provider, name: &str, what: &str, secret: Lookup<'_>) -> Result<String, GatewayError> {
+    secret(name).filter(|value| !value.trim().is_empty()).ok_or_else(|| {
+        misconfigured(format!(
+            "the secret {name} ({what} of provider `{}`) is not set (set it with `wrangler secret put {name}`)",
+            provider.name
+        ))
+    })
 }
 
 #[cfg(test)]

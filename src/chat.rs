@@ -16,6 +16,8 @@ use std::fmt;
 pub struct ChatSummary {
     pub model: String,
     pub stream: bool,
+    /// `stream_options.include_usage`: the client wants usage on its stream.
+    pub include_usage: bool,
     pub message_count: usize,
 }
 
@@ -79,6 +81,10 @@ pub fn inspect(body: &[u8]) -> Result<ChatSummary, GatewayError> {
     Ok(ChatSummary {
         model,
         stream: probe.stream.unwrap_or(false),
+        include_usage: probe
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
         message_count,
     })
 }
@@ -90,6 +96,13 @@ struct Probe {
     messages: Option<MessagesField>,
     #[serde(default, deserialize_with = "stream_flag")]
     stream: Option<bool>,
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "`stream_options` to be an object")]
+struct StreamOptions {
+    include_usage: Option<bool>,
 }
 
 /// `model`: a string.
@@ -193,12 +206,15 @@ mod tests {
             ChatSummary {
                 model: "gpt-4o".into(),
                 stream: true,
+                include_usage: false,
                 message_count: 1
             }
         );
         let s = inspect(br#"{"messages":[{"role":"system","content":"a"},{"role":"user","content":[{"type":"text","text":"b"}]}],"model":"m","stream":null}"#).unwrap();
         assert!(!s.stream);
         assert_eq!(s.message_count, 2);
+        let s = inspect(br#"{"model":"m","messages":[{"role":"user"}],"stream":true,"stream_options":{"include_usage":true}}"#).unwrap();
+        assert!(s.include_usage);
     }
 
     #[test]

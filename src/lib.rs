@@ -19,6 +19,7 @@ pub mod gate;
 pub mod plan;
 pub mod provider;
 pub mod sse;
+pub mod translate;
 pub mod upstream;
 
 #[cfg(not(target_arch = "wasm32"))]

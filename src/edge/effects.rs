@@ -4,7 +4,7 @@
 //! `crypto.getRandomValues`).
 
 use super::proxy;
-use crate::call;
+use crate::call::{self, Inbound};
 use crate::engine::{Effects, Sent, Try};
 use crate::plan::RoutingPlan;
 use std::time::Duration;
@@ -15,11 +15,8 @@ use worker::{Delay, Env};
 pub struct Edge<'a> {
     pub env: &'a Env,
     pub plan: &'a RoutingPlan,
-    /// The model the client asked for.
-    pub model: &'a str,
-    /// The client's JSON body.
-    pub body: &'a [u8],
-    pub stream: bool,
+    /// The client's request.
+    pub inbound: &'a Inbound<'a>,
     pub request_id: &'a str,
     /// `UPSTREAM_TIMEOUT_MS`: no try waits longer, whatever the policy says.
     pub timeout_cap_ms: u64,
@@ -31,7 +28,8 @@ impl Effects for Edge<'_> {
     async fn send(&mut self, t: &Try<'_>) -> Sent<Response> {
         let var = |name: &str| self.env.var(name).ok().map(|v| v.to_string());
         let secret = |name: &str| self.env.secret(name).ok().map(|v| v.to_string());
-        let call = match call::prepare_with_key(self.plan, t.step, t.key, self.model, self.body, &var, &secret) {
+        let now_ms = self.now_ms();
+        let call = match call::prepare(self.plan, t.step, t.key, self.inbound, now_ms, &var, &secret) {
             Ok(call) => call,
             Err(error) => return Sent::Broken(error),
         };
@@ -42,7 +40,7 @@ impl Effects for Edge<'_> {
             // (not what is left of the deadline, which a long answer outlives).
             idle_ms: t.policy.attempt_timeout_ms.min(self.timeout_cap_ms),
         };
-        proxy::attempt(&call, limits, self.stream, self.request_id).await
+        proxy::attempt(&call, limits, self.inbound, self.request_id).await
     }
 
     async fn sleep(&mut self, ms: u64) {

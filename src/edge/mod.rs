@@ -18,7 +18,9 @@ mod plan;
 mod proxy;
 mod relay;
 
+use crate::call::{Inbound, Operation};
 use crate::config::Settings;
+use crate::dialect::Dialect;
 use crate::endpoint::Endpoint;
 use crate::error::{Fault, GatewayError};
 use crate::gate::{self, Head};
@@ -45,7 +47,8 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<web_sys::Response> {
     let request_id = request_id();
-    let response = match handle(req, &env, &request_id).await {
+    let dialect = Endpoint::dialect_of(&req.path());
+    let response = match handle(req, &env, &request_id, dialect).await {
         Ok(response) => response,
         Err(error) => {
             if error.status() >= 500 {
@@ -56,7 +59,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<web_sys:
                     error.message
                 );
             }
-            error_response(&error).into()
+            error_response(&error, dialect).into()
         }
     };
     // A streamed body cannot be re-created, so headers are added in place.
@@ -64,7 +67,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<web_sys:
     Ok(response)
 }
 
-async fn handle(mut req: Request, env: &Env, request_id: &str) -> Result<web_sys::Response, GatewayError> {
+async fn handle(
+    mut req: Request,
+    env: &Env,
+    request_id: &str,
+    dialect: Dialect,
+) -> Result<web_sys::Response, GatewayError> {
     let settings = settings(env)?;
     let headers = req.headers();
     let (authorization, x_api_key, content_length) = (
@@ -89,58 +97,86 @@ async fn handle(mut req: Request, env: &Env, request_id: &str) -> Result<web_sys
             let router = plan::current(env, settings.plan_refresh_ms).await?;
             json(200, upstream::models_body(&router.plan().models)).map(Into::into)
         }
-        Endpoint::ChatCompletions => {
+        Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Embeddings => {
             let body =
                 body::read(&mut req, content_length.is_some(), settings.max_body_bytes).await?;
-            let summary = chat::inspect(&body)?;
-            let router = plan::current(env, settings.plan_refresh_ms).await?;
-            let headers = req.headers();
-            let metadata = if router.uses_metadata() {
-                parse_metadata(header(headers, METADATA_HEADER).as_deref())
-            } else {
-                None
+            let owned_model;
+            let inbound = match admitted.endpoint {
+                Endpoint::ChatCompletions => {
+                    // The common case is forwarded as it came: only the fields
+                    // routing needs are read here.
+                    let summary = chat::inspect(&body)?;
+                    owned_model = summary.model;
+                    let mut inbound =
+                        Inbound::new(dialect, Operation::Chat, &owned_model, &body, summary.stream);
+                    inbound.include_usage = summary.include_usage;
+                    inbound
+                }
+                Endpoint::Messages => {
+                    let request = dialect.decode_chat(&body)?;
+                    owned_model = request.model.clone();
+                    Inbound::decoded(dialect, &owned_model, &body, request)
+                }
+                _ => {
+                    let request = crate::dialect::openai::decode_embeddings(&body)?;
+                    owned_model = request.model.clone();
+                    Inbound::new(dialect, Operation::Embeddings, &owned_model, &body, false)
+                }
             };
-            let params = if router.uses_params() {
-                serde_json::from_slice(&body).ok()
-            } else {
-                None
-            };
-            let lookup = |name: &str| header(headers, name);
-            let facts = Facts {
-                model: &summary.model,
-                endpoint: "chat",
-                key: KeyFacts {
-                    name: admitted.key.map_or("", |key| key.name.as_str()),
-                    tags: &[],
-                },
-                header: &lookup,
-                metadata: metadata.as_ref(),
-                params: params.as_ref(),
-            };
-            let route = router.select(&facts).ok_or_else(|| {
-                GatewayError::new(
-                    Fault::ModelNotFound,
-                    format!(
-                        "The model `{}` does not exist on this gateway.",
-                        summary.model
-                    ),
-                )
-                .with_param("model")
-            })?;
-            let chain = pick_chain(&route.targets, &mut js_sys::Math::random);
-            let mut edge = effects::Edge {
-                env,
-                plan: router.plan(),
-                model: &summary.model,
-                body: &body,
-                stream: summary.stream,
-                request_id,
-                timeout_cap_ms: settings.upstream_timeout_ms.into(),
-            };
-            let outcome = engine::run(router.plan(), &chain, &mut edge).await;
-            Ok(answer(&route.name, &summary.model, outcome, request_id))
+            let endpoint_name = admitted.endpoint.route_name().unwrap_or("chat");
+            route_and_run(env, &settings, &req, admitted.key.map_or("", |k| k.name.as_str()), endpoint_name, &inbound, request_id).await
         }
     }
+}
+
+/// Picks the route for `inbound` and runs the engine over its chain.
+async fn route_and_run(
+    env: &Env,
+    settings: &Settings,
+    req: &Request,
+    key_name: &str,
+    endpoint: &str,
+    inbound: &Inbound<'_>,
+    request_id: &str,
+) -> Result<web_sys::Response, GatewayError> {
+    let router = plan::current(env, settings.plan_refresh_ms).await?;
+    let headers = req.headers();
+    let metadata = if router.uses_metadata() {
+        parse_metadata(header(headers, METADATA_HEADER).as_deref())
+    } else {
+        None
+    };
+    let params = if router.uses_params() {
+        serde_json::from_slice(inbound.body).ok()
+    } else {
+        None
+    };
+    let lookup = |name: &str| header(headers, name);
+    let facts = Facts {
+        model: inbound.model,
+        endpoint,
+        key: KeyFacts { name: key_name, tags: &[] },
+        header: &lookup,
+        metadata: metadata.as_ref(),
+        params: params.as_ref(),
+    };
+    let route = router.select(&facts).ok_or_else(|| {
+        GatewayError::new(
+            Fault::ModelNotFound,
+            format!("The model `{}` does not exist on this gateway.", inbound.model),
+        )
+        .with_param("model")
+    })?;
+    let chain = pick_chain(&route.targets, &mut js_sys::Math::random);
+    let mut edge = effects::Edge {
+        env,
+        plan: router.plan(),
+        inbound,
+        request_id,
+        timeout_cap_ms: settings.upstream_timeout_ms.into(),
+    };
+    let outcome = engine::run(router.plan(), &chain, &mut edge).await;
+    Ok(answer(&route.name, inbound, outcome, request_id))
 }
 
 /// The client's response for a run of the engine: the success as it came,
@@ -148,10 +184,11 @@ async fn handle(mut req: Request, env: &Env, request_id: &str) -> Result<web_sys
 /// many attempts served them.
 fn answer(
     route: &str,
-    model: &str,
+    inbound: &Inbound<'_>,
     outcome: Result<engine::Done<web_sys::Response>, engine::Failed>,
     request_id: &str,
 ) -> web_sys::Response {
+    let model = inbound.model;
     let (response, attempts): (web_sys::Response, _) = match outcome {
         Ok(done) => (done.body, done.attempts),
         Err(failed) => {
@@ -161,7 +198,7 @@ fn answer(
                     a.model = model.to_string();
                 }
             }
-            let body = failed.error.openai_body_with_attempts(Some(&trail));
+            let body = inbound.dialect.error_body(&failed.error, Some(&trail));
             if failed.error.status() >= 500 {
                 worker::console_error!(
                     "{{\"request_id\":\"{request_id}\",\"kind\":\"{}\",\"status\":{},\"message\":{:?},\"attempts\":{}}}",
@@ -172,7 +209,7 @@ fn answer(
                 );
             }
             let response = json(failed.error.status(), body)
-                .unwrap_or_else(|e| error_response(&e));
+                .unwrap_or_else(|e| error_response(&e, inbound.dialect));
             if let Some(ms) = failed.retry_after_ms {
                 let _ = response.headers().set("retry-after", &ms.div_ceil(1000).to_string());
             }
@@ -227,8 +264,8 @@ pub(crate) fn json(status: u16, body: String) -> Result<Response, GatewayError> 
         .with_headers(headers))
 }
 
-fn error_response(error: &GatewayError) -> Response {
-    let response = json(error.status(), error.openai_body()).unwrap_or_else(|_| {
+fn error_response(error: &GatewayError, dialect: Dialect) -> Response {
+    let response = json(error.status(), dialect.error_body(error, None)).unwrap_or_else(|_| {
         Response::error("internal error", 500).expect("a plain response can always be built")
     });
     for (name, value) in error.response_headers() {

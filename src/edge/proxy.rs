@@ -20,9 +20,13 @@
 
 use super::internal_js;
 use super::relay;
-use crate::call::Call;
+use crate::call::{Call, Inbound, Operation};
+use crate::canonical::{DecodeError, ErrorClass, ProviderError};
+use crate::dialect;
 use crate::engine::{backoff, Sent, Transport};
 use crate::error::{Fault, GatewayError};
+use crate::provider::{normalized_error, Framing};
+use crate::translate::{self, StreamTranslator};
 use crate::upstream;
 use futures::future::{select, Either};
 use js_sys::{ArrayBuffer, Uint8Array};
@@ -52,19 +56,20 @@ pub struct Limits {
 /// One try: sends `call` and turns the upstream's answer into either the
 /// client's response (a success) or what the engine needs to decide on a
 /// failure.
-pub async fn attempt(call: &Call<'_>, limits: Limits, stream: bool, request_id: &str) -> Sent<Response> {
-    match try_once(call, limits, stream, request_id).await {
+pub async fn attempt(call: &Call, limits: Limits, inbound: &Inbound<'_>, request_id: &str) -> Sent<Response> {
+    match try_once(call, limits, inbound, request_id).await {
         Ok(sent) => sent,
         Err(error) => Sent::Broken(error),
     }
 }
 
 async fn try_once(
-    call: &Call<'_>,
+    call: &Call,
     limits: Limits,
-    stream: bool,
+    inbound: &Inbound<'_>,
     request_id: &str,
 ) -> Result<Sent<Response>, GatewayError> {
+    let stream = inbound.stream && inbound.operation == Operation::Chat;
     let timeout_ms = limits.timeout_ms.clamp(1, u32::MAX as u64) as u32;
     let first_byte_ms = limits.first_byte_ms;
     let headers = Headers::new().map_err(internal_js)?;
@@ -74,7 +79,7 @@ async fn try_once(
     let init = RequestInit::new();
     init.set_method("POST");
     init.set_headers(&headers);
-    init.set_body(&Uint8Array::from(call.body.as_ref()));
+    init.set_body(&Uint8Array::from(call.body.as_slice()));
     let url = &call.url;
 
     // Set when a timer covers the whole answer (JSON), to tell a timeout from a cut.
@@ -119,9 +124,10 @@ async fn try_once(
     }
     let content_type = answer.headers().get("content-type").ok().flatten();
     let out = Headers::new().map_err(internal_js)?;
-    let is_event_stream = content_type
-        .as_deref()
-        .is_some_and(|t| t.starts_with("text/event-stream"));
+    let is_event_stream = content_type.as_deref().is_some_and(|t| match call.adapter.framing() {
+        Framing::Sse => t.starts_with("text/event-stream"),
+        Framing::EventStream => t.starts_with("application/vnd.amazon.eventstream"),
+    });
     if is_event_stream {
         let Some(upstream_body) = answer.body() else {
             return Ok(Sent::Failed(Transport::Truncated));
@@ -151,8 +157,16 @@ async fn try_once(
         };
         out.set("content-type", "text/event-stream").map_err(internal_js)?;
         out.set("cache-control", "no-cache").map_err(internal_js)?;
-        let relayed = relay::sse(first, reader, request_id.to_string(), limits.idle_ms.max(1))
-            .map_err(internal_js)?;
+        let translator = call
+            .translate
+            .then(|| StreamTranslator::new(call.adapter, inbound.dialect, inbound.include_usage));
+        let relay = relay::Relay {
+            request_id: request_id.to_string(),
+            idle_ms: limits.idle_ms.max(1),
+            dialect: inbound.dialect,
+            translator,
+        };
+        let relayed = relay::sse(first, reader, relay).map_err(internal_js)?;
         let response = web_sys::Response::new_with_opt_readable_stream_and_init(
             Some(&relayed),
             &response_init(status, &out),
@@ -170,6 +184,25 @@ async fn try_once(
         }
         Err(_) => return Ok(Sent::Failed(Transport::Truncated)),
     };
+    if call.translate {
+        let bytes = Uint8Array::new(&buffer).to_vec();
+        let translated = match inbound.operation {
+            Operation::Chat => translate::json_answer(call.adapter, inbound.dialect, &bytes),
+            Operation::Embeddings => call
+                .adapter
+                .embeddings_response(&bytes)
+                .map(|r| dialect::openai::encode_embeddings(&r)),
+        };
+        let text = match translated {
+            Ok(text) => text,
+            Err(DecodeError::Malformed(_)) => return Ok(Sent::Failed(Transport::Malformed)),
+            Err(DecodeError::Refused(message)) => return Ok(refused(call, &message)),
+        };
+        out.set("content-type", "application/json").map_err(internal_js)?;
+        let response = web_sys::Response::new_with_opt_str_and_init(Some(&text), &response_init(status, &out))
+            .map_err(internal_js)?;
+        return Ok(success(status, response));
+    }
     if let Err(error) = upstream::check_json_body(&Uint8Array::new(&buffer).to_vec()) {
         let transport = if error.fault == Fault::UpstreamIncomplete { Transport::Truncated } else { Transport::Malformed };
         return Ok(Sent::Failed(transport));
@@ -185,6 +218,17 @@ async fn try_once(
     )
     .map_err(internal_js)?;
     Ok(success(status, response))
+}
+
+/// A 2xx answer that is a refusal on content grounds (e.g. Gemini's
+/// blocked prompt): a content-policy error for the engine, as a 400.
+fn refused(call: &Call, message: &str) -> Sent<Response> {
+    let message = upstream::redact(message, &call.secret_refs());
+    let error = normalized_error(&ProviderError { class: ErrorClass::ContentPolicy, message });
+    match Response::new() {
+        Ok(placeholder) => Sent::Answer { status: 400, retry_after_ms: None, error: Some(error), body: placeholder },
+        Err(e) => Sent::Broken(internal_js(e)),
+    }
 }
 
 fn success(status: u16, body: Response) -> Sent<Response> {
@@ -213,7 +257,7 @@ fn response_init(status: u16, headers: &Headers) -> ResponseInit {
 
 /// An upstream error status as the engine sees it: the status, the start
 /// of the body (secrets redacted) and the `Retry-After` it asked for.
-async fn upstream_error(call: &Call<'_>, answer: &web_sys::Response, status: u16) -> Sent<Response> {
+async fn upstream_error(call: &Call, answer: &web_sys::Response, status: u16) -> Sent<Response> {
     let bytes = match read_all(answer).await {
         Ok(buffer) => {
             let view = Uint8Array::new(&buffer);
@@ -222,7 +266,8 @@ async fn upstream_error(call: &Call<'_>, answer: &web_sys::Response, status: u16
         }
         Err(_) => Vec::new(),
     };
-    let text = upstream::redact(&String::from_utf8_lossy(&bytes), &call.secret_refs());
+    let text = call.adapter.error_text(status, &String::from_utf8_lossy(&bytes));
+    let text = upstream::redact(&text, &call.secret_refs());
     let header = |name: &str| answer.headers().get(name).ok().flatten();
     let retry_after_ms = backoff::retry_after_ms(header("retry-after").as_deref(), header("retry-after-ms").as_deref());
     // The body is never relayed for an error: the engine builds the client's.

@@ -20,8 +20,9 @@
 //! of filling memory. The price is one wake of the isolate per chunk; see
 //! bench/README.md for what it costs.
 
+use crate::dialect::Dialect;
 use crate::error::{Fault, GatewayError};
-use crate::sse;
+use crate::translate::StreamTranslator;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -78,27 +79,37 @@ enum End {
     UpstreamFailed(JsValue),
     /// Writing to the client failed: it is gone.
     ClientGone,
+    /// The translated stream failed (a provider error event, an
+    /// undecodable chunk, or no end marker).
+    Broken(GatewayError),
+}
+
+/// How one stream is relayed.
+pub struct Relay {
+    pub request_id: String,
+    /// Longest silence allowed once the stream has started.
+    pub idle_ms: u64,
+    /// The client's wire format (for the terminal error event).
+    pub dialect: Dialect,
+    /// Set when the provider speaks another format than the client.
+    pub translator: Option<StreamTranslator>,
 }
 
 /// The client's body for an upstream stream whose first chunk `first` was
-/// already read from `reader`: the same bytes, plus a terminal error event
-/// if the upstream fails part-way or sends nothing for `idle_ms`.
-pub fn sse(
-    first: JsValue,
-    reader: ReadableStreamDefaultReader,
-    request_id: String,
-    idle_ms: u64,
-) -> Result<ReadableStream, JsValue> {
+/// already read from `reader`: the same bytes (or their translation), plus
+/// a terminal error event if the upstream fails part-way or sends nothing
+/// for `idle_ms`.
+pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) -> Result<ReadableStream, JsValue> {
     let pipe: TransformStream = IdentityTransformStream::new()?.into();
     let writer = pipe.writable().get_writer()?;
     let activity = Activity::new();
+    let Relay { request_id, idle_ms, dialect, mut translator } = relay;
     watch(activity.clone(), reader.clone(), idle_ms);
 
     spawn_local(async move {
-        let end = if JsFuture::from(writer.write_with_chunk(&first)).await.is_err() {
-            End::ClientGone
-        } else {
-            pump(&reader, &writer, &activity).await
+        let end = match write(&writer, &mut translator, &first).await {
+            Err(end) => end,
+            Ok(()) => pump(&reader, &writer, &activity, &mut translator).await,
         };
         activity.finished.set(true);
         // The watchdog's cancel ends the read one way or the other (done, or
@@ -109,32 +120,76 @@ pub fn sse(
             ),
             other => other,
         };
-        match end {
-            End::Finished => {}
+        // A translated stream is complete only if its provider's end marker came.
+        let end = match (end, translator.as_mut()) {
+            (End::Finished, Some(t)) => match t.finish() {
+                Ok(rest) => match send_text(&writer, rest).await {
+                    Ok(()) => End::Finished,
+                    Err(()) => End::ClientGone,
+                },
+                Err(error) => End::Broken(error),
+            },
+            (end, _) => end,
+        };
+        let error = match end {
+            End::Finished => None,
             End::ClientGone => {
                 let _ = reader.cancel();
                 return;
             }
-            End::UpstreamFailed(failure) => {
-                let error = GatewayError::new(
-                    Fault::UpstreamIncomplete,
-                    format!(
-                        "The upstream provider's stream failed part-way ({}); the response is incomplete.",
-                        super::proxy::describe(&failure)
-                    ),
-                );
-                worker::console_warn!(
-                    "{{\"request_id\":\"{request_id}\",\"kind\":\"{}\",\"message\":{:?}}}",
-                    error.kind(),
-                    error.message
-                );
-                let event = Uint8Array::from(sse::error_event(&error).as_bytes());
-                let _ = JsFuture::from(writer.write_with_chunk(&event)).await;
+            End::UpstreamFailed(failure) => Some(GatewayError::new(
+                Fault::UpstreamIncomplete,
+                format!(
+                    "The upstream provider's stream failed part-way ({}); the response is incomplete.",
+                    super::proxy::describe(&failure)
+                ),
+            )),
+            End::Broken(error) => {
+                let _ = reader.cancel();
+                Some(error)
             }
+        };
+        if let Some(error) = error {
+            worker::console_warn!(
+                "{{\"request_id\":\"{request_id}\",\"kind\":\"{}\",\"message\":{:?}}}",
+                error.kind(),
+                error.message
+            );
+            let _ = send_text(&writer, &dialect.error_event(&error)).await;
         }
         let _ = JsFuture::from(writer.close()).await;
     });
     Ok(pipe.readable())
+}
+
+/// Writes one upstream chunk to the client: as it is, or translated (a
+/// chunk may translate to nothing).
+async fn write(
+    writer: &WritableStreamDefaultWriter,
+    translator: &mut Option<StreamTranslator>,
+    chunk: &JsValue,
+) -> Result<(), End> {
+    let Some(t) = translator else {
+        return JsFuture::from(writer.write_with_chunk(chunk)).await.map(drop).map_err(|_| End::ClientGone);
+    };
+    let bytes = Uint8Array::new(chunk).to_vec();
+    match t.push(&bytes) {
+        Ok(text) => send_text(writer, text).await.map_err(|()| End::ClientGone),
+        Err(error) => {
+            // What was translated before the failure still goes out first.
+            let pending = t.pending().to_string();
+            let _ = send_text(writer, &pending).await;
+            Err(End::Broken(error))
+        }
+    }
+}
+
+async fn send_text(writer: &WritableStreamDefaultWriter, text: &str) -> Result<(), ()> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    let chunk = Uint8Array::from(text.as_bytes());
+    JsFuture::from(writer.write_with_chunk(&chunk)).await.map(drop).map_err(drop)
 }
 
 /// What the watchdog and the pump share about one relay.
@@ -185,6 +240,7 @@ async fn pump(
     reader: &ReadableStreamDefaultReader,
     writer: &WritableStreamDefaultWriter,
     activity: &Activity,
+    translator: &mut Option<StreamTranslator>,
 ) -> End {
     loop {
         let step: ReadableStreamReadResult = match JsFuture::from(reader.read()).await {
@@ -195,11 +251,8 @@ async fn pump(
             return End::Finished;
         }
         activity.last.set(js_sys::Date::now());
-        if JsFuture::from(writer.write_with_chunk(&step.get_value()))
-            .await
-            .is_err()
-        {
-            return End::ClientGone;
+        if let Err(end) = write(writer, translator, &step.get_value()).await {
+            return end;
         }
     }
 }

@@ -203,3 +203,61 @@ impl StreamDecoder {
         }
     }
 }
+
+impl Adapter {
+    /// An error answer's body as the engine reads it: OpenAI-shaped
+    /// (`{"error":{"message","type","code"}}`), whatever the provider's
+    /// format, so that one classifier ([`crate::engine::classify`]) and one
+    /// message reader serve every provider. OpenAI-speaking providers'
+    /// bodies are kept as they came.
+    pub fn error_text(self, status: u16, body: &str) -> String {
+        if self == Adapter::OpenAi {
+            return body.to_string();
+        }
+        normalized_error(&self.error(status, body))
+    }
+}
+
+/// A [`ProviderError`] written as an OpenAI error body; the special classes
+/// carry the codes the classifier knows (`context_length_exceeded`,
+/// `content_policy_violation`).
+pub fn normalized_error(error: &ProviderError) -> String {
+    use crate::canonical::ErrorClass;
+    let (kind, code) = match error.class {
+        ErrorClass::RateLimit => ("rate_limit_error", "rate_limit_exceeded"),
+        ErrorClass::ContextLength => ("invalid_request_error", "context_length_exceeded"),
+        ErrorClass::ContentPolicy => ("invalid_request_error", "content_policy_violation"),
+        ErrorClass::Auth => ("authentication_error", "invalid_api_key"),
+        ErrorClass::BadRequest => ("invalid_request_error", "invalid_request"),
+        ErrorClass::NotFound => ("invalid_request_error", "not_found"),
+        ErrorClass::Server => ("server_error", "server_error"),
+        ErrorClass::Overloaded => ("server_error", "overloaded"),
+    };
+    serde_json::json!({"error": {"message": error.message, "type": kind, "code": code}}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::ErrorClass;
+    use crate::engine::classify::{answer, Class};
+
+    #[test]
+    fn normalized_errors_classify_as_their_class() {
+        let text = |class, message: &str| normalized_error(&ProviderError { class, message: message.into() });
+        assert_eq!(answer(400, Some(&text(ErrorClass::ContextLength, "too long"))), Class::ContextLength(400));
+        assert_eq!(answer(400, Some(&text(ErrorClass::ContentPolicy, "blocked"))), Class::ContentPolicy(400));
+        assert_eq!(answer(400, Some(&text(ErrorClass::BadRequest, "bad"))), Class::Fatal(400));
+        let v: serde_json::Value = serde_json::from_str(&text(ErrorClass::RateLimit, "slow \"down\"")).unwrap();
+        assert_eq!(v["error"]["message"], "slow \"down\"");
+    }
+
+    #[test]
+    fn kinds_map_to_their_wire_format() {
+        assert_eq!(Adapter::for_kind(ProviderKind::Groq), Adapter::OpenAi);
+        assert_eq!(Adapter::for_kind(ProviderKind::Azure), Adapter::OpenAi);
+        assert_eq!(Adapter::for_kind(ProviderKind::Anthropic), Adapter::Anthropic);
+        assert_eq!(Adapter::for_kind(ProviderKind::Bedrock).framing(), Framing::EventStream);
+        assert_eq!(Adapter::OpenAi.error_text(429, "{\"x\":1}"), "{\"x\":1}");
+    }
+}
