@@ -1,5 +1,5 @@
 # The two commands the README names. Both install what they need first.
-.PHONY: dev test bench bench-routes bench-engine
+.PHONY: dev test bench bench-routes bench-engine bench-translate
 
 ## Run the gateway locally (mock provider + Worker in workerd) and print a curl example.
 dev:
@@ -20,3 +20,7 @@ bench-routes:
 ## Engine overhead per request (native, I/O excluded).
 bench-engine:
 	@cargo bench -q --bench engine
+
+## Translation between wire formats, per request and per stream event (native).
+bench-translate:
+	@cargo bench -q --bench translate
