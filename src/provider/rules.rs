@@ -58,7 +58,17 @@ pub static RULES: &[Rule] = &[
         why: "the ChatGPT snapshot of GPT-5 is not a reasoning model: it takes sampling settings",
     },
     Rule {
-        models: &["o1", "o1-*", "o3", "o3-*", "o4-mini", "o4-mini-*", "gpt-5", "gpt-5-*", "gpt-5.*"],
+        models: &[
+            "o1",
+            "o1-*",
+            "o3",
+            "o3-*",
+            "o4-mini",
+            "o4-mini-*",
+            "gpt-5",
+            "gpt-5-*",
+            "gpt-5.*",
+        ],
         actions: REASONING,
         why: "OpenAI reasoning models: `max_completion_tokens` instead of `max_tokens`, \
               and only the default temperature, top_p and penalties",
@@ -67,8 +77,14 @@ pub static RULES: &[Rule] = &[
 
 /// The first rule whose patterns match `model`.
 pub fn rule_for(model: &str) -> Option<&'static Rule> {
-    let id = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase();
-    RULES.iter().find(|rule| rule.models.iter().any(|p| matches(p, &id)))
+    let id = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
+    RULES
+        .iter()
+        .find(|rule| rule.models.iter().any(|p| matches(p, &id)))
 }
 
 /// The actions for `model` (none when no rule matches).

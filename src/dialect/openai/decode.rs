@@ -6,7 +6,8 @@
 use serde_json::{Map, Value};
 
 use crate::canonical::{
-    ChatRequest, Image, ImageSource, Message, Part, ResponseFormat, Role, Tool, ToolCall, ToolChoice,
+    ChatRequest, Image, ImageSource, Message, Part, ResponseFormat, Role, Tool, ToolCall,
+    ToolChoice,
 };
 use crate::error::{Fault, GatewayError};
 
@@ -39,9 +40,15 @@ pub(super) fn object(body: &[u8], what: &str) -> Result<Map<String, Value>, Gate
         Ok(Value::Object(map)) => Ok(map),
         Ok(other) => Err(GatewayError::new(
             Fault::BadRequest,
-            format!("Request body is not a {what}: expected a JSON object, found {}.", kind(&other)),
+            format!(
+                "Request body is not a {what}: expected a JSON object, found {}.",
+                kind(&other)
+            ),
         )),
-        Err(e) => Err(GatewayError::new(Fault::BadRequest, format!("Request body is not valid JSON: {e}."))),
+        Err(e) => Err(GatewayError::new(
+            Fault::BadRequest,
+            format!("Request body is not valid JSON: {e}."),
+        )),
     }
 }
 
@@ -53,7 +60,10 @@ pub(super) struct Field<'a> {
 
 impl Field<'_> {
     fn expected(&self, what: &str) -> GatewayError {
-        bad(self.name, format!("`{}` must be {what}, got {}.", self.name, kind(self.value)))
+        bad(
+            self.name,
+            format!("`{}` must be {what}, got {}.", self.name, kind(self.value)),
+        )
     }
 
     pub fn string(&self) -> Result<Option<String>, GatewayError> {
@@ -83,7 +93,10 @@ impl Field<'_> {
     pub fn u64(&self) -> Result<Option<u64>, GatewayError> {
         match self.value {
             Value::Null => Ok(None),
-            Value::Number(n) => n.as_u64().map(Some).ok_or_else(|| self.expected("a non-negative integer")),
+            Value::Number(n) => n
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| self.expected("a non-negative integer")),
             _ => Err(self.expected("a non-negative integer")),
         }
     }
@@ -91,7 +104,10 @@ impl Field<'_> {
     pub fn i64(&self) -> Result<Option<i64>, GatewayError> {
         match self.value {
             Value::Null => Ok(None),
-            Value::Number(n) => n.as_i64().map(Some).ok_or_else(|| self.expected("an integer")),
+            Value::Number(n) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| self.expected("an integer")),
             _ => Err(self.expected("an integer")),
         }
     }
@@ -107,9 +123,27 @@ impl Field<'_> {
 
 /// The known top-level fields, each with the `param` errors name.
 const KNOWN: &[&str] = &[
-    "model", "messages", "tools", "tool_choice", "parallel_tool_calls", "response_format", "stream",
-    "stream_options", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed", "n",
-    "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "user", "metadata",
+    "model",
+    "messages",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "stream",
+    "stream_options",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "n",
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+    "user",
+    "metadata",
 ];
 
 pub fn decode_chat(body: &[u8]) -> Result<ChatRequest, GatewayError> {
@@ -123,7 +157,10 @@ pub fn decode_chat(body: &[u8]) -> Result<ChatRequest, GatewayError> {
             req.extra.insert(key, value);
             continue;
         };
-        let f = Field { name, value: &value };
+        let f = Field {
+            name,
+            value: &value,
+        };
         match name {
             "model" => model = f.string()?,
             "messages" => messages = Some(decode_messages(&value)?),
@@ -135,11 +172,19 @@ pub fn decode_chat(body: &[u8]) -> Result<ChatRequest, GatewayError> {
             "stream_options" => {
                 if let Some(options) = f.object()? {
                     if let Some(v) = options.get("include_usage") {
-                        let f = Field { name: "stream_options", value: v };
-                        req.include_usage = f.bool().map_err(|_| {
-                            bad("stream_options", "`stream_options.include_usage` must be true or false.")
-                        })?
-                        .unwrap_or(false);
+                        let f = Field {
+                            name: "stream_options",
+                            value: v,
+                        };
+                        req.include_usage = f
+                            .bool()
+                            .map_err(|_| {
+                                bad(
+                                    "stream_options",
+                                    "`stream_options.include_usage` must be true or false.",
+                                )
+                            })?
+                            .unwrap_or(false);
                     }
                 }
             }
@@ -171,12 +216,25 @@ pub fn decode_chat(body: &[u8]) -> Result<ChatRequest, GatewayError> {
 
 fn decode_messages(value: &Value) -> Result<Vec<Message>, GatewayError> {
     let Value::Array(items) = value else {
-        return Err(bad("messages", format!("`messages` must be an array of messages, got {}.", kind(value))));
+        return Err(bad(
+            "messages",
+            format!(
+                "`messages` must be an array of messages, got {}.",
+                kind(value)
+            ),
+        ));
     };
     if items.is_empty() {
-        return Err(bad("messages", "`messages` must contain at least one message."));
+        return Err(bad(
+            "messages",
+            "`messages` must contain at least one message.",
+        ));
     }
-    items.iter().enumerate().map(|(i, m)| decode_message(i, m)).collect()
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, m)| decode_message(i, m))
+        .collect()
 }
 
 fn decode_message(i: usize, value: &Value) -> Result<Message, GatewayError> {
@@ -186,7 +244,12 @@ fn decode_message(i: usize, value: &Value) -> Result<Message, GatewayError> {
     };
     let role = match m.get("role") {
         Some(Value::String(role)) => role.as_str(),
-        Some(other) => return Err(err(format!(".role` must be a string, got {}.", kind(other)))),
+        Some(other) => {
+            return Err(err(format!(
+                ".role` must be a string, got {}.",
+                kind(other)
+            )))
+        }
         None => return Err(err(".role` is required.".into())),
     };
     let role = match role {
@@ -211,9 +274,21 @@ fn decode_message(i: usize, value: &Value) -> Result<Message, GatewayError> {
     let name = match m.get("name") {
         None | Some(Value::Null) => None,
         Some(Value::String(name)) => Some(name.clone()),
-        Some(other) => return Err(err(format!(".name` must be a string, got {}.", kind(other)))),
+        Some(other) => {
+            return Err(err(format!(
+                ".name` must be a string, got {}.",
+                kind(other)
+            )))
+        }
     };
-    let mut message = Message { role, content, tool_calls: Vec::new(), tool_call_id: None, is_error: false, name };
+    let mut message = Message {
+        role,
+        content,
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+        is_error: false,
+        name,
+    };
     if role == Role::Assistant {
         match m.get("tool_calls") {
             None | Some(Value::Null) => {}
@@ -222,16 +297,28 @@ fn decode_message(i: usize, value: &Value) -> Result<Message, GatewayError> {
                     message.tool_calls.push(decode_tool_call(i, j, call)?);
                 }
             }
-            Some(other) => return Err(err(format!(".tool_calls` must be an array, got {}.", kind(other)))),
+            Some(other) => {
+                return Err(err(format!(
+                    ".tool_calls` must be an array, got {}.",
+                    kind(other)
+                )))
+            }
         }
     }
     if role == Role::Tool {
         message.tool_call_id = match m.get("tool_call_id") {
             Some(Value::String(id)) => Some(id.clone()),
             Some(other) if !other.is_null() => {
-                return Err(err(format!(".tool_call_id` must be a string, got {}.", kind(other))))
+                return Err(err(format!(
+                    ".tool_call_id` must be a string, got {}.",
+                    kind(other)
+                )))
             }
-            _ => return Err(err(".tool_call_id` is required for a `tool` message.".into())),
+            _ => {
+                return Err(err(
+                    ".tool_call_id` is required for a `tool` message.".into()
+                ))
+            }
         };
     }
     Ok(message)
@@ -263,13 +350,23 @@ fn decode_content(i: usize, content: &Value) -> Result<Vec<Part>, GatewayError> 
                             Some(Value::Object(image)) => match image.get("url") {
                                 Some(Value::String(url)) => (
                                     url.as_str(),
-                                    image.get("detail").and_then(Value::as_str).map(str::to_string),
+                                    image
+                                        .get("detail")
+                                        .and_then(Value::as_str)
+                                        .map(str::to_string),
                                 ),
                                 _ => return Err(err(".image_url.url` must be a string.".into())),
                             },
-                            _ => return Err(err(".image_url` must be an object with a `url`.".into())),
+                            _ => {
+                                return Err(err(
+                                    ".image_url` must be an object with a `url`.".into()
+                                ))
+                            }
                         };
-                        Ok(Part::Image(Image { source: ImageSource::from_url(url), detail }))
+                        Ok(Part::Image(Image {
+                            source: ImageSource::from_url(url),
+                            detail,
+                        }))
                     }
                     Some(other) => Err(err(format!(
                         ".type` `{other}` is not supported; expected `text` or `image_url`."
@@ -278,13 +375,18 @@ fn decode_content(i: usize, content: &Value) -> Result<Vec<Part>, GatewayError> 
                 }
             })
             .collect(),
-        other => Err(err(format!("` must be a string or an array of parts, got {}.", kind(other)))),
+        other => Err(err(format!(
+            "` must be a string or an array of parts, got {}.",
+            kind(other)
+        ))),
     }
 }
 
 fn decode_tool_call(i: usize, j: usize, call: &Value) -> Result<ToolCall, GatewayError> {
     let err = |what: &str| bad("messages", format!("`messages[{i}].tool_calls[{j}]{what}"));
-    let function = call.get("function").ok_or_else(|| err(".function` is required."))?;
+    let function = call
+        .get("function")
+        .ok_or_else(|| err(".function` is required."))?;
     let id = match call.get("id") {
         Some(Value::String(id)) => id.clone(),
         _ => return Err(err(".id` must be a string.")),
@@ -298,14 +400,23 @@ fn decode_tool_call(i: usize, j: usize, call: &Value) -> Result<ToolCall, Gatewa
         None | Some(Value::Null) => String::new(),
         Some(_) => return Err(err(".function.arguments` must be a string (JSON text).")),
     };
-    Ok(ToolCall { id, name, arguments })
+    Ok(ToolCall {
+        id,
+        name,
+        arguments,
+    })
 }
 
 fn decode_tools(value: &Value) -> Result<Vec<Tool>, GatewayError> {
     let items = match value {
         Value::Null => return Ok(Vec::new()),
         Value::Array(items) => items,
-        other => return Err(bad("tools", format!("`tools` must be an array, got {}.", kind(other)))),
+        other => {
+            return Err(bad(
+                "tools",
+                format!("`tools` must be an array, got {}.", kind(other)),
+            ))
+        }
     };
     items
         .iter()
@@ -314,7 +425,11 @@ fn decode_tools(value: &Value) -> Result<Vec<Tool>, GatewayError> {
             let err = |what: &str| bad("tools", format!("`tools[{i}]{what}"));
             match tool.get("type").and_then(Value::as_str) {
                 Some("function") => {}
-                Some(other) => return Err(err(&format!(".type` `{other}` is not supported; expected `function`."))),
+                Some(other) => {
+                    return Err(err(&format!(
+                        ".type` `{other}` is not supported; expected `function`."
+                    )))
+                }
                 None => return Err(err(".type` must be `function`.")),
             }
             let Some(Value::Object(function)) = tool.get("function") else {
@@ -339,7 +454,12 @@ fn decode_tools(value: &Value) -> Result<Vec<Tool>, GatewayError> {
                 Some(Value::Bool(b)) => Some(*b),
                 Some(_) => return Err(err(".function.strict` must be true or false.")),
             };
-            Ok(Tool { name, description, parameters, strict })
+            Ok(Tool {
+                name,
+                description,
+                parameters,
+                strict,
+            })
         })
         .collect()
 }
@@ -355,7 +475,11 @@ fn decode_tool_choice(value: &Value) -> Result<Option<ToolChoice>, GatewayError>
             _ => Err(bad("tool_choice", expected)),
         },
         Value::Object(o) if o.get("type").and_then(Value::as_str) == Some("function") => {
-            match o.get("function").and_then(|f| f.get("name")).and_then(Value::as_str) {
+            match o
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str)
+            {
                 Some(name) => Ok(Some(ToolChoice::Tool(name.to_string()))),
                 None => Err(bad("tool_choice", expected)),
             }
@@ -369,7 +493,10 @@ fn decode_response_format(value: &Value) -> Result<Option<ResponseFormat>, Gatew
     let Value::Object(o) = value else {
         return match value {
             Value::Null => Ok(None),
-            other => Err(bad("response_format", format!("`response_format` must be an object, got {}.", kind(other)))),
+            other => Err(bad(
+                "response_format",
+                format!("`response_format` must be an object, got {}.", kind(other)),
+            )),
         };
     };
     match o.get("type").and_then(Value::as_str) {
@@ -377,20 +504,36 @@ fn decode_response_format(value: &Value) -> Result<Option<ResponseFormat>, Gatew
         Some("json_object") => Ok(Some(ResponseFormat::JsonObject)),
         Some("json_schema") => {
             let Some(Value::Object(schema)) = o.get("json_schema") else {
-                return Err(bad("response_format", "`response_format.json_schema` must be an object."));
+                return Err(bad(
+                    "response_format",
+                    "`response_format.json_schema` must be an object.",
+                ));
             };
             let name = match schema.get("name") {
                 Some(Value::String(name)) => name.clone(),
-                _ => return Err(bad("response_format", "`response_format.json_schema.name` must be a string.")),
+                _ => {
+                    return Err(bad(
+                        "response_format",
+                        "`response_format.json_schema.name` must be a string.",
+                    ))
+                }
             };
             let strict = match schema.get("strict") {
                 None | Some(Value::Null) => None,
                 Some(Value::Bool(b)) => Some(*b),
-                Some(_) => return Err(bad("response_format", "`response_format.json_schema.strict` must be true or false.")),
+                Some(_) => {
+                    return Err(bad(
+                        "response_format",
+                        "`response_format.json_schema.strict` must be true or false.",
+                    ))
+                }
             };
             Ok(Some(ResponseFormat::JsonSchema {
                 name,
-                schema: schema.get("schema").cloned().unwrap_or_else(|| serde_json::json!({})),
+                schema: schema
+                    .get("schema")
+                    .cloned()
+                    .unwrap_or_else(|| serde_json::json!({})),
                 strict,
             }))
         }
@@ -403,7 +546,10 @@ fn decode_stop(value: &Value) -> Result<Vec<String>, GatewayError> {
     match value {
         Value::Null => Ok(Vec::new()),
         Value::String(s) => Ok(vec![s.clone()]),
-        Value::Array(items) => items.iter().map(|s| s.as_str().map(str::to_string).ok_or_else(expected)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|s| s.as_str().map(str::to_string).ok_or_else(expected))
+            .collect(),
         _ => Err(expected()),
     }
 }

@@ -16,15 +16,41 @@ pub fn decode_embeddings(body: &[u8]) -> Result<EmbeddingsRequest, GatewayError>
     let mut input = None;
     for (key, value) in object {
         match key.as_str() {
-            "model" => model = Field { name: "model", value: &value }.string()?,
+            "model" => {
+                model = Field {
+                    name: "model",
+                    value: &value,
+                }
+                .string()?
+            }
             "input" => input = Some(decode_input(&value)?),
-            "dimensions" => req.dimensions = Field { name: "dimensions", value: &value }.u64()?,
-            "user" => req.user = Field { name: "user", value: &value }.string()?,
+            "dimensions" => {
+                req.dimensions = Field {
+                    name: "dimensions",
+                    value: &value,
+                }
+                .u64()?
+            }
+            "user" => {
+                req.user = Field {
+                    name: "user",
+                    value: &value,
+                }
+                .string()?
+            }
             "encoding_format" => {
-                req.encoding_format = match (Field { name: "encoding_format", value: &value }).string()? {
+                req.encoding_format = match (Field {
+                    name: "encoding_format",
+                    value: &value,
+                })
+                .string()?
+                {
                     Some(f) if f == "float" || f == "base64" => Some(f),
                     Some(f) => {
-                        return Err(bad("encoding_format", format!("`encoding_format` must be `float` or `base64`, got `{f}`.")))
+                        return Err(bad(
+                            "encoding_format",
+                            format!("`encoding_format` must be `float` or `base64`, got `{f}`."),
+                        ))
                     }
                     None => None,
                 }
@@ -49,17 +75,28 @@ fn decode_input(value: &Value) -> Result<Vec<String>, GatewayError> {
     };
     match value {
         Value::String(s) => Ok(vec![s.clone()]),
-        Value::Array(items) if items.is_empty() => Err(bad("input", "`input` must not be an empty array.")),
+        Value::Array(items) if items.is_empty() => {
+            Err(bad("input", "`input` must not be an empty array."))
+        }
         Value::Array(items) => items
             .iter()
             .enumerate()
             .map(|(i, item)| match item {
                 Value::String(s) => Ok(s.clone()),
                 Value::Number(_) | Value::Array(_) => Err(tokens()),
-                other => Err(bad("input", format!("`input[{i}]` must be a string, got {}.", kind(other)))),
+                other => Err(bad(
+                    "input",
+                    format!("`input[{i}]` must be a string, got {}.", kind(other)),
+                )),
             })
             .collect(),
-        other => Err(bad("input", format!("`input` must be a string or an array of strings, got {}.", kind(other)))),
+        other => Err(bad(
+            "input",
+            format!(
+                "`input` must be a string or an array of strings, got {}.",
+                kind(other)
+            ),
+        )),
     }
 }
 
@@ -91,20 +128,53 @@ pub fn encode_embeddings(response: &EmbeddingsResponse) -> String {
 
 /// The answer in the client's `encoding_format` (`base64`: little-endian
 /// `f32`s, base64; anything else: floats).
-pub fn encode_embeddings_as(response: &EmbeddingsResponse, encoding_format: Option<&str>) -> String {
-    let usage = response.usage.map_or(UsageOut { prompt_tokens: 0, total_tokens: 0 }, |u| UsageOut {
-        prompt_tokens: u.input_tokens,
-        total_tokens: u.total(),
-    });
+pub fn encode_embeddings_as(
+    response: &EmbeddingsResponse,
+    encoding_format: Option<&str>,
+) -> String {
+    let usage = response.usage.map_or(
+        UsageOut {
+            prompt_tokens: 0,
+            total_tokens: 0,
+        },
+        |u| UsageOut {
+            prompt_tokens: u.input_tokens,
+            total_tokens: u.total(),
+        },
+    );
     fn list<E: Serialize>(model: &str, data: Vec<Item<E>>, usage: UsageOut) -> String {
-        serde_json::to_string(&List { object: "list", data, model, usage }).unwrap_or_default()
+        serde_json::to_string(&List {
+            object: "list",
+            data,
+            model,
+            usage,
+        })
+        .unwrap_or_default()
     }
-    let item = |index, embedding| Item { object: "embedding", index, embedding };
+    let item = |index, embedding| Item {
+        object: "embedding",
+        index,
+        embedding,
+    };
     if encoding_format == Some("base64") {
-        let data = response.vectors.iter().enumerate().map(|(i, v)| item(i, base64::encode_f32s(v))).collect();
+        let data = response
+            .vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| item(i, base64::encode_f32s(v)))
+            .collect();
         list(&response.model, data, usage)
     } else {
-        let data = response.vectors.iter().enumerate().map(|(i, v)| Item { object: "embedding", index: i, embedding: v }).collect();
+        let data = response
+            .vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Item {
+                object: "embedding",
+                index: i,
+                embedding: v,
+            })
+            .collect();
         list(&response.model, data, usage)
     }
 }

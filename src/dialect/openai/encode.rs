@@ -73,7 +73,9 @@ fn usage_out(u: &Usage) -> UsageOut {
         prompt_tokens: u.input_tokens,
         completion_tokens: u.output_tokens,
         total_tokens: u.total(),
-        prompt_tokens_details: u.cached_input_tokens.map(|cached_tokens| Cached { cached_tokens }),
+        prompt_tokens_details: u
+            .cached_input_tokens
+            .map(|cached_tokens| Cached { cached_tokens }),
     }
 }
 
@@ -82,7 +84,10 @@ fn call_out(c: &ToolCall) -> ToolCallOut<'_> {
         index: None,
         id: Some(&c.id),
         kind: Some("function"),
-        function: FunctionOut { name: Some(&c.name), arguments: &c.arguments },
+        function: FunctionOut {
+            name: Some(&c.name),
+            arguments: &c.arguments,
+        },
     }
 }
 
@@ -167,7 +172,11 @@ impl Encoder {
 
     /// The same, with the chunks' `created` (Unix seconds).
     pub fn with_created(include_usage: bool, created: u64) -> Self {
-        Encoder { include_usage, created, ..Encoder::default() }
+        Encoder {
+            include_usage,
+            created,
+            ..Encoder::default()
+        }
     }
 
     pub fn encode(&mut self, event: &StreamEvent, out: &mut String) {
@@ -182,28 +191,62 @@ impl Encoder {
             }
             StreamEvent::Text { choice, text } => {
                 self.open(*choice, out);
-                let delta = Delta { content: Some(text), ..Delta::default() };
+                let delta = Delta {
+                    content: Some(text),
+                    ..Delta::default()
+                };
                 self.chunk(*choice, delta, None, out);
             }
-            StreamEvent::ToolCallStart { choice, index, id, name } => {
+            StreamEvent::ToolCallStart {
+                choice,
+                index,
+                id,
+                name,
+            } => {
                 self.open(*choice, out);
                 let call = ToolCallOut {
                     index: Some(*index),
                     id: Some(id),
                     kind: Some("function"),
-                    function: FunctionOut { name: Some(name), arguments: "" },
+                    function: FunctionOut {
+                        name: Some(name),
+                        arguments: "",
+                    },
                 };
-                self.chunk(*choice, Delta { tool_calls: vec![call], ..Delta::default() }, None, out);
+                self.chunk(
+                    *choice,
+                    Delta {
+                        tool_calls: vec![call],
+                        ..Delta::default()
+                    },
+                    None,
+                    out,
+                );
             }
-            StreamEvent::ToolCallArguments { choice, index, arguments } => {
+            StreamEvent::ToolCallArguments {
+                choice,
+                index,
+                arguments,
+            } => {
                 self.open(*choice, out);
                 let call = ToolCallOut {
                     index: Some(*index),
                     id: None,
                     kind: None,
-                    function: FunctionOut { name: None, arguments },
+                    function: FunctionOut {
+                        name: None,
+                        arguments,
+                    },
                 };
-                self.chunk(*choice, Delta { tool_calls: vec![call], ..Delta::default() }, None, out);
+                self.chunk(
+                    *choice,
+                    Delta {
+                        tool_calls: vec![call],
+                        ..Delta::default()
+                    },
+                    None,
+                    out,
+                );
             }
             StreamEvent::Finish { choice, reason } => {
                 self.open(*choice, out);
@@ -228,13 +271,23 @@ impl Encoder {
 
     fn open(&mut self, choice: u32, out: &mut String) {
         if self.opened.insert(choice) {
-            let delta = Delta { role: Some("assistant"), content: Some(""), refusal: Some(()), ..Delta::default() };
+            let delta = Delta {
+                role: Some("assistant"),
+                content: Some(""),
+                refusal: Some(()),
+                ..Delta::default()
+            };
             self.chunk(choice, delta, None, out);
         }
     }
 
     fn chunk(&self, choice: u32, delta: Delta, finish_reason: Option<&str>, out: &mut String) {
-        let choices = vec![ChunkChoice { index: choice, delta, logprobs: (), finish_reason }];
+        let choices = vec![ChunkChoice {
+            index: choice,
+            delta,
+            logprobs: (),
+            finish_reason,
+        }];
         self.write(choices, self.include_usage.then_some(None), out);
     }
 

@@ -4,8 +4,8 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::canonical::{
-    ChatResponse, Choice, EmbeddingsResponse, FinishReason, Image, ImageSource, Part, ResponseFormat, Role,
-    StreamEvent, Tool, ToolCall, ToolChoice, Usage,
+    ChatResponse, Choice, EmbeddingsResponse, FinishReason, Image, ImageSource, Part,
+    ResponseFormat, Role, StreamEvent, Tool, ToolCall, ToolChoice, Usage,
 };
 use crate::error::Fault;
 
@@ -23,15 +23,28 @@ fn a_full_request_decodes_every_field() {
     assert_eq!(req.model, "gpt-4o");
     assert_eq!(req.messages.len(), 8);
     let m = &req.messages;
-    assert_eq!((m[0].role, m[0].joined_text().as_str()), (Role::System, "You are a terse travel assistant."));
-    assert_eq!((m[1].role, m[1].joined_text().as_str()), (Role::System, "Answer in English."));
+    assert_eq!(
+        (m[0].role, m[0].joined_text().as_str()),
+        (Role::System, "You are a terse travel assistant.")
+    );
+    assert_eq!(
+        (m[1].role, m[1].joined_text().as_str()),
+        (Role::System, "Answer in English.")
+    );
     assert_eq!(m[2].role, Role::User);
     assert_eq!(m[2].name.as_deref(), Some("ada"));
     assert_eq!(
         m[2].content[1],
-        Part::Image(Image { source: ImageSource::Url("https://example.com/images/paris.jpg".into()), detail: Some("high".into()) })
+        Part::Image(Image {
+            source: ImageSource::Url("https://example.com/images/paris.jpg".into()),
+            detail: Some("high".into())
+        })
     );
-    let Part::Image(Image { source: ImageSource::Base64 { media_type, data }, detail: None }) = &m[2].content[2] else {
+    let Part::Image(Image {
+        source: ImageSource::Base64 { media_type, data },
+        detail: None,
+    }) = &m[2].content[2]
+    else {
         panic!("expected an inline image: {:?}", m[2].content[2]);
     };
     assert_eq!(media_type, "image/png");
@@ -40,13 +53,27 @@ fn a_full_request_decodes_every_field() {
     assert_eq!(
         m[3].tool_calls,
         vec![
-            ToolCall { id: "call_paris_1".into(), name: "get_weather".into(), arguments: "{\"city\":\"Paris\"}".into() },
-            ToolCall { id: "call_rome_2".into(), name: "get_weather".into(), arguments: "{\"city\":\"Rome\"}".into() },
+            ToolCall {
+                id: "call_paris_1".into(),
+                name: "get_weather".into(),
+                arguments: "{\"city\":\"Paris\"}".into()
+            },
+            ToolCall {
+                id: "call_rome_2".into(),
+                name: "get_weather".into(),
+                arguments: "{\"city\":\"Rome\"}".into()
+            },
         ]
     );
-    assert_eq!((m[4].role, m[4].tool_call_id.as_deref()), (Role::Tool, Some("call_paris_1")));
+    assert_eq!(
+        (m[4].role, m[4].tool_call_id.as_deref()),
+        (Role::Tool, Some("call_paris_1"))
+    );
     assert_eq!(m[5].joined_text(), "{\"temp_c\":21,\"sky\":\"clear\"}");
-    assert_eq!(m[7].content, vec![Part::Text("Thanks! Now as JSON.".into())]);
+    assert_eq!(
+        m[7].content,
+        vec![Part::Text("Thanks! Now as JSON.".into())]
+    );
     assert_eq!(
         req.tools,
         vec![
@@ -56,12 +83,25 @@ fn a_full_request_decodes_every_field() {
                 parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": false}),
                 strict: Some(true),
             },
-            Tool { name: "get_time".into(), description: None, parameters: json!({"type": "object", "properties": {}}), strict: None },
+            Tool {
+                name: "get_time".into(),
+                description: None,
+                parameters: json!({"type": "object", "properties": {}}),
+                strict: None
+            },
         ]
     );
-    assert_eq!(req.tool_choice, Some(ToolChoice::Tool("get_weather".into())));
+    assert_eq!(
+        req.tool_choice,
+        Some(ToolChoice::Tool("get_weather".into()))
+    );
     assert_eq!(req.parallel_tool_calls, Some(true));
-    let Some(ResponseFormat::JsonSchema { name, schema, strict }) = &req.response_format else {
+    let Some(ResponseFormat::JsonSchema {
+        name,
+        schema,
+        strict,
+    }) = &req.response_format
+    else {
         panic!("expected a JSON schema");
     };
     assert_eq!((name.as_str(), *strict), ("weather_report", Some(true)));
@@ -71,10 +111,16 @@ fn a_full_request_decodes_every_field() {
     assert_eq!((req.temperature, req.top_p), (Some(0.2), Some(0.9)));
     assert_eq!(req.stop, vec!["\n\nUser:".to_string(), "END".to_string()]);
     assert_eq!((req.seed, req.n), (Some(42), Some(1)));
-    assert_eq!((req.presence_penalty, req.frequency_penalty), (Some(0.1), Some(-0.3)));
+    assert_eq!(
+        (req.presence_penalty, req.frequency_penalty),
+        (Some(0.1), Some(-0.3))
+    );
     assert_eq!((req.logprobs, req.top_logprobs), (Some(true), Some(3)));
     assert_eq!(req.user.as_deref(), Some("user-1234"));
-    assert_eq!(Value::Object(req.metadata.clone().unwrap()), json!({"team": "travel", "trace": "t-77"}));
+    assert_eq!(
+        Value::Object(req.metadata.clone().unwrap()),
+        json!({"team": "travel", "trace": "t-77"})
+    );
     assert_eq!(
         Value::Object(req.extra.clone()),
         json!({"store": false, "service_tier": "auto", "logit_bias": {"50256": -100}, "prediction": {"type": "content", "content": "{\"cities\":"}})
@@ -148,7 +194,11 @@ fn mistakes_are_400s_naming_the_field() {
         let e = decode_chat(body.as_bytes()).unwrap_err();
         assert_eq!(e.fault, Fault::BadRequest, "{body}");
         assert_eq!(e.param.unwrap_or(""), param, "{body}: {}", e.message);
-        assert!(e.message.contains(needle), "{body}: {:?} lacks {needle:?}", e.message);
+        assert!(
+            e.message.contains(needle),
+            "{body}: {:?} lacks {needle:?}",
+            e.message
+        );
     }
 }
 
@@ -177,8 +227,17 @@ fn answer() -> ChatResponse {
         id: "chatcmpl-1".into(),
         model: "gpt-4o-mini".into(),
         created: 1_700_000_000,
-        choices: vec![Choice { index: 0, text: Some("Hi there".into()), tool_calls: vec![], finish_reason: Some(FinishReason::Stop) }],
-        usage: Some(Usage { input_tokens: 12, output_tokens: 3, cached_input_tokens: Some(8) }),
+        choices: vec![Choice {
+            index: 0,
+            text: Some("Hi there".into()),
+            tool_calls: vec![],
+            finish_reason: Some(FinishReason::Stop),
+        }],
+        usage: Some(Usage {
+            input_tokens: 12,
+            output_tokens: 3,
+            cached_input_tokens: Some(8),
+        }),
     }
 }
 
@@ -200,23 +259,65 @@ fn tool_calls_and_other_finishes() {
     r.choices[0] = Choice {
         index: 0,
         text: None,
-        tool_calls: vec![ToolCall { id: "call_1".into(), name: "get_weather".into(), arguments: "{\"city\":\"Paris\"}".into() }],
+        tool_calls: vec![ToolCall {
+            id: "call_1".into(),
+            name: "get_weather".into(),
+            arguments: "{\"city\":\"Paris\"}".into(),
+        }],
         finish_reason: Some(FinishReason::ToolCalls),
     };
-    r.choices.push(Choice { index: 1, text: Some("cut".into()), tool_calls: vec![], finish_reason: Some(FinishReason::Length) });
-    r.choices.push(Choice { index: 2, text: None, tool_calls: vec![], finish_reason: Some(FinishReason::ContentFilter) });
-    r.choices.push(Choice { index: 3, text: Some("x".into()), tool_calls: vec![], finish_reason: Some(FinishReason::StopSequence(Some("END".into()))) });
-    r.choices.push(Choice { index: 4, text: Some("y".into()), tool_calls: vec![], finish_reason: None });
-    r.usage = Some(Usage { input_tokens: 1, output_tokens: 2, cached_input_tokens: None });
+    r.choices.push(Choice {
+        index: 1,
+        text: Some("cut".into()),
+        tool_calls: vec![],
+        finish_reason: Some(FinishReason::Length),
+    });
+    r.choices.push(Choice {
+        index: 2,
+        text: None,
+        tool_calls: vec![],
+        finish_reason: Some(FinishReason::ContentFilter),
+    });
+    r.choices.push(Choice {
+        index: 3,
+        text: Some("x".into()),
+        tool_calls: vec![],
+        finish_reason: Some(FinishReason::StopSequence(Some("END".into()))),
+    });
+    r.choices.push(Choice {
+        index: 4,
+        text: Some("y".into()),
+        tool_calls: vec![],
+        finish_reason: None,
+    });
+    r.usage = Some(Usage {
+        input_tokens: 1,
+        output_tokens: 2,
+        cached_input_tokens: None,
+    });
     let v: Value = serde_json::from_str(&encode_response(&r)).unwrap();
     assert_eq!(
         v["choices"][0]["message"],
         json!({"role": "assistant", "content": null, "refusal": null,
                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]})
     );
-    let reasons: Vec<Value> = (0..5).map(|i| v["choices"][i]["finish_reason"].clone()).collect();
-    assert_eq!(reasons, vec![json!("tool_calls"), json!("length"), json!("content_filter"), json!("stop"), Value::Null]);
-    assert_eq!(v["usage"], json!({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}));
+    let reasons: Vec<Value> = (0..5)
+        .map(|i| v["choices"][i]["finish_reason"].clone())
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            json!("tool_calls"),
+            json!("length"),
+            json!("content_filter"),
+            json!("stop"),
+            Value::Null
+        ]
+    );
+    assert_eq!(
+        v["usage"],
+        json!({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3})
+    );
     r.usage = None;
     let v: Value = serde_json::from_str(&encode_response(&r)).unwrap();
     assert!(v.get("usage").is_none());
@@ -224,13 +325,38 @@ fn tool_calls_and_other_finishes() {
 
 fn stream_events() -> Vec<StreamEvent> {
     vec![
-        StreamEvent::Start { id: "chatcmpl-9".into(), model: "m".into() },
-        StreamEvent::Text { choice: 0, text: "Hel".into() },
-        StreamEvent::Text { choice: 0, text: "lo".into() },
-        StreamEvent::ToolCallStart { choice: 0, index: 0, id: "call_1".into(), name: "f".into() },
-        StreamEvent::ToolCallArguments { choice: 0, index: 0, arguments: "{\"a\":1}".into() },
-        StreamEvent::Finish { choice: 0, reason: FinishReason::ToolCalls },
-        StreamEvent::Usage(Usage { input_tokens: 5, output_tokens: 7, cached_input_tokens: None }),
+        StreamEvent::Start {
+            id: "chatcmpl-9".into(),
+            model: "m".into(),
+        },
+        StreamEvent::Text {
+            choice: 0,
+            text: "Hel".into(),
+        },
+        StreamEvent::Text {
+            choice: 0,
+            text: "lo".into(),
+        },
+        StreamEvent::ToolCallStart {
+            choice: 0,
+            index: 0,
+            id: "call_1".into(),
+            name: "f".into(),
+        },
+        StreamEvent::ToolCallArguments {
+            choice: 0,
+            index: 0,
+            arguments: "{\"a\":1}".into(),
+        },
+        StreamEvent::Finish {
+            choice: 0,
+            reason: FinishReason::ToolCalls,
+        },
+        StreamEvent::Usage(Usage {
+            input_tokens: 5,
+            output_tokens: 7,
+            cached_input_tokens: None,
+        }),
         StreamEvent::Done,
     ]
 }
@@ -254,28 +380,57 @@ fn stream_chunks_as_openai_sends_them() {
         r#"{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":1}"}}]},"logprobs":null,"finish_reason":null}]"#,
         r#"{"index":0,"delta":{},"logprobs":null,"finish_reason":"tool_calls"}]"#,
     ];
-    let without: String = expected.iter().map(|c| format!("{head}{c}}}\n\n")).collect::<String>() + "data: [DONE]\n\n";
-    assert_eq!(encode_all(Encoder::with_created(false, 1_700_000_000), &stream_events()), without);
-    let with: String = expected.iter().map(|c| format!("{head}{c},\"usage\":null}}\n\n")).collect::<String>()
+    let without: String = expected
+        .iter()
+        .map(|c| format!("{head}{c}}}\n\n"))
+        .collect::<String>()
+        + "data: [DONE]\n\n";
+    assert_eq!(
+        encode_all(
+            Encoder::with_created(false, 1_700_000_000),
+            &stream_events()
+        ),
+        without
+    );
+    let with: String = expected
+        .iter()
+        .map(|c| format!("{head}{c},\"usage\":null}}\n\n"))
+        .collect::<String>()
         + head
         + r#"],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#
         + "\n\ndata: [DONE]\n\n";
-    assert_eq!(encode_all(Encoder::with_created(true, 1_700_000_000), &stream_events()), with);
+    assert_eq!(
+        encode_all(Encoder::with_created(true, 1_700_000_000), &stream_events()),
+        with
+    );
 }
 
 #[test]
 fn stream_errors_end_the_stream_and_other_choices_open_on_their_own() {
     let events = [
-        StreamEvent::Start { id: "c".into(), model: "m".into() },
-        StreamEvent::Text { choice: 1, text: "b".into() },
-        StreamEvent::Error { message: "upstream said no".into() },
-        StreamEvent::Text { choice: 0, text: "late".into() },
+        StreamEvent::Start {
+            id: "c".into(),
+            model: "m".into(),
+        },
+        StreamEvent::Text {
+            choice: 1,
+            text: "b".into(),
+        },
+        StreamEvent::Error {
+            message: "upstream said no".into(),
+        },
+        StreamEvent::Text {
+            choice: 0,
+            text: "late".into(),
+        },
         StreamEvent::Done,
     ];
     let out = encode_all(Encoder::new(true), &events);
     let frames: Vec<&str> = out.split("\n\n").filter(|f| !f.is_empty()).collect();
     assert_eq!(frames.len(), 4, "{out}");
-    let data = |i: usize| -> Value { serde_json::from_str(frames[i].strip_prefix("data: ").unwrap()).unwrap() };
+    let data = |i: usize| -> Value {
+        serde_json::from_str(frames[i].strip_prefix("data: ").unwrap()).unwrap()
+    };
     assert_eq!(data(0)["choices"][0]["index"], 0);
     assert_eq!(data(1)["choices"][0]["index"], 1);
     assert_eq!(data(1)["choices"][0]["delta"]["role"], "assistant");
@@ -290,26 +445,55 @@ fn stream_errors_end_the_stream_and_other_choices_open_on_their_own() {
 fn embeddings_requests() {
     let req = decode_embeddings(transcript!("embeddings_request.json").as_bytes()).unwrap();
     assert_eq!(req.model, "text-embedding-3-small");
-    assert_eq!(req.inputs, vec!["The food was delicious.".to_string(), "The waiter was friendly.".to_string()]);
+    assert_eq!(
+        req.inputs,
+        vec![
+            "The food was delicious.".to_string(),
+            "The waiter was friendly.".to_string()
+        ]
+    );
     assert_eq!(req.encoding_format.as_deref(), Some("base64"));
-    assert_eq!((req.dimensions, req.user.as_deref()), (Some(4), Some("user-1234")));
+    assert_eq!(
+        (req.dimensions, req.user.as_deref()),
+        (Some(4), Some("user-1234"))
+    );
     assert_eq!(Value::Object(req.extra), json!({"x_extra": true}));
     let req = decode_embeddings(br#"{"model":"e","input":"one"}"#).unwrap();
     assert_eq!(req.inputs, vec!["one".to_string()]);
     for (body, param, needle) in [
-        (&br#"{"model":"e","input":[1,2,3]}"#[..], "input", "token arrays"),
+        (
+            &br#"{"model":"e","input":[1,2,3]}"#[..],
+            "input",
+            "token arrays",
+        ),
         (br#"{"model":"e","input":[[1,2]]}"#, "input", "token arrays"),
         (br#"{"model":"e","input":[]}"#, "input", "empty"),
-        (br#"{"model":"e","input":[null]}"#, "input", "`input[0]` must be a string"),
+        (
+            br#"{"model":"e","input":[null]}"#,
+            "input",
+            "`input[0]` must be a string",
+        ),
         (br#"{"model":"e"}"#, "input", "required"),
         (br#"{"input":"x"}"#, "model", "required"),
-        (br#"{"model":"e","input":"x","encoding_format":"hex"}"#, "encoding_format", "`float` or `base64`"),
-        (br#"{"model":"e","input":"x","dimensions":"4"}"#, "dimensions", "non-negative integer"),
+        (
+            br#"{"model":"e","input":"x","encoding_format":"hex"}"#,
+            "encoding_format",
+            "`float` or `base64`",
+        ),
+        (
+            br#"{"model":"e","input":"x","dimensions":"4"}"#,
+            "dimensions",
+            "non-negative integer",
+        ),
         (b"[]", "", "found an array"),
     ] {
         let e = decode_embeddings(body).unwrap_err();
         assert_eq!(e.param.unwrap_or(""), param, "{}", e.message);
-        assert!(e.message.contains(needle), "{:?} lacks {needle:?}", e.message);
+        assert!(
+            e.message.contains(needle),
+            "{:?} lacks {needle:?}",
+            e.message
+        );
     }
 }
 
@@ -318,7 +502,11 @@ fn embeddings_answers_as_floats_or_base64() {
     let r = EmbeddingsResponse {
         model: "text-embedding-3-small".into(),
         vectors: vec![vec![1.0, -0.5], vec![0.125, -1.0]],
-        usage: Some(Usage { input_tokens: 3, output_tokens: 0, cached_input_tokens: None }),
+        usage: Some(Usage {
+            input_tokens: 3,
+            output_tokens: 0,
+            cached_input_tokens: None,
+        }),
     };
     assert_eq!(
         encode_embeddings(&r),
@@ -331,6 +519,9 @@ fn embeddings_answers_as_floats_or_base64() {
     assert_eq!(v["data"][0]["embedding"], "AACAPwAAAL8=");
     assert_eq!(v["data"][1]["embedding"], "AAAAPgAAgL8=");
     // What the provider decodes from base64 is what was encoded.
-    let back = crate::provider::openai::embeddings_response(encode_embeddings_as(&r, Some("base64")).as_bytes()).unwrap();
+    let back = crate::provider::openai::embeddings_response(
+        encode_embeddings_as(&r, Some("base64")).as_bytes(),
+    )
+    .unwrap();
     assert_eq!(back.vectors, r.vectors);
 }

@@ -8,7 +8,10 @@ use crate::canonical::{DecodeError, EmbeddingsRequest, EmbeddingsResponse, Usage
 use crate::error::GatewayError;
 use crate::provider::{HttpRequest, Target};
 
-pub fn embeddings_request(req: &EmbeddingsRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
+pub fn embeddings_request(
+    req: &EmbeddingsRequest,
+    t: &Target,
+) -> Result<HttpRequest, GatewayError> {
     let mut body = Map::new();
     if endpoint::model_in_body(t) {
         body.insert("model".into(), Value::from(t.model));
@@ -37,13 +40,17 @@ pub fn embeddings_request(req: &EmbeddingsRequest, t: &Target) -> Result<HttpReq
 
 pub fn embeddings_response(body: &[u8]) -> Result<EmbeddingsResponse, DecodeError> {
     let bad = |what: String| DecodeError::Malformed(format!("the embeddings answer {what}"));
-    let value: Value = serde_json::from_slice(body).map_err(|e| bad(format!("is not JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("is not JSON: {e}")))?;
     let Some(Value::Array(data)) = value.get("data") else {
         return Err(bad("has no `data` array".into()));
     };
     let mut rows = Vec::with_capacity(data.len());
     for (position, item) in data.iter().enumerate() {
-        let index = item.get("index").and_then(Value::as_u64).unwrap_or(position as u64);
+        let index = item
+            .get("index")
+            .and_then(Value::as_u64)
+            .unwrap_or(position as u64);
         let vector = match item.get("embedding") {
             Some(Value::Array(numbers)) => numbers
                 .iter()
@@ -59,11 +66,22 @@ pub fn embeddings_response(body: &[u8]) -> Result<EmbeddingsResponse, DecodeErro
     rows.sort_by_key(|(index, _)| *index);
     let usage = value.get("usage").and_then(|u| {
         let prompt = u.get("prompt_tokens").and_then(Value::as_u64)?;
-        let total = u.get("total_tokens").and_then(Value::as_u64).unwrap_or(prompt);
-        Some(Usage { input_tokens: prompt, output_tokens: total.saturating_sub(prompt), cached_input_tokens: None })
+        let total = u
+            .get("total_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(prompt);
+        Some(Usage {
+            input_tokens: prompt,
+            output_tokens: total.saturating_sub(prompt),
+            cached_input_tokens: None,
+        })
     });
     Ok(EmbeddingsResponse {
-        model: value.get("model").and_then(Value::as_str).unwrap_or_default().to_string(),
+        model: value
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         vectors: rows.into_iter().map(|(_, v)| v).collect(),
         usage,
     })

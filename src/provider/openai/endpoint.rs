@@ -20,7 +20,8 @@ pub fn model_in_body(t: &Target) -> bool {
 }
 
 fn deployment_url(t: &Target) -> bool {
-    preset_for(t.kind).url == UrlShape::AzureDeployment && !t.base.trim_end_matches('/').ends_with("/v1")
+    preset_for(t.kind).url == UrlShape::AzureDeployment
+        && !t.base.trim_end_matches('/').ends_with("/v1")
 }
 
 fn url(t: &Target, endpoint: &str) -> Result<String, GatewayError> {
@@ -35,7 +36,10 @@ fn url(t: &Target, endpoint: &str) -> Result<String, GatewayError> {
         ));
     }
     let resource = base.strip_suffix("/openai").unwrap_or(base);
-    let version = t.api_version.filter(|v| !v.trim().is_empty()).unwrap_or(AZURE_API_VERSION);
+    let version = t
+        .api_version
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or(AZURE_API_VERSION);
     Ok(format!(
         "{resource}/openai/deployments/{}/{endpoint}?api-version={}",
         escape(t.model),

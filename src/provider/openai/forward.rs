@@ -16,7 +16,11 @@ use crate::provider::{HttpRequest, Target};
 
 /// The upstream request for a client's chat completions `body`; with
 /// `rewrite_model` its `model` becomes `t.model`.
-pub fn forward_chat(body: &[u8], t: &Target, rewrite_model: bool) -> Result<HttpRequest, GatewayError> {
+pub fn forward_chat(
+    body: &[u8],
+    t: &Target,
+    rewrite_model: bool,
+) -> Result<HttpRequest, GatewayError> {
     let mut object = parse(body, "chat completion request")?;
     model(&mut object, t, rewrite_model);
     rules::apply(preset_for(t.kind).actions, &mut object);
@@ -29,7 +33,11 @@ pub fn forward_chat(body: &[u8], t: &Target, rewrite_model: bool) -> Result<Http
 }
 
 /// The same for an embeddings `body` (no per-model rules apply).
-pub fn forward_embeddings(body: &[u8], t: &Target, rewrite_model: bool) -> Result<HttpRequest, GatewayError> {
+pub fn forward_embeddings(
+    body: &[u8],
+    t: &Target,
+    rewrite_model: bool,
+) -> Result<HttpRequest, GatewayError> {
     let mut object = parse(body, "embeddings request")?;
     model(&mut object, t, rewrite_model);
     Ok(HttpRequest {
@@ -41,7 +49,10 @@ pub fn forward_embeddings(body: &[u8], t: &Target, rewrite_model: bool) -> Resul
 
 fn parse<'a>(body: &'a [u8], what: &str) -> Result<RawObject<'a>, GatewayError> {
     RawObject::parse(body).map_err(|problem| {
-        GatewayError::new(Fault::BadRequest, format!("Request body is not a {what}: {problem}."))
+        GatewayError::new(
+            Fault::BadRequest,
+            format!("Request body is not a {what}: {problem}."),
+        )
     })
 }
 

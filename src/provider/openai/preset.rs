@@ -78,22 +78,49 @@ const fn preset(kind: ProviderKind) -> Preset {
 }
 
 const fn local(kind: ProviderKind) -> Preset {
-    Preset { key_optional: true, top_k: true, ..preset(kind) }
+    Preset {
+        key_optional: true,
+        top_k: true,
+        ..preset(kind)
+    }
 }
 
 /// One row per OpenAI-speaking kind.
 pub static PRESETS: [Preset; 13] = [
-    Preset { key_optional: true, ..preset(ProviderKind::OpenaiCompatible) },
+    Preset {
+        key_optional: true,
+        ..preset(ProviderKind::OpenaiCompatible)
+    },
     // `max_tokens` is deprecated there in favour of `max_completion_tokens`,
     // which every model takes.
-    Preset { max_tokens_field: "max_completion_tokens", ..preset(ProviderKind::Openai) },
-    Preset { auth: Auth::Header("api-key"), url: UrlShape::AzureDeployment, ..preset(ProviderKind::Azure) },
-    Preset { top_k: true, ..preset(ProviderKind::Openrouter) },
+    Preset {
+        max_tokens_field: "max_completion_tokens",
+        ..preset(ProviderKind::Openai)
+    },
+    Preset {
+        auth: Auth::Header("api-key"),
+        url: UrlShape::AzureDeployment,
+        ..preset(ProviderKind::Azure)
+    },
+    Preset {
+        top_k: true,
+        ..preset(ProviderKind::Openrouter)
+    },
     preset(ProviderKind::Groq),
-    Preset { stream_usage: false, actions: MISTRAL, ..preset(ProviderKind::Mistral) },
-    Preset { top_k: true, ..preset(ProviderKind::Together) },
+    Preset {
+        stream_usage: false,
+        actions: MISTRAL,
+        ..preset(ProviderKind::Mistral)
+    },
+    Preset {
+        top_k: true,
+        ..preset(ProviderKind::Together)
+    },
     preset(ProviderKind::Deepseek),
-    Preset { top_k: true, ..preset(ProviderKind::Fireworks) },
+    Preset {
+        top_k: true,
+        ..preset(ProviderKind::Fireworks)
+    },
     local(ProviderKind::Ollama),
     local(ProviderKind::Vllm),
     local(ProviderKind::Lmstudio),
@@ -103,5 +130,8 @@ pub static PRESETS: [Preset; 13] = [
 /// The preset of `kind` (a kind that does not speak OpenAI gets the
 /// generic OpenAI-compatible one).
 pub fn preset_for(kind: ProviderKind) -> &'static Preset {
-    PRESETS.iter().find(|p| p.kind == kind).unwrap_or(&PRESETS[0])
+    PRESETS
+        .iter()
+        .find(|p| p.kind == kind)
+        .unwrap_or(&PRESETS[0])
 }

@@ -42,7 +42,8 @@ pub struct RawObject<'a> {
 impl<'a> RawObject<'a> {
     /// `Err` with a description when `body` is not one JSON object.
     pub fn parse(body: &'a [u8]) -> Result<RawObject<'a>, String> {
-        serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|e| format!("not valid JSON: {e}"))?;
+        serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            .map_err(|e| format!("not valid JSON: {e}"))?;
         let mut s = Scanner { body, at: 0 };
         s.space();
         if s.peek() != Some(b'{') {
@@ -65,7 +66,8 @@ impl<'a> RawObject<'a> {
             let key_start = s.at;
             s.string()?;
             let key_end = s.at;
-            let key: String = serde_json::from_slice(&body[key_start..key_end]).map_err(|e| e.to_string())?;
+            let key: String =
+                serde_json::from_slice(&body[key_start..key_end]).map_err(|e| e.to_string())?;
             s.space();
             if s.peek() != Some(b':') {
                 return Err("expected `:`".into());
@@ -74,9 +76,21 @@ impl<'a> RawObject<'a> {
             s.space();
             let value_start = s.at;
             s.value()?;
-            members.push(Member { key, key_start, key_end, value_start, value_end: s.at, edit: Edit::Keep });
+            members.push(Member {
+                key,
+                key_start,
+                key_end,
+                value_start,
+                value_end: s.at,
+                edit: Edit::Keep,
+            });
         }
-        Ok(RawObject { body, members, open, added: Vec::new() })
+        Ok(RawObject {
+            body,
+            members,
+            open,
+            added: Vec::new(),
+        })
     }
 
     fn live(&self) -> impl Iterator<Item = &Member> {
@@ -158,7 +172,9 @@ impl<'a> RawObject<'a> {
                 }
             }
             match &member.edit {
-                Edit::Keep | Edit::Drop => out.extend_from_slice(&body[member.key_start..member.value_end]),
+                Edit::Keep | Edit::Drop => {
+                    out.extend_from_slice(&body[member.key_start..member.value_end])
+                }
                 Edit::Rename(to) => {
                     out.extend_from_slice(quoted(to).as_bytes());
                     out.extend_from_slice(&body[member.key_end..member.value_end]);
@@ -286,7 +302,10 @@ impl Scanner<'_> {
                 }
             }
             Some(_) => {
-                while !matches!(self.peek(), None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')) {
+                while !matches!(
+                    self.peek(),
+                    None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                ) {
                     self.at += 1;
                 }
                 Ok(())

@@ -19,7 +19,10 @@ pub fn chat_body(req: &ChatRequest, t: &Target) -> Map<String, Value> {
     if endpoint::model_in_body(t) {
         body.insert("model".into(), Value::String(t.model.to_string()));
     }
-    body.insert("messages".into(), Value::Array(req.messages.iter().map(message).collect()));
+    body.insert(
+        "messages".into(),
+        Value::Array(req.messages.iter().map(message).collect()),
+    );
     if !req.tools.is_empty() {
         let tools = req
             .tools
@@ -50,12 +53,20 @@ pub fn chat_body(req: &ChatRequest, t: &Target) -> Map<String, Value> {
         };
         body.insert("tool_choice".into(), choice);
     }
-    put(&mut body, "parallel_tool_calls", req.parallel_tool_calls.map(Value::Bool));
+    put(
+        &mut body,
+        "parallel_tool_calls",
+        req.parallel_tool_calls.map(Value::Bool),
+    );
     if let Some(format) = &req.response_format {
         let format = match format {
             ResponseFormat::Text => json!({"type": "text"}),
             ResponseFormat::JsonObject => json!({"type": "json_object"}),
-            ResponseFormat::JsonSchema { name, schema, strict } => {
+            ResponseFormat::JsonSchema {
+                name,
+                schema,
+                strict,
+            } => {
                 let mut inner = Map::new();
                 inner.insert("name".into(), Value::String(name.clone()));
                 inner.insert("schema".into(), schema.clone());
@@ -75,7 +86,11 @@ pub fn chat_body(req: &ChatRequest, t: &Target) -> Map<String, Value> {
             body.insert("stream_options".into(), json!({"include_usage": true}));
         }
     }
-    put(&mut body, preset.max_tokens_field, req.max_tokens.map(Value::from));
+    put(
+        &mut body,
+        preset.max_tokens_field,
+        req.max_tokens.map(Value::from),
+    );
     put(&mut body, "temperature", req.temperature.map(Value::from));
     put(&mut body, "top_p", req.top_p.map(Value::from));
     if preset.top_k {
@@ -86,12 +101,24 @@ pub fn chat_body(req: &ChatRequest, t: &Target) -> Map<String, Value> {
     }
     put(&mut body, "seed", req.seed.map(Value::from));
     put(&mut body, "n", req.n.map(Value::from));
-    put(&mut body, "presence_penalty", req.presence_penalty.map(Value::from));
-    put(&mut body, "frequency_penalty", req.frequency_penalty.map(Value::from));
+    put(
+        &mut body,
+        "presence_penalty",
+        req.presence_penalty.map(Value::from),
+    );
+    put(
+        &mut body,
+        "frequency_penalty",
+        req.frequency_penalty.map(Value::from),
+    );
     put(&mut body, "logprobs", req.logprobs.map(Value::Bool));
     put(&mut body, "top_logprobs", req.top_logprobs.map(Value::from));
     put(&mut body, "user", req.user.clone().map(Value::String));
-    put(&mut body, "metadata", req.metadata.clone().map(Value::Object));
+    put(
+        &mut body,
+        "metadata",
+        req.metadata.clone().map(Value::Object),
+    );
     for (key, value) in &req.extra {
         if !body.contains_key(key) {
             body.insert(key.clone(), value.clone());

@@ -12,7 +12,9 @@ pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| DecodeError::Malformed(format!("the chat completion is not JSON: {e}")))?;
     let Value::Object(object) = &value else {
-        return Err(DecodeError::Malformed("the chat completion is not a JSON object".into()));
+        return Err(DecodeError::Malformed(
+            "the chat completion is not a JSON object".into(),
+        ));
     };
     let Some(Value::Array(choices)) = object.get("choices") else {
         if let Some(error) = object.get("error") {
@@ -21,7 +23,9 @@ pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
                 error_message(error).unwrap_or_else(|| error.to_string())
             )));
         }
-        return Err(DecodeError::Malformed("the chat completion has no `choices` array".into()));
+        return Err(DecodeError::Malformed(
+            "the chat completion has no `choices` array".into(),
+        ));
     };
     let choices = choices
         .iter()
@@ -30,7 +34,9 @@ pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(ChatResponse {
         id: str_field(object.get("id")).unwrap_or_default().to_string(),
-        model: str_field(object.get("model")).unwrap_or_default().to_string(),
+        model: str_field(object.get("model"))
+            .unwrap_or_default()
+            .to_string(),
         created: object.get("created").and_then(Value::as_u64).unwrap_or(0),
         choices,
         usage: object.get("usage").and_then(usage),
@@ -48,7 +54,10 @@ fn choice(position: usize, c: &Value) -> Result<Choice, DecodeError> {
     };
     let index = match c.get("index") {
         None | Some(Value::Null) => position as u32,
-        Some(v) => v.as_u64().and_then(|i| u32::try_from(i).ok()).ok_or_else(|| bad("has a bad `index`"))?,
+        Some(v) => v
+            .as_u64()
+            .and_then(|i| u32::try_from(i).ok())
+            .ok_or_else(|| bad("has a bad `index`"))?,
     };
     let message = match c.get("message") {
         Some(Value::Object(m)) => m,
@@ -58,9 +67,12 @@ fn choice(position: usize, c: &Value) -> Result<Choice, DecodeError> {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         // Some compatible servers answer with content parts.
-        Some(Value::Array(parts)) => {
-            Some(parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect())
-        }
+        Some(Value::Array(parts)) => Some(
+            parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect(),
+        ),
         Some(_) => return Err(bad("has a `message.content` that is not text")),
     };
     // A refusal is the model's answer, in its own field.
@@ -186,7 +198,9 @@ pub fn error(status: u16, body: &str) -> ProviderError {
             401 | 403 => ErrorClass::Auth,
             404 => ErrorClass::NotFound,
             503 | 529 => ErrorClass::Overloaded,
-            500..=599 if said(&["overloaded_error", "overloaded"]) || lower.contains("overloaded") => {
+            500..=599
+                if said(&["overloaded_error", "overloaded"]) || lower.contains("overloaded") =>
+            {
                 ErrorClass::Overloaded
             }
             408 | 500..=599 => ErrorClass::Server,

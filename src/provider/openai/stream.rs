@@ -38,7 +38,9 @@ impl Decoder {
         if self.done {
             Ok(())
         } else {
-            Err(DecodeError::Malformed("the stream ended before `data: [DONE]`".into()))
+            Err(DecodeError::Malformed(
+                "the stream ended before `data: [DONE]`".into(),
+            ))
         }
     }
 
@@ -61,7 +63,9 @@ impl Decoder {
             return Ok(());
         }
         if !chunk.is_object() {
-            return Err(DecodeError::Malformed("a stream event is not a JSON object".into()));
+            return Err(DecodeError::Malformed(
+                "a stream event is not a JSON object".into(),
+            ));
         }
         let text = |key: &str| chunk.get(key).and_then(Value::as_str).unwrap_or_default();
         self.start(text("id"), text("model"), out);
@@ -84,22 +88,34 @@ impl Decoder {
     fn start(&mut self, id: &str, model: &str, out: &mut Vec<StreamEvent>) {
         if !self.started {
             self.started = true;
-            out.push(StreamEvent::Start { id: id.to_string(), model: model.to_string() });
+            out.push(StreamEvent::Start {
+                id: id.to_string(),
+                model: model.to_string(),
+            });
         }
     }
 
-    fn choice(&mut self, position: usize, c: &Value, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+    fn choice(
+        &mut self,
+        position: usize,
+        c: &Value,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), DecodeError> {
         let bad = |what: &str| DecodeError::Malformed(format!("a stream choice {what}"));
         let choice = match c.get("index") {
             None | Some(Value::Null) => position as u32,
-            Some(v) => v.as_u64().and_then(|i| u32::try_from(i).ok()).ok_or_else(|| bad("has a bad index"))?,
+            Some(v) => v
+                .as_u64()
+                .and_then(|i| u32::try_from(i).ok())
+                .ok_or_else(|| bad("has a bad index"))?,
         };
         if let Some(delta) = c.get("delta").filter(|d| !d.is_null()) {
             for key in ["content", "refusal"] {
                 match delta.get(key) {
-                    Some(Value::String(text)) if !text.is_empty() => {
-                        out.push(StreamEvent::Text { choice, text: text.clone() })
-                    }
+                    Some(Value::String(text)) if !text.is_empty() => out.push(StreamEvent::Text {
+                        choice,
+                        text: text.clone(),
+                    }),
                     None | Some(Value::Null) | Some(Value::String(_)) => {}
                     Some(_) => return Err(bad("has content that is not text")),
                 }
@@ -115,18 +131,29 @@ impl Decoder {
             }
         }
         if let Some(reason) = c.get("finish_reason").and_then(Value::as_str) {
-            out.push(StreamEvent::Finish { choice, reason: finish_reason(reason) });
+            out.push(StreamEvent::Finish {
+                choice,
+                reason: finish_reason(reason),
+            });
         }
         Ok(())
     }
 
-    fn tool_call(&mut self, choice: u32, position: usize, call: &Value, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+    fn tool_call(
+        &mut self,
+        choice: u32,
+        position: usize,
+        call: &Value,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), DecodeError> {
         let index = match call.get("index") {
             None | Some(Value::Null) => position as u32,
             Some(v) => v
                 .as_u64()
                 .and_then(|i| u32::try_from(i).ok())
-                .ok_or_else(|| DecodeError::Malformed("a streamed tool call has a bad index".into()))?,
+                .ok_or_else(|| {
+                    DecodeError::Malformed("a streamed tool call has a bad index".into())
+                })?,
         };
         let function = call.get("function");
         let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
@@ -144,7 +171,11 @@ impl Decoder {
             Some(other) => other.to_string(),
         };
         if !arguments.is_empty() {
-            out.push(StreamEvent::ToolCallArguments { choice, index, arguments });
+            out.push(StreamEvent::ToolCallArguments {
+                choice,
+                index,
+                arguments,
+            });
         }
         Ok(())
     }

@@ -4,8 +4,8 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::canonical::{
-    ChatRequest, Choice, DecodeError, EmbeddingsRequest, ErrorClass, FinishReason, Message, Role, StreamEvent,
-    ToolCall, Usage,
+    ChatRequest, Choice, DecodeError, EmbeddingsRequest, ErrorClass, FinishReason, Message, Role,
+    StreamEvent, ToolCall, Usage,
 };
 use crate::dialect::openai as dialect;
 use crate::error::Fault;
@@ -17,12 +17,30 @@ macro_rules! transcript {
     };
 }
 
-fn target<'a>(kind: ProviderKind, base: &'a str, model: &'a str, key: Option<&'a str>) -> Target<'a> {
-    Target { kind, base, model, key, api_version: None, region: None, now_ms: 0 }
+fn target<'a>(
+    kind: ProviderKind,
+    base: &'a str,
+    model: &'a str,
+    key: Option<&'a str>,
+) -> Target<'a> {
+    Target {
+        kind,
+        base,
+        model,
+        key,
+        api_version: None,
+        region: None,
+        now_ms: 0,
+    }
 }
 
 fn openai(model: &str) -> Target<'_> {
-    target(ProviderKind::Openai, "https://api.openai.com/v1", model, Some("sk-test"))
+    target(
+        ProviderKind::Openai,
+        "https://api.openai.com/v1",
+        model,
+        Some("sk-test"),
+    )
 }
 
 fn body_json(req: &HttpRequest) -> Value {
@@ -30,11 +48,15 @@ fn body_json(req: &HttpRequest) -> Value {
 }
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    req.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    req.headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn full_request() -> ChatRequest {
-    dialect::decode_chat(transcript!("chat_request_full.json").as_bytes()).expect("the transcript decodes")
+    dialect::decode_chat(transcript!("chat_request_full.json").as_bytes())
+        .expect("the transcript decodes")
 }
 
 // --- requests -------------------------------------------------------------
@@ -92,7 +114,12 @@ fn plain_text_multi_turn_and_sampling() {
     );
     // `top_k` only reaches kinds that take it; `max_tokens` elsewhere.
     req.stream = true;
-    let t = target(ProviderKind::Together, "https://api.together.xyz/v1", "meta-llama/Llama-3-8b", Some("k"));
+    let t = target(
+        ProviderKind::Together,
+        "https://api.together.xyz/v1",
+        "meta-llama/Llama-3-8b",
+        Some("k"),
+    );
     let body = body_json(&chat_request(&req, &t).unwrap());
     assert_eq!(body["top_k"], 40);
     assert_eq!(body["max_tokens"], 64);
@@ -105,8 +132,16 @@ fn plain_text_multi_turn_and_sampling() {
 fn assistant_tool_calls_without_text_send_null_content() {
     let mut m = Message::text(Role::Assistant, "");
     m.content.clear();
-    m.tool_calls.push(ToolCall { id: "c1".into(), name: "f".into(), arguments: "{}".into() });
-    let req = ChatRequest { model: "m".into(), messages: vec![m], ..ChatRequest::default() };
+    m.tool_calls.push(ToolCall {
+        id: "c1".into(),
+        name: "f".into(),
+        arguments: "{}".into(),
+    });
+    let req = ChatRequest {
+        model: "m".into(),
+        messages: vec![m],
+        ..ChatRequest::default()
+    };
     let body = body_json(&chat_request(&req, &openai("m")).unwrap());
     assert_eq!(
         body["messages"][0],
@@ -116,7 +151,11 @@ fn assistant_tool_calls_without_text_send_null_content() {
 
 #[test]
 fn extra_fields_never_override_canonical_ones() {
-    let mut req = ChatRequest { model: "m".into(), messages: vec![Message::text(Role::User, "x")], ..ChatRequest::default() };
+    let mut req = ChatRequest {
+        model: "m".into(),
+        messages: vec![Message::text(Role::User, "x")],
+        ..ChatRequest::default()
+    };
     req.temperature = Some(0.3);
     req.extra.insert("temperature".into(), json!(1.5));
     req.extra.insert("store".into(), json!(true));
@@ -136,15 +175,32 @@ fn reasoning_models_get_their_rules_on_canonical_requests() {
         ..ChatRequest::default()
     };
     // Through a compatible kind (`max_tokens` by default) the rule renames it.
-    let t = target(ProviderKind::OpenaiCompatible, "http://gw.local/v1", "o3-mini", None);
+    let t = target(
+        ProviderKind::OpenaiCompatible,
+        "http://gw.local/v1",
+        "o3-mini",
+        None,
+    );
     let body = body_json(&chat_request(&req, &t).unwrap());
-    assert_eq!(body, json!({"model": "o3-mini", "messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 100, "top_p": 1.0}));
+    assert_eq!(
+        body,
+        json!({"model": "o3-mini", "messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 100, "top_p": 1.0})
+    );
 }
 
 #[test]
 fn azure_puts_the_deployment_in_the_url_and_the_key_in_api_key() {
-    let req = ChatRequest { model: "gpt-4o".into(), messages: vec![Message::text(Role::User, "x")], ..ChatRequest::default() };
-    let mut t = target(ProviderKind::Azure, "https://my-res.openai.azure.com/", "prod gpt4o", Some("az-key"));
+    let req = ChatRequest {
+        model: "gpt-4o".into(),
+        messages: vec![Message::text(Role::User, "x")],
+        ..ChatRequest::default()
+    };
+    let mut t = target(
+        ProviderKind::Azure,
+        "https://my-res.openai.azure.com/",
+        "prod gpt4o",
+        Some("az-key"),
+    );
     let http = chat_request(&req, &t).unwrap();
     assert_eq!(
         http.url,
@@ -168,8 +224,14 @@ fn azure_puts_the_deployment_in_the_url_and_the_key_in_api_key() {
     );
     // Azure's v1 API: a plain OpenAI shape under `/openai/v1`, model in the body.
     t.base = "https://my-res.openai.azure.com/openai/v1";
-    assert_eq!(chat_url(&t).unwrap(), "https://my-res.openai.azure.com/openai/v1/chat/completions");
-    assert_eq!(body_json(&chat_request(&req, &t).unwrap())["model"], "gpt4o");
+    assert_eq!(
+        chat_url(&t).unwrap(),
+        "https://my-res.openai.azure.com/openai/v1/chat/completions"
+    );
+    assert_eq!(
+        body_json(&chat_request(&req, &t).unwrap())["model"],
+        "gpt4o"
+    );
     // No deployment: a misconfiguration, never a request to a bad URL.
     t.base = "https://my-res.openai.azure.com";
     t.model = "";
@@ -178,15 +240,31 @@ fn azure_puts_the_deployment_in_the_url_and_the_key_in_api_key() {
 
 #[test]
 fn local_servers_without_a_key_send_no_auth_header() {
-    for kind in [ProviderKind::Ollama, ProviderKind::Vllm, ProviderKind::Lmstudio, ProviderKind::Localai] {
+    for kind in [
+        ProviderKind::Ollama,
+        ProviderKind::Vllm,
+        ProviderKind::Lmstudio,
+        ProviderKind::Localai,
+    ] {
         let base = kind.default_base().unwrap();
         let t = target(kind, base, "llama3.2", None);
-        assert_eq!(headers(&t), vec![("content-type".to_string(), "application/json".to_string())]);
+        assert_eq!(
+            headers(&t),
+            vec![("content-type".to_string(), "application/json".to_string())]
+        );
         assert_eq!(chat_url(&t).unwrap(), format!("{base}/chat/completions"));
         assert!(preset::preset_for(kind).key_optional);
     }
-    let t = target(ProviderKind::Groq, "https://api.groq.com/openai/v1", "llama", Some("gsk"));
-    assert_eq!(headers(&t)[1], ("authorization".to_string(), "Bearer gsk".to_string()));
+    let t = target(
+        ProviderKind::Groq,
+        "https://api.groq.com/openai/v1",
+        "llama",
+        Some("gsk"),
+    );
+    assert_eq!(
+        headers(&t)[1],
+        ("authorization".to_string(), "Bearer gsk".to_string())
+    );
 }
 
 #[test]
@@ -208,7 +286,12 @@ fn mistral_gets_its_field_names() {
         user: Some("u".into()),
         ..ChatRequest::default()
     };
-    let t = target(ProviderKind::Mistral, "https://api.mistral.ai/v1", "mistral-large-latest", Some("k"));
+    let t = target(
+        ProviderKind::Mistral,
+        "https://api.mistral.ai/v1",
+        "mistral-large-latest",
+        Some("k"),
+    );
     let body = body_json(&chat_request(&req, &t).unwrap());
     assert_eq!(
         body,
@@ -252,16 +335,28 @@ fn forwarding_to_a_reasoning_model_edits_only_the_fields_it_refuses() {
 #[test]
 fn forwarding_to_azure_leaves_the_model_to_the_url() {
     let body = transcript!("chat_request_pretty.json").as_bytes();
-    let t = target(ProviderKind::Azure, "https://r.openai.azure.com", "dep1", Some("k"));
+    let t = target(
+        ProviderKind::Azure,
+        "https://r.openai.azure.com",
+        "dep1",
+        Some("k"),
+    );
     let http = forward_chat(body, &t, true).unwrap();
     assert_eq!(http.body, body);
-    assert!(http.url.starts_with("https://r.openai.azure.com/openai/deployments/dep1/chat/completions?api-version="));
+    assert!(http.url.starts_with(
+        "https://r.openai.azure.com/openai/deployments/dep1/chat/completions?api-version="
+    ));
 }
 
 #[test]
 fn forwarding_to_mistral_renames_and_drops_what_it_refuses() {
     let body = br#"{"model":"m","messages":[{"role":"user","content":"x"}],"seed":1,"stream":true,"stream_options":{"include_usage":true},"extra":{"a":"}"}}"#;
-    let t = target(ProviderKind::Mistral, "https://api.mistral.ai/v1", "mistral-small", Some("k"));
+    let t = target(
+        ProviderKind::Mistral,
+        "https://api.mistral.ai/v1",
+        "mistral-small",
+        Some("k"),
+    );
     let http = forward_chat(body, &t, true).unwrap();
     assert_eq!(
         String::from_utf8(http.body).unwrap(),
@@ -274,7 +369,12 @@ fn forwarding_refuses_what_is_not_a_json_object() {
     let t = openai("m");
     for body in [&b"{nope"[..], b"[1,2]", b"", b"\"text\"", b"{} {}"] {
         let e = forward_chat(body, &t, true).unwrap_err();
-        assert_eq!(e.fault, Fault::BadRequest, "{:?}", String::from_utf8_lossy(body));
+        assert_eq!(
+            e.fault,
+            Fault::BadRequest,
+            "{:?}",
+            String::from_utf8_lossy(body)
+        );
     }
 }
 
@@ -288,7 +388,8 @@ fn forwarding_adds_a_missing_model_and_handles_embeddings() {
     let t = openai("text-embedding-3-large");
     let http = forward_embeddings(body, &t, true).unwrap();
     assert_eq!(http.url, "https://api.openai.com/v1/embeddings");
-    let expected = String::from_utf8_lossy(body).replace("text-embedding-3-small", "text-embedding-3-large");
+    let expected =
+        String::from_utf8_lossy(body).replace("text-embedding-3-small", "text-embedding-3-large");
     assert_eq!(String::from_utf8(http.body).unwrap(), expected);
     assert_eq!(forward_embeddings(body, &t, false).unwrap().body, body);
 }
@@ -311,7 +412,11 @@ fn the_raw_editor_drops_any_member_and_keeps_the_rest() {
         for key in *drop {
             raw.remove(key);
         }
-        assert_eq!(String::from_utf8(raw.into_bytes().into_owned()).unwrap(), *expected, "{drop:?}");
+        assert_eq!(
+            String::from_utf8(raw.into_bytes().into_owned()).unwrap(),
+            *expected,
+            "{drop:?}"
+        );
     }
     let mut raw = RawObject::parse(body).unwrap();
     assert!(raw.contains("c") && raw.is_null("e") && raw.number("a") == Some(1.0));
@@ -337,9 +442,21 @@ fn a_text_answer_with_cached_usage() {
     assert_eq!(r.created, 1741569952);
     assert_eq!(
         r.choices,
-        vec![Choice { index: 0, text: Some("Hello! How can I help you today?".into()), tool_calls: vec![], finish_reason: Some(FinishReason::Stop) }]
+        vec![Choice {
+            index: 0,
+            text: Some("Hello! How can I help you today?".into()),
+            tool_calls: vec![],
+            finish_reason: Some(FinishReason::Stop)
+        }]
     );
-    assert_eq!(r.usage, Some(Usage { input_tokens: 1219, output_tokens: 10, cached_input_tokens: Some(1152) }));
+    assert_eq!(
+        r.usage,
+        Some(Usage {
+            input_tokens: 1219,
+            output_tokens: 10,
+            cached_input_tokens: Some(1152)
+        })
+    );
 }
 
 #[test]
@@ -351,11 +468,26 @@ fn parallel_tool_calls_answer() {
     assert_eq!(
         c.tool_calls,
         vec![
-            ToolCall { id: "call_Pq1".into(), name: "get_weather".into(), arguments: "{\"city\":\"Paris\"}".into() },
-            ToolCall { id: "call_Rm2".into(), name: "get_weather".into(), arguments: "{\"city\":\"Rome\"}".into() },
+            ToolCall {
+                id: "call_Pq1".into(),
+                name: "get_weather".into(),
+                arguments: "{\"city\":\"Paris\"}".into()
+            },
+            ToolCall {
+                id: "call_Rm2".into(),
+                name: "get_weather".into(),
+                arguments: "{\"city\":\"Rome\"}".into()
+            },
         ]
     );
-    assert_eq!(r.usage, Some(Usage { input_tokens: 82, output_tokens: 46, cached_input_tokens: None }));
+    assert_eq!(
+        r.usage,
+        Some(Usage {
+            input_tokens: 82,
+            output_tokens: 46,
+            cached_input_tokens: None
+        })
+    );
 }
 
 #[test]
@@ -366,10 +498,16 @@ fn every_finish_reason() {
     assert_eq!(r.choices[1].index, 1);
     assert_eq!(r.choices[1].finish_reason, Some(FinishReason::Stop));
     let r = chat_response(transcript!("chat_response_content_filter.json").as_bytes()).unwrap();
-    assert_eq!(r.choices[0].finish_reason, Some(FinishReason::ContentFilter));
+    assert_eq!(
+        r.choices[0].finish_reason,
+        Some(FinishReason::ContentFilter)
+    );
     assert_eq!(r.choices[0].text, None);
     let r = chat_response(transcript!("chat_response_refusal.json").as_bytes()).unwrap();
-    assert_eq!(r.choices[0].text.as_deref(), Some("I'm sorry, I can't help with that request."));
+    assert_eq!(
+        r.choices[0].text.as_deref(),
+        Some("I'm sorry, I can't help with that request.")
+    );
     assert_eq!(finish_reason("function_call"), FinishReason::ToolCalls);
     assert_eq!(finish_reason("eos"), FinishReason::Other("eos".into()));
 }
@@ -393,7 +531,9 @@ fn malformed_answers() {
             String::from_utf8_lossy(body)
         );
     }
-    let Err(DecodeError::Malformed(m)) = chat_response(br#"{"error":{"message":"upstream broke"}}"#) else {
+    let Err(DecodeError::Malformed(m)) =
+        chat_response(br#"{"error":{"message":"upstream broke"}}"#)
+    else {
         unreachable!()
     };
     assert!(m.contains("upstream broke"));
@@ -402,29 +542,118 @@ fn malformed_answers() {
 #[test]
 fn errors_are_classified_with_the_message_kept() {
     let cases = [
-        (429, transcript!("error_rate_limit.json"), ErrorClass::RateLimit, "Rate limit reached for gpt-4o"),
-        (400, transcript!("error_context_length.json"), ErrorClass::ContextLength, "maximum context length is 128000"),
-        (400, transcript!("error_content_policy.json"), ErrorClass::ContentPolicy, "safety system"),
-        (400, transcript!("error_azure_content_filter.json"), ErrorClass::ContentPolicy, "content management policy"),
-        (401, transcript!("error_auth.json"), ErrorClass::Auth, "Incorrect API key"),
-        (403, transcript!("error_auth.json"), ErrorClass::Auth, "Incorrect API key"),
-        (400, transcript!("error_bad_request.json"), ErrorClass::BadRequest, "Invalid value for 'tool_choice'"),
-        (422, transcript!("error_mistral_422.json"), ErrorClass::BadRequest, "extra_forbidden"),
-        (404, transcript!("error_not_found.json"), ErrorClass::NotFound, "`gpt-9` does not exist"),
-        (500, transcript!("error_server.json"), ErrorClass::Server, "The server had an error"),
-        (502, transcript!("error_server.json"), ErrorClass::Server, "The server had an error"),
-        (503, transcript!("error_overloaded.json"), ErrorClass::Overloaded, "currently overloaded"),
-        (500, transcript!("error_overloaded.json"), ErrorClass::Overloaded, "currently overloaded"),
-        (529, "", ErrorClass::Overloaded, "HTTP 529 with an empty body"),
-        (502, "<html>Bad Gateway</html>", ErrorClass::Server, "<html>Bad Gateway</html>"),
-        (400, r#"{"error":"model is required"}"#, ErrorClass::BadRequest, "model is required"),
-        (400, r#"{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","code":400}"#, ErrorClass::ContextLength, "4096"),
+        (
+            429,
+            transcript!("error_rate_limit.json"),
+            ErrorClass::RateLimit,
+            "Rate limit reached for gpt-4o",
+        ),
+        (
+            400,
+            transcript!("error_context_length.json"),
+            ErrorClass::ContextLength,
+            "maximum context length is 128000",
+        ),
+        (
+            400,
+            transcript!("error_content_policy.json"),
+            ErrorClass::ContentPolicy,
+            "safety system",
+        ),
+        (
+            400,
+            transcript!("error_azure_content_filter.json"),
+            ErrorClass::ContentPolicy,
+            "content management policy",
+        ),
+        (
+            401,
+            transcript!("error_auth.json"),
+            ErrorClass::Auth,
+            "Incorrect API key",
+        ),
+        (
+            403,
+            transcript!("error_auth.json"),
+            ErrorClass::Auth,
+            "Incorrect API key",
+        ),
+        (
+            400,
+            transcript!("error_bad_request.json"),
+            ErrorClass::BadRequest,
+            "Invalid value for 'tool_choice'",
+        ),
+        (
+            422,
+            transcript!("error_mistral_422.json"),
+            ErrorClass::BadRequest,
+            "extra_forbidden",
+        ),
+        (
+            404,
+            transcript!("error_not_found.json"),
+            ErrorClass::NotFound,
+            "`gpt-9` does not exist",
+        ),
+        (
+            500,
+            transcript!("error_server.json"),
+            ErrorClass::Server,
+            "The server had an error",
+        ),
+        (
+            502,
+            transcript!("error_server.json"),
+            ErrorClass::Server,
+            "The server had an error",
+        ),
+        (
+            503,
+            transcript!("error_overloaded.json"),
+            ErrorClass::Overloaded,
+            "currently overloaded",
+        ),
+        (
+            500,
+            transcript!("error_overloaded.json"),
+            ErrorClass::Overloaded,
+            "currently overloaded",
+        ),
+        (
+            529,
+            "",
+            ErrorClass::Overloaded,
+            "HTTP 529 with an empty body",
+        ),
+        (
+            502,
+            "<html>Bad Gateway</html>",
+            ErrorClass::Server,
+            "<html>Bad Gateway</html>",
+        ),
+        (
+            400,
+            r#"{"error":"model is required"}"#,
+            ErrorClass::BadRequest,
+            "model is required",
+        ),
+        (
+            400,
+            r#"{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","code":400}"#,
+            ErrorClass::ContextLength,
+            "4096",
+        ),
         (408, "timeout", ErrorClass::Server, "timeout"),
     ];
     for (status, body, class, needle) in cases {
         let e = error(status, body);
         assert_eq!(e.class, class, "{status} {body}");
-        assert!(e.message.contains(needle), "{status}: {:?} lacks {needle:?}", e.message);
+        assert!(
+            e.message.contains(needle),
+            "{status}: {:?} lacks {needle:?}",
+            e.message
+        );
     }
     // A body that is not an OpenAI error is kept, cut to 500 characters.
     assert_eq!(error(500, &"x".repeat(2000)).message.len(), 500);
@@ -451,7 +680,11 @@ fn decode_every_way(bytes: &[u8]) -> (Vec<StreamEvent>, Result<(), DecodeError>)
     let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
     assert_eq!(decode(&bytewise), whole, "byte by byte");
     for cut in 0..bytes.len() {
-        assert_eq!(decode(&[&bytes[..cut], &bytes[cut..]]), whole, "split at {cut}");
+        assert_eq!(
+            decode(&[&bytes[..cut], &bytes[cut..]]),
+            whole,
+            "split at {cut}"
+        );
     }
     whole
 }
@@ -463,12 +696,31 @@ fn a_text_stream_with_usage() {
     assert_eq!(
         events,
         vec![
-            StreamEvent::Start { id: "chatcmpl-stream1".into(), model: "gpt-4o-mini".into() },
-            StreamEvent::Text { choice: 0, text: "Hello".into() },
-            StreamEvent::Text { choice: 0, text: ", wörld".into() },
-            StreamEvent::Text { choice: 0, text: "!".into() },
-            StreamEvent::Finish { choice: 0, reason: FinishReason::Stop },
-            StreamEvent::Usage(Usage { input_tokens: 1219, output_tokens: 4, cached_input_tokens: Some(1024) }),
+            StreamEvent::Start {
+                id: "chatcmpl-stream1".into(),
+                model: "gpt-4o-mini".into()
+            },
+            StreamEvent::Text {
+                choice: 0,
+                text: "Hello".into()
+            },
+            StreamEvent::Text {
+                choice: 0,
+                text: ", wörld".into()
+            },
+            StreamEvent::Text {
+                choice: 0,
+                text: "!".into()
+            },
+            StreamEvent::Finish {
+                choice: 0,
+                reason: FinishReason::Stop
+            },
+            StreamEvent::Usage(Usage {
+                input_tokens: 1219,
+                output_tokens: 4,
+                cached_input_tokens: Some(1024)
+            }),
             StreamEvent::Done,
         ]
     );
@@ -481,13 +733,41 @@ fn a_parallel_tool_call_stream() {
     assert_eq!(
         events,
         vec![
-            StreamEvent::Start { id: "chatcmpl-tools2".into(), model: "gpt-4o".into() },
-            StreamEvent::ToolCallStart { choice: 0, index: 0, id: "call_Pq1".into(), name: "get_weather".into() },
-            StreamEvent::ToolCallArguments { choice: 0, index: 0, arguments: "{\"ci".into() },
-            StreamEvent::ToolCallArguments { choice: 0, index: 0, arguments: "ty\": \"Paris\"}".into() },
-            StreamEvent::ToolCallStart { choice: 0, index: 1, id: "call_Rm2".into(), name: "get_weather".into() },
-            StreamEvent::ToolCallArguments { choice: 0, index: 1, arguments: "{\"city\": \"Rome\"}".into() },
-            StreamEvent::Finish { choice: 0, reason: FinishReason::ToolCalls },
+            StreamEvent::Start {
+                id: "chatcmpl-tools2".into(),
+                model: "gpt-4o".into()
+            },
+            StreamEvent::ToolCallStart {
+                choice: 0,
+                index: 0,
+                id: "call_Pq1".into(),
+                name: "get_weather".into()
+            },
+            StreamEvent::ToolCallArguments {
+                choice: 0,
+                index: 0,
+                arguments: "{\"ci".into()
+            },
+            StreamEvent::ToolCallArguments {
+                choice: 0,
+                index: 0,
+                arguments: "ty\": \"Paris\"}".into()
+            },
+            StreamEvent::ToolCallStart {
+                choice: 0,
+                index: 1,
+                id: "call_Rm2".into(),
+                name: "get_weather".into()
+            },
+            StreamEvent::ToolCallArguments {
+                choice: 0,
+                index: 1,
+                arguments: "{\"city\": \"Rome\"}".into()
+            },
+            StreamEvent::Finish {
+                choice: 0,
+                reason: FinishReason::ToolCalls
+            },
             StreamEvent::Done,
         ]
     );
@@ -497,9 +777,28 @@ fn a_parallel_tool_call_stream() {
 fn groq_usage_and_a_length_finish() {
     let (events, end) = decode_every_way(transcript!("stream_groq_length.sse").as_bytes());
     end.unwrap();
-    assert_eq!(events[1], StreamEvent::Text { choice: 0, text: "Once".into() });
-    assert_eq!(events[2], StreamEvent::Finish { choice: 0, reason: FinishReason::Length });
-    assert_eq!(events[3], StreamEvent::Usage(Usage { input_tokens: 18, output_tokens: 1, cached_input_tokens: None }));
+    assert_eq!(
+        events[1],
+        StreamEvent::Text {
+            choice: 0,
+            text: "Once".into()
+        }
+    );
+    assert_eq!(
+        events[2],
+        StreamEvent::Finish {
+            choice: 0,
+            reason: FinishReason::Length
+        }
+    );
+    assert_eq!(
+        events[3],
+        StreamEvent::Usage(Usage {
+            input_tokens: 18,
+            output_tokens: 1,
+            cached_input_tokens: None
+        })
+    );
     assert_eq!(events[4], StreamEvent::Done);
 }
 
@@ -522,20 +821,32 @@ fn a_stream_cut_before_done_is_never_complete() {
 fn an_error_inside_the_stream() {
     let (events, end) = decode_every_way(transcript!("stream_error.sse").as_bytes());
     assert!(end.is_err(), "no [DONE] came");
-    assert_eq!(events[1], StreamEvent::Text { choice: 0, text: "Partial".into() });
+    assert_eq!(
+        events[1],
+        StreamEvent::Text {
+            choice: 0,
+            text: "Partial".into()
+        }
+    );
     assert_eq!(
         events[2],
-        StreamEvent::Error { message: "The server had an error while processing your request. Sorry about that!".into() }
+        StreamEvent::Error {
+            message: "The server had an error while processing your request. Sorry about that!"
+                .into()
+        }
     );
 }
 
 #[test]
 fn a_garbled_event_is_malformed() {
-    let (_, end) = decode(&[b"data: {\"id\":\"x\",\"choices\":[{\"delta\":{\"content\":\"\n\ndata: [DONE]\n\n"]);
+    let (_, end) = decode(&[
+        b"data: {\"id\":\"x\",\"choices\":[{\"delta\":{\"content\":\"\n\ndata: [DONE]\n\n",
+    ]);
     assert!(matches!(end, Err(DecodeError::Malformed(_))));
     let (_, end) = decode(&[b"data: [1]\n\ndata: [DONE]\n\n"]);
     assert!(matches!(end, Err(DecodeError::Malformed(_))));
-    let (_, end) = decode(&[b"data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":\"a\"}]}}]}\n\n"]);
+    let (_, end) =
+        decode(&[b"data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":\"a\"}]}}]}\n\n"]);
     assert!(matches!(end, Err(DecodeError::Malformed(_))));
 }
 
@@ -543,7 +854,16 @@ fn a_garbled_event_is_malformed() {
 fn done_alone_still_starts_and_what_follows_done_is_ignored() {
     let (events, end) = decode(&[b": keep-alive\n\ndata: [DONE]\n\ndata: {\"oops\":1}\n\n"]);
     end.unwrap();
-    assert_eq!(events, vec![StreamEvent::Start { id: String::new(), model: String::new() }, StreamEvent::Done]);
+    assert_eq!(
+        events,
+        vec![
+            StreamEvent::Start {
+                id: String::new(),
+                model: String::new()
+            },
+            StreamEvent::Done
+        ]
+    );
 }
 
 // --- round trips with the dialect -----------------------------------------
@@ -557,13 +877,19 @@ fn the_dialects_answer_reads_back_the_same() {
         transcript!("chat_response_content_filter.json"),
     ] {
         let r = chat_response(body.as_bytes()).unwrap();
-        assert_eq!(chat_response(dialect::encode_response(&r).as_bytes()).unwrap(), r);
+        assert_eq!(
+            chat_response(dialect::encode_response(&r).as_bytes()).unwrap(),
+            r
+        );
     }
 }
 
 #[test]
 fn the_dialects_stream_reads_back_the_same() {
-    for body in [transcript!("stream_text.sse"), transcript!("stream_tool_calls.sse")] {
+    for body in [
+        transcript!("stream_text.sse"),
+        transcript!("stream_tool_calls.sse"),
+    ] {
         let (events, end) = decode(&[body.as_bytes()]);
         end.unwrap();
         let mut encoder = dialect::Encoder::new(true);
@@ -581,7 +907,8 @@ fn the_dialects_stream_reads_back_the_same() {
 
 #[test]
 fn embeddings_request_and_answers() {
-    let req = dialect::decode_embeddings(transcript!("embeddings_request.json").as_bytes()).unwrap();
+    let req =
+        dialect::decode_embeddings(transcript!("embeddings_request.json").as_bytes()).unwrap();
     let http = embeddings_request(&req, &openai("text-embedding-3-small")).unwrap();
     assert_eq!(http.url, "https://api.openai.com/v1/embeddings");
     assert_eq!(
@@ -591,15 +918,51 @@ fn embeddings_request_and_answers() {
     );
     let r = embeddings_response(transcript!("embeddings_response.json").as_bytes()).unwrap();
     assert_eq!(r.model, "text-embedding-3-small");
-    assert_eq!(r.vectors, vec![vec![0.0023064255, -0.009327292, -0.0028842222, 0.5], vec![0.25, -0.5, 0.125, 1.0]]);
-    assert_eq!(r.usage, Some(Usage { input_tokens: 10, output_tokens: 0, cached_input_tokens: None }));
+    assert_eq!(
+        r.vectors,
+        vec![
+            vec![0.0023064255, -0.009327292, -0.0028842222, 0.5],
+            vec![0.25, -0.5, 0.125, 1.0]
+        ]
+    );
+    assert_eq!(
+        r.usage,
+        Some(Usage {
+            input_tokens: 10,
+            output_tokens: 0,
+            cached_input_tokens: None
+        })
+    );
     let r = embeddings_response(transcript!("embeddings_response_base64.json").as_bytes()).unwrap();
     assert_eq!(r.vectors, vec![vec![1.0, -0.5, 0.125, -1.0]]);
-    for bad in [&b"{}"[..], b"{\"data\":[{\"embedding\":[\"x\"]}]}", b"{\"data\":[{\"embedding\":\"@@\"}]}", b"{\"data\":[{}]}", b"nope"] {
-        assert!(matches!(embeddings_response(bad), Err(DecodeError::Malformed(_))));
+    for bad in [
+        &b"{}"[..],
+        b"{\"data\":[{\"embedding\":[\"x\"]}]}",
+        b"{\"data\":[{\"embedding\":\"@@\"}]}",
+        b"{\"data\":[{}]}",
+        b"nope",
+    ] {
+        assert!(matches!(
+            embeddings_response(bad),
+            Err(DecodeError::Malformed(_))
+        ));
     }
-    let azure = target(ProviderKind::Azure, "https://r.openai.azure.com", "emb", Some("k"));
-    let http = embeddings_request(&EmbeddingsRequest { inputs: vec!["a".into()], ..Default::default() }, &azure).unwrap();
+    let azure = target(
+        ProviderKind::Azure,
+        "https://r.openai.azure.com",
+        "emb",
+        Some("k"),
+    );
+    let http = embeddings_request(
+        &EmbeddingsRequest {
+            inputs: vec!["a".into()],
+            ..Default::default()
+        },
+        &azure,
+    )
+    .unwrap();
     assert!(body_json(&http).get("model").is_none());
-    assert!(http.url.starts_with("https://r.openai.azure.com/openai/deployments/emb/embeddings?api-version="));
+    assert!(http
+        .url
+        .starts_with("https://r.openai.azure.com/openai/deployments/emb/embeddings?api-version="));
 }

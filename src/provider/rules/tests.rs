@@ -11,15 +11,34 @@ fn object(value: Value) -> Map<String, Value> {
 #[test]
 fn reasoning_families_match_and_others_do_not() {
     for model in [
-        "o1", "o1-mini", "o1-2024-12-17", "o3", "o3-mini", "o3-pro", "o4-mini",
-        "o4-mini-2025-04-16", "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-5.1", "GPT-5",
+        "o1",
+        "o1-mini",
+        "o1-2024-12-17",
+        "o3",
+        "o3-mini",
+        "o3-pro",
+        "o4-mini",
+        "o4-mini-2025-04-16",
+        "gpt-5",
+        "gpt-5-mini",
+        "gpt-5-nano",
+        "gpt-5.1",
+        "GPT-5",
         "openai/o3-mini",
     ] {
         assert_eq!(actions_for(model), REASONING, "{model}");
     }
     for model in [
-        "gpt-4o", "gpt-4o-mini", "gpt-4.1", "o1x", "gpt-50", "gpt-5-chat-latest", "mock-small",
-        "llama-3.1-70b", "", "o",
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4.1",
+        "o1x",
+        "gpt-50",
+        "gpt-5-chat-latest",
+        "mock-small",
+        "llama-3.1-70b",
+        "",
+        "o",
     ] {
         assert_ne!(actions_for(model), REASONING, "{model}");
     }
@@ -42,7 +61,9 @@ fn reasoning_rule_renames_max_tokens_and_drops_sampling() {
 
 #[test]
 fn defaults_and_nulls_are_kept_and_nothing_is_a_change() {
-    let mut p = object(json!({"model": "o1", "temperature": 1.0, "top_p": null, "max_completion_tokens": 5}));
+    let mut p = object(
+        json!({"model": "o1", "temperature": 1.0, "top_p": null, "max_completion_tokens": 5}),
+    );
     let before = p.clone();
     assert!(!apply(actions_for("o1"), &mut p));
     assert_eq!(p, before);
@@ -65,7 +86,11 @@ fn a_non_number_where_a_default_is_required_is_dropped() {
 #[test]
 fn drop_and_rename_actions() {
     let mut p = object(json!({"seed": 3, "user": "u", "stream_options": {"include_usage": true}}));
-    let actions = [Action::Rename("seed", "random_seed"), Action::Drop("stream_options"), Action::Drop("absent")];
+    let actions = [
+        Action::Rename("seed", "random_seed"),
+        Action::Drop("stream_options"),
+        Action::Drop("absent"),
+    ];
     assert!(apply(&actions, &mut p));
     assert_eq!(Value::Object(p), json!({"random_seed": 3, "user": "u"}));
 }
@@ -76,8 +101,15 @@ fn every_rule_explains_itself_and_has_patterns() {
         assert!(!rule.models.is_empty());
         assert!(!rule.why.is_empty());
         for pattern in rule.models {
-            assert_eq!(pattern.to_ascii_lowercase(), *pattern, "patterns are lower case");
-            assert!(!pattern[..pattern.len().saturating_sub(1)].contains('*'), "only a trailing *");
+            assert_eq!(
+                pattern.to_ascii_lowercase(),
+                *pattern,
+                "patterns are lower case"
+            );
+            assert!(
+                !pattern[..pattern.len().saturating_sub(1)].contains('*'),
+                "only a trailing *"
+            );
         }
     }
 }
