@@ -1,36 +1,21 @@
-//! The OpenAI chat completions dialect (inbound). Not written yet.
+//! The OpenAI chat completions dialect (inbound): what OpenAI SDKs send to
+//! `POST /v1/chat/completions` and `POST /v1/embeddings`, and what they
+//! expect back.
+//!
+//! - [`decode_chat`]: a body into the canonical request, unknown top-level
+//!   fields kept in `extra`, mistakes a 400 naming the field (`decode.rs`);
+//! - [`encode_response`], [`Encoder`]: a `chat.completion` object and
+//!   `chat.completion.chunk` SSE events (`encode.rs`);
+//! - [`decode_embeddings`], [`encode_embeddings`] / [`encode_embeddings_as`]
+//!   (`embeddings.rs`).
 
-use crate::canonical::{ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, StreamEvent};
-use crate::error::{Fault, GatewayError};
+mod decode;
+mod embeddings;
+mod encode;
 
-pub fn decode_chat(_body: &[u8]) -> Result<ChatRequest, GatewayError> {
-    Err(GatewayError::new(Fault::BadRequest, "not supported yet"))
-}
+pub use decode::decode_chat;
+pub use embeddings::{decode_embeddings, encode_embeddings, encode_embeddings_as};
+pub use encode::{encode_response, Encoder};
 
-pub fn encode_response(_response: &ChatResponse) -> String {
-    String::new()
-}
-
-pub fn decode_embeddings(_body: &[u8]) -> Result<EmbeddingsRequest, GatewayError> {
-    Err(GatewayError::new(Fault::BadRequest, "not supported yet"))
-}
-
-pub fn encode_embeddings(_response: &EmbeddingsResponse) -> String {
-    String::new()
-}
-
-/// Canonical stream events → `chat.completion.chunk` SSE events.
-#[derive(Debug, Default)]
-pub struct Encoder {
-    include_usage: bool,
-}
-
-impl Encoder {
-    pub fn new(include_usage: bool) -> Self {
-        Self { include_usage }
-    }
-
-    pub fn encode(&mut self, _event: &StreamEvent, _out: &mut String) {
-        let _ = self.include_usage;
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -13,6 +13,7 @@ pub mod bedrock;
 pub mod cohere;
 pub mod gemini;
 pub mod openai;
+pub mod rules;
 
 use crate::canonical::{
     ChatRequest, ChatResponse, DecodeError, EmbeddingsRequest, EmbeddingsResponse, ProviderError,

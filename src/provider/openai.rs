@@ -1,66 +1,58 @@
-//! The `openai` wire format (outbound). Not written yet: every call is a
-//! clear error until it is.
+//! The OpenAI chat completions wire format (outbound), spoken by OpenAI and
+//! every OpenAI-compatible kind (Azure, OpenRouter, Groq, Mistral, Together,
+//! DeepSeek, Fireworks, Ollama, vLLM, LM Studio, LocalAI): they differ only
+//! in the rows of [`preset::PRESETS`] (auth header, URL shape, a few field
+//! names) and in the per-model rules of [`crate::provider::rules`].
+//!
+//! - [`chat_request`]: a canonical request as an OpenAI body (`request.rs`);
+//! - [`forward_chat`] / [`forward_embeddings`]: the fast path for OpenAI
+//!   clients, the client's body edited in place only where it must change
+//!   (`forward.rs`, over the top-level JSON editor in `raw.rs`);
+//! - [`chat_response`], [`error`]: answers read back (`response.rs`);
+//! - [`Decoder`]: SSE chunks to canonical events (`stream.rs`);
+//! - [`embeddings_request`], [`embeddings_response`] (`embeddings.rs`).
+
+pub(crate) mod base64;
+mod embeddings;
+mod endpoint;
+mod forward;
+pub mod preset;
+mod raw;
+mod request;
+mod response;
+mod stream;
 
 use super::{HttpRequest, Target};
-use crate::canonical::{
-    ChatRequest, ChatResponse, DecodeError, EmbeddingsRequest, EmbeddingsResponse, ErrorClass,
-    ProviderError, StreamEvent,
-};
-use crate::error::{Fault, GatewayError};
+use crate::canonical::{ChatRequest, ChatResponse, DecodeError, ProviderError};
+use crate::error::GatewayError;
 
-fn unsupported(t: &Target) -> GatewayError {
-    GatewayError::new(
-        Fault::Misconfigured,
-        format!("The gateway is misconfigured: provider kind `{}` is not supported yet.", t.kind.name()),
-    )
+pub use embeddings::{embeddings_request, embeddings_response};
+pub use endpoint::{chat_url, embeddings_url, headers};
+pub use forward::{forward_chat, forward_embeddings};
+pub use request::chat_body;
+pub use response::finish_reason;
+pub use stream::Decoder;
+
+/// The HTTP request for a chat call to an OpenAI-speaking `t`.
+pub fn chat_request(req: &ChatRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
+    let body = request::chat_body(req, t);
+    Ok(HttpRequest {
+        url: endpoint::chat_url(t)?,
+        headers: endpoint::headers(t),
+        body: serde_json::to_vec(&serde_json::Value::Object(body)).unwrap_or_default(),
+    })
 }
 
-pub fn chat_request(_req: &ChatRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
-    Err(unsupported(t))
+/// A complete 2xx `chat.completion` body.
+pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
+    response::chat_response(body)
 }
 
-pub fn chat_response(_body: &[u8]) -> Result<ChatResponse, DecodeError> {
-    Err(DecodeError::Malformed("not supported yet".into()))
+/// What an error answer (`status` not 2xx, `body` its start) means, with
+/// the provider's `error.message` kept.
+pub fn error(status: u16, body: &str) -> ProviderError {
+    response::error(status, body)
 }
 
-pub fn error(_status: u16, body: &str) -> ProviderError {
-    ProviderError { class: ErrorClass::Server, message: body.to_string() }
-}
-
-#[allow(dead_code)]
-pub fn embeddings_request(_req: &EmbeddingsRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
-    Err(unsupported(t))
-}
-
-#[allow(dead_code)]
-pub fn embeddings_response(_body: &[u8]) -> Result<EmbeddingsResponse, DecodeError> {
-    Err(DecodeError::Malformed("not supported yet".into()))
-}
-
-/// Streamed answers, chunk by chunk.
-#[derive(Debug, Default)]
-pub struct Decoder {}
-
-impl Decoder {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn push(&mut self, _bytes: &[u8], _out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        Err(DecodeError::Malformed("not supported yet".into()))
-    }
-
-    pub fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        Err(DecodeError::Malformed("not supported yet".into()))
-    }
-}
-
-/// The client's OpenAI body forwarded to an OpenAI-speaking provider.
-pub fn forward_chat(_body: &[u8], t: &Target, _rewrite_model: bool) -> Result<HttpRequest, GatewayError> {
-    Err(unsupported(t))
-}
-
-/// The client's OpenAI embeddings body forwarded to an OpenAI-speaking provider.
-pub fn forward_embeddings(_body: &[u8], t: &Target, _rewrite_model: bool) -> Result<HttpRequest, GatewayError> {
-    Err(unsupported(t))
-}
+#[cfg(test)]
+mod tests;

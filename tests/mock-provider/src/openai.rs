@@ -8,7 +8,13 @@
 //!
 //! Replies are deterministic: the content is `Mock reply to: <text of the
 //! last user message>` (the text cut to 200 characters), token counts are
-//! whitespace-separated word counts (at least 1).
+//! whitespace-separated word counts (at least 1). When the last user message
+//! has N image parts, ` [images: N]` is appended. When the request declares
+//! a tool and the last user text has the word `tool`, the reply is instead
+//! one call of the first tool with arguments `{"input":"<last user text>"}`.
+//!
+//! Azure OpenAI's deployment paths (`/openai/deployments/{d}/chat/completions`)
+//! reach the same handler; the deployment is the model when the body has none.
 
 use std::borrow::Cow;
 
@@ -42,12 +48,25 @@ pub enum Routed {
     NotFound,
 }
 
-/// Routes `rest`, the path after `/v1/` (no leading slash).
+/// The deployment of an Azure OpenAI path below `/openai/`
+/// (`deployments/{d}/...`).
+pub fn deployment(rest: &str) -> Option<&str> {
+    let mut segments = rest.strip_prefix("deployments/")?.splitn(2, '/');
+    segments.next().filter(|d| !d.is_empty())
+}
+
+/// Routes `rest`, the path after `/v1/` (no leading slash), or after
+/// `/openai/` for an Azure deployment path.
 pub fn route(method: &Method, rest: &str) -> Routed {
     let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let (route, allowed, allow) = match rest {
+    let azure = deployment(rest).map(|d| &rest["deployments/".len() + d.len()..]);
+    let path = match azure {
+        Some(after) => after.strip_prefix('/').unwrap_or(after),
+        None => rest,
+    };
+    let (route, allowed, allow) = match path {
         "chat/completions" => (Route::ChatCompletions, Method::POST, "POST"),
-        "models" => (Route::Models, Method::GET, "GET"),
+        "models" if azure.is_none() => (Route::Models, Method::GET, "GET"),
         _ => return Routed::NotFound,
     };
     if *method == allowed {
@@ -147,6 +166,20 @@ struct ChatRequest<'a> {
     messages: Option<Vec<ChatMessage<'a>>>,
     stream: Option<bool>,
     stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    tools: Vec<ToolDecl<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ToolDecl<'a> {
+    #[serde(borrow)]
+    function: Option<FunctionDecl<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDecl<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +208,28 @@ fn text_of(content: &Value) -> Cow<'_, str> {
         }
         _ => Cow::Borrowed(""),
     }
+}
+
+/// How many image parts a message's `content` has.
+fn images_in(content: &Value) -> usize {
+    match content {
+        Value::Array(parts) => parts
+            .iter()
+            .filter(|p| p.get("type").and_then(Value::as_str) == Some("image_url"))
+            .count(),
+        _ => 0,
+    }
+}
+
+/// Whether `text` has the word `tool` (any case): the tools convention.
+pub(crate) fn asks_for_tool(text: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric())
+        .any(|word| word.eq_ignore_ascii_case("tool"))
+}
+
+/// The arguments of the mock's tool call: `{"input":"<last user text>"}`.
+pub(crate) fn tool_arguments(last_user_text: &str) -> String {
+    serde_json::json!({ "input": last_user_text }).to_string()
 }
 
 fn words(text: &str) -> u64 {
@@ -233,7 +288,27 @@ struct CompletionChoice<'a> {
 #[derive(Serialize)]
 struct AssistantMessage<'a> {
     role: &'static str,
-    content: &'a str,
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCallOut<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+struct ToolCallOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: FunctionOut<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
 }
 
 #[derive(Serialize)]
@@ -262,6 +337,8 @@ struct Delta<'a> {
     role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCallOut<'a>; 1]>,
 }
 
 /// A chat completion answer, before timing and faults.
@@ -317,13 +394,24 @@ impl Events {
 ///
 /// `id` numbers the reply (`chatcmpl-mock-<id>`); `chunks` is the number of
 /// content chunks if the request asks for a stream.
+#[cfg(test)]
 pub fn chat(body: &[u8], id: u64, chunks: u32) -> Result<Reply, Bytes> {
+    chat_for(body, id, chunks, None)
+}
+
+/// [`chat`] for an Azure `deployment`, the model when the body names none.
+pub fn chat_for(
+    body: &[u8],
+    id: u64,
+    chunks: u32,
+    deployment: Option<&str>,
+) -> Result<Reply, Bytes> {
     let request: ChatRequest<'_> = serde_json::from_slice(body).map_err(|e| {
         invalid_request(&format!(
             "mock-provider: the request body is not a valid chat completion request: {e}"
         ))
     })?;
-    let Some(model) = request.model else {
+    let Some(model) = request.model.or(deployment.map(Cow::Borrowed)) else {
         return Err(invalid_request("you must provide a model parameter"));
     };
     let Some(messages) = request.messages else {
@@ -331,14 +419,41 @@ pub fn chat(body: &[u8], id: u64, chunks: u32) -> Result<Reply, Bytes> {
     };
     let mut prompt_tokens = 0;
     let mut last_user = Cow::Borrowed("");
+    let mut images = 0;
     for message in &messages {
         let text = text_of(&message.content);
         prompt_tokens += text.split_whitespace().count() as u64;
         if message.role.as_deref() == Some("user") {
             last_user = text;
+            images = images_in(&message.content);
         }
     }
-    let content = reply_content(&last_user);
+    let tool = request
+        .tools
+        .iter()
+        .find_map(|t| t.function.as_ref())
+        .map(|f| f.name.as_ref())
+        .filter(|_| asks_for_tool(&last_user));
+    let call_id = format!("call_mock_{id}");
+    let content = match tool {
+        Some(_) => tool_arguments(&last_user),
+        None if images > 0 => format!("{} [images: {images}]", reply_content(&last_user)),
+        None => reply_content(&last_user),
+    };
+    let tool_call = |stream: bool, arguments| {
+        tool.map(|name| {
+            [ToolCallOut {
+                index: stream.then_some(0),
+                id: Some(&call_id),
+                kind: Some("function"),
+                function: FunctionOut {
+                    name: Some(name),
+                    arguments,
+                },
+            }]
+        })
+    };
+    let finish_reason = if tool.is_some() { "tool_calls" } else { "stop" };
     let usage = Usage {
         prompt_tokens: prompt_tokens.max(1),
         completion_tokens: words(&content),
@@ -356,9 +471,10 @@ pub fn chat(body: &[u8], id: u64, chunks: u32) -> Result<Reply, Bytes> {
                 index: 0,
                 message: AssistantMessage {
                     role: "assistant",
-                    content: &content,
+                    content: tool.is_none().then_some(content.as_str()),
+                    tool_calls: tool_call(false, &content),
                 },
-                finish_reason: "stop",
+                finish_reason,
                 logprobs: (),
             }],
             usage,
@@ -398,17 +514,40 @@ pub fn chat(body: &[u8], id: u64, chunks: u32) -> Result<Reply, Bytes> {
     let role = Delta {
         role: Some("assistant"),
         content: Some(""),
+        tool_calls: None,
     };
     chunk(&[choice(role, None)], usage_field, &mut events);
+    if tool.is_some() {
+        // The call, then its arguments in `chunks` pieces.
+        let start = Delta {
+            tool_calls: tool_call(true, ""),
+            ..Delta::default()
+        };
+        chunk(&[choice(start, None)], usage_field, &mut events);
+    }
     for piece in pieces {
-        let delta = Delta {
-            role: None,
-            content: Some(piece),
+        let delta = match tool {
+            Some(_) => Delta {
+                tool_calls: Some([ToolCallOut {
+                    index: Some(0),
+                    id: None,
+                    kind: None,
+                    function: FunctionOut {
+                        name: None,
+                        arguments: piece,
+                    },
+                }]),
+                ..Delta::default()
+            },
+            None => Delta {
+                content: Some(piece),
+                ..Delta::default()
+            },
         };
         chunk(&[choice(delta, None)], usage_field, &mut events);
     }
     chunk(
-        &[choice(Delta::default(), Some("stop"))],
+        &[choice(Delta::default(), Some(finish_reason))],
         usage_field,
         &mut events,
     );
@@ -447,6 +586,32 @@ mod tests {
             Routed::WrongMethod("POST")
         );
         assert_eq!(route(&Method::POST, "embeddings"), Routed::NotFound);
+        assert_eq!(
+            route(&Method::POST, "deployments/gpt4o/chat/completions"),
+            Routed::Found(Route::ChatCompletions)
+        );
+        assert_eq!(
+            route(&Method::GET, "deployments/gpt4o/chat/completions"),
+            Routed::WrongMethod("POST")
+        );
+        assert_eq!(
+            route(&Method::GET, "deployments/d/models"),
+            Routed::NotFound
+        );
+        assert_eq!(
+            route(&Method::POST, "deployments//chat/completions"),
+            Routed::NotFound
+        );
+        assert_eq!(deployment("deployments/d1/chat/completions"), Some("d1"));
+        assert_eq!(deployment("chat/completions"), None);
+    }
+
+    #[test]
+    fn the_tool_word_is_a_whole_word() {
+        assert!(asks_for_tool("use the tool"));
+        assert!(asks_for_tool("Tool, please!"));
+        assert!(!asks_for_tool("tools and toolkits"));
+        assert_eq!(tool_arguments("a \"b\""), r#"{"input":"a \"b\""}"#);
     }
 
     #[test]

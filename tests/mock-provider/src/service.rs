@@ -44,6 +44,8 @@ use crate::openai::{self, Reply, Route, Routed};
 const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
 /// The path segment that marks an API root.
 const API_ROOT: &str = "v1";
+/// Azure OpenAI's API root, when a `deployments/` path follows it.
+const AZURE_ROOT: &str = "openai";
 
 /// Server-wide state.
 pub struct State {
@@ -125,8 +127,10 @@ fn method_not_allowed(allow: &'static str) -> Response<MockBody> {
 fn split_api_root(path: &str) -> Option<(&str, &str)> {
     let mut start = 0;
     for segment in path.split('/') {
-        if segment == API_ROOT {
-            let after = start + API_ROOT.len();
+        let azure =
+            segment == AZURE_ROOT && path[start + segment.len()..].starts_with("/deployments/");
+        if segment == API_ROOT || azure {
+            let after = start + segment.len();
             let rest = path.get(after + 1..).unwrap_or("");
             return Some((&path[..start.saturating_sub(1)], rest));
         }
@@ -244,7 +248,7 @@ pub async fn handle(conn: Arc<Connection>, request: Request<Incoming>) -> Answer
         match route {
             Route::ChatCompletions => {
                 id = state.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-                match openai::chat(&body, id, d.chunks()) {
+                match openai::chat_for(&body, id, d.chunks(), openai::deployment(rest)) {
                     Ok(reply) => (200, Some(reply)),
                     Err(error) => (400, Some(Reply::Json(error))),
                 }
@@ -424,6 +428,11 @@ mod tests {
         assert_eq!(split_api_root("/t/x/v1"), Some(("/t/x", "")));
         assert_eq!(split_api_root("/t/v1x/models"), None);
         assert_eq!(split_api_root("/health"), None);
+        assert_eq!(
+            split_api_root("/t/a/openai/deployments/d/chat/completions"),
+            Some(("/t/a", "deployments/d/chat/completions"))
+        );
+        assert_eq!(split_api_root("/openai/v1/models"), Some(("/openai", "models")));
     }
 
     #[test]

@@ -1,0 +1,68 @@
+//! The fast path: an OpenAI client's body sent to an OpenAI-speaking
+//! provider without going through the canonical types.
+//!
+//! The body leaves byte for byte as it came unless something must change:
+//! the model (when the route fixes another one), and what the preset and
+//! the model's rules require (e.g. `max_tokens` renamed for a reasoning
+//! model). Those edits touch only their own members; unknown fields,
+//! spacing and order survive.
+
+use super::endpoint;
+use super::preset::preset_for;
+use super::raw::RawObject;
+use crate::error::{Fault, GatewayError};
+use crate::provider::rules;
+use crate::provider::{HttpRequest, Target};
+
+/// The upstream request for a client's chat completions `body`; with
+/// `rewrite_model` its `model` becomes `t.model`.
+pub fn forward_chat(
+    body: &[u8],
+    t: &Target,
+    rewrite_model: bool,
+) -> Result<HttpRequest, GatewayError> {
+    let mut object = parse(body, "chat completion request")?;
+    model(&mut object, t, rewrite_model);
+    rules::apply(preset_for(t.kind).actions, &mut object);
+    rules::apply(rules::actions_for(t.model), &mut object);
+    Ok(HttpRequest {
+        url: endpoint::chat_url(t)?,
+        headers: endpoint::headers(t),
+        body: object.into_bytes().into_owned(),
+    })
+}
+
+/// The same for an embeddings `body` (no per-model rules apply).
+pub fn forward_embeddings(
+    body: &[u8],
+    t: &Target,
+    rewrite_model: bool,
+) -> Result<HttpRequest, GatewayError> {
+    let mut object = parse(body, "embeddings request")?;
+    model(&mut object, t, rewrite_model);
+    Ok(HttpRequest {
+        url: endpoint::embeddings_url(t)?,
+        headers: endpoint::headers(t),
+        body: object.into_bytes().into_owned(),
+    })
+}
+
+fn parse<'a>(body: &'a [u8], what: &str) -> Result<RawObject<'a>, GatewayError> {
+    RawObject::parse(body).map_err(|problem| {
+        GatewayError::new(
+            Fault::BadRequest,
+            format!("Request body is not a {what}: {problem}."),
+        )
+    })
+}
+
+/// The model rewritten when asked (not for Azure, whose URL carries the deployment).
+fn model(object: &mut RawObject, t: &Target, rewrite_model: bool) {
+    if !rewrite_model || !endpoint::model_in_body(t) {
+        return;
+    }
+    let wanted = serde_json::Value::from(t.model).to_string();
+    if object.value("model").as_deref() != Some(wanted.as_str()) {
+        object.set("model", wanted);
+    }
+}

@@ -1,0 +1,192 @@
+//! A canonical [`ChatRequest`] as an OpenAI chat completions body.
+//!
+//! The body is built as a JSON object, the fields the canonical type has no
+//! place for (`extra`) are merged back in (never over a field written
+//! here), then the preset's and the model's rules are applied.
+
+use serde_json::{json, Map, Value};
+
+use super::endpoint;
+use super::preset::preset_for;
+use crate::canonical::{ChatRequest, Message, Part, ResponseFormat, Role, ToolChoice};
+use crate::provider::rules;
+use crate::provider::Target;
+
+/// The JSON body for `req` sent to `t`.
+pub fn chat_body(req: &ChatRequest, t: &Target) -> Map<String, Value> {
+    let preset = preset_for(t.kind);
+    let mut body = Map::new();
+    if endpoint::model_in_body(t) {
+        body.insert("model".into(), Value::String(t.model.to_string()));
+    }
+    body.insert(
+        "messages".into(),
+        Value::Array(req.messages.iter().map(message).collect()),
+    );
+    if !req.tools.is_empty() {
+        let tools = req
+            .tools
+            .iter()
+            .map(|tool| {
+                let mut function = Map::new();
+                function.insert("name".into(), Value::String(tool.name.clone()));
+                if let Some(description) = &tool.description {
+                    function.insert("description".into(), Value::String(description.clone()));
+                }
+                if !tool.parameters.is_null() {
+                    function.insert("parameters".into(), tool.parameters.clone());
+                }
+                if let Some(strict) = tool.strict {
+                    function.insert("strict".into(), Value::Bool(strict));
+                }
+                json!({"type": "function", "function": function})
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    if let Some(choice) = &req.tool_choice {
+        let choice = match choice {
+            ToolChoice::Auto => json!("auto"),
+            ToolChoice::None => json!("none"),
+            ToolChoice::Required => json!("required"),
+            ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
+        };
+        body.insert("tool_choice".into(), choice);
+    }
+    put(
+        &mut body,
+        "parallel_tool_calls",
+        req.parallel_tool_calls.map(Value::Bool),
+    );
+    if let Some(format) = &req.response_format {
+        let format = match format {
+            ResponseFormat::Text => json!({"type": "text"}),
+            ResponseFormat::JsonObject => json!({"type": "json_object"}),
+            ResponseFormat::JsonSchema {
+                name,
+                schema,
+                strict,
+            } => {
+                let mut inner = Map::new();
+                inner.insert("name".into(), Value::String(name.clone()));
+                inner.insert("schema".into(), schema.clone());
+                if let Some(strict) = strict {
+                    inner.insert("strict".into(), Value::Bool(*strict));
+                }
+                json!({"type": "json_schema", "json_schema": inner})
+            }
+        };
+        body.insert("response_format".into(), format);
+    }
+    if req.stream {
+        body.insert("stream".into(), Value::Bool(true));
+        if preset.stream_usage {
+            // Always asked for: the gateway counts tokens; the client's own
+            // encoder drops the usage chunk unless it asked too.
+            body.insert("stream_options".into(), json!({"include_usage": true}));
+        }
+    }
+    put(
+        &mut body,
+        preset.max_tokens_field,
+        req.max_tokens.map(Value::from),
+    );
+    put(&mut body, "temperature", req.temperature.map(Value::from));
+    put(&mut body, "top_p", req.top_p.map(Value::from));
+    if preset.top_k {
+        put(&mut body, "top_k", req.top_k.map(Value::from));
+    }
+    if !req.stop.is_empty() {
+        body.insert("stop".into(), json!(req.stop));
+    }
+    put(&mut body, "seed", req.seed.map(Value::from));
+    put(&mut body, "n", req.n.map(Value::from));
+    put(
+        &mut body,
+        "presence_penalty",
+        req.presence_penalty.map(Value::from),
+    );
+    put(
+        &mut body,
+        "frequency_penalty",
+        req.frequency_penalty.map(Value::from),
+    );
+    put(&mut body, "logprobs", req.logprobs.map(Value::Bool));
+    put(&mut body, "top_logprobs", req.top_logprobs.map(Value::from));
+    put(&mut body, "user", req.user.clone().map(Value::String));
+    put(
+        &mut body,
+        "metadata",
+        req.metadata.clone().map(Value::Object),
+    );
+    for (key, value) in &req.extra {
+        if !body.contains_key(key) {
+            body.insert(key.clone(), value.clone());
+        }
+    }
+    rules::apply(preset.actions, &mut body);
+    rules::apply(rules::actions_for(t.model), &mut body);
+    body
+}
+
+fn put(body: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    if let Some(value) = value {
+        body.insert(key.to_string(), value);
+    }
+}
+
+fn message(m: &Message) -> Value {
+    let mut out = Map::new();
+    let role = match m.role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+    };
+    out.insert("role".into(), Value::String(role.into()));
+    out.insert("content".into(), content(m));
+    if let Some(name) = &m.name {
+        out.insert("name".into(), Value::String(name.clone()));
+    }
+    if !m.tool_calls.is_empty() {
+        let calls = m
+            .tool_calls
+            .iter()
+            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+            .collect();
+        out.insert("tool_calls".into(), Value::Array(calls));
+    }
+    if let Some(id) = &m.tool_call_id {
+        out.insert("tool_call_id".into(), Value::String(id.clone()));
+    }
+    out.into()
+}
+
+/// A string when the content is text only (one part, or several joined
+/// for a tool result), `null` for an assistant message that only calls
+/// tools, else an array of parts.
+fn content(m: &Message) -> Value {
+    let images = m.content.iter().any(|p| matches!(p, Part::Image(_)));
+    match (m.content.as_slice(), images) {
+        ([], _) if m.role == Role::Assistant && !m.tool_calls.is_empty() => Value::Null,
+        ([], _) => Value::String(String::new()),
+        ([Part::Text(text)], _) => Value::String(text.clone()),
+        (_, false) if m.role != Role::User => Value::String(m.joined_text()),
+        (parts, _) => Value::Array(
+            parts
+                .iter()
+                .map(|part| match part {
+                    Part::Text(text) => json!({"type": "text", "text": text}),
+                    Part::Image(image) => {
+                        let mut url = Map::new();
+                        url.insert("url".into(), Value::String(image.source.to_url()));
+                        if let Some(detail) = &image.detail {
+                            url.insert("detail".into(), Value::String(detail.clone()));
+                        }
+                        json!({"type": "image_url", "image_url": url})
+                    }
+                })
+                .collect(),
+        ),
+    }
+}

@@ -1,0 +1,182 @@
+//! An OpenAI SSE stream (`chat.completion.chunk` events, then
+//! `data: [DONE]`) read chunk by chunk into canonical [`StreamEvent`]s.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::response::{error_message, finish_reason, usage};
+use crate::canonical::sse::{Frame, SseReader};
+use crate::canonical::{DecodeError, StreamEvent};
+
+/// Streamed answers, chunk by chunk.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    reader: SseReader,
+    started: bool,
+    done: bool,
+    /// (choice, index) of the tool calls that began.
+    calls: BTreeSet<(u32, u32)>,
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        for frame in self.reader.push(bytes) {
+            self.frame(&frame, out)?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        if let Some(frame) = self.reader.finish() {
+            self.frame(&frame, out)?;
+        }
+        if self.done {
+            Ok(())
+        } else {
+            Err(DecodeError::Malformed(
+                "the stream ended before `data: [DONE]`".into(),
+            ))
+        }
+    }
+
+    fn frame(&mut self, frame: &Frame, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        let data = frame.data.trim();
+        if self.done || data.is_empty() {
+            return Ok(());
+        }
+        if data == "[DONE]" {
+            self.start("", "", out);
+            self.done = true;
+            out.push(StreamEvent::Done);
+            return Ok(());
+        }
+        let chunk: Value = serde_json::from_str(data)
+            .map_err(|e| DecodeError::Malformed(format!("a stream event is not JSON: {e}")))?;
+        if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
+            let message = error_message(error).unwrap_or_else(|| error.to_string());
+            out.push(StreamEvent::Error { message });
+            return Ok(());
+        }
+        if !chunk.is_object() {
+            return Err(DecodeError::Malformed(
+                "a stream event is not a JSON object".into(),
+            ));
+        }
+        let text = |key: &str| chunk.get(key).and_then(Value::as_str).unwrap_or_default();
+        self.start(text("id"), text("model"), out);
+        if let Some(choices) = chunk.get("choices").and_then(Value::as_array) {
+            for (position, choice) in choices.iter().enumerate() {
+                self.choice(position, choice, out)?;
+            }
+        }
+        // Groq reports stream usage under `x_groq`.
+        let usage_value = chunk
+            .get("usage")
+            .filter(|u| !u.is_null())
+            .or_else(|| chunk.get("x_groq").and_then(|x| x.get("usage")));
+        if let Some(usage) = usage_value.and_then(usage) {
+            out.push(StreamEvent::Usage(usage));
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, id: &str, model: &str, out: &mut Vec<StreamEvent>) {
+        if !self.started {
+            self.started = true;
+            out.push(StreamEvent::Start {
+                id: id.to_string(),
+                model: model.to_string(),
+            });
+        }
+    }
+
+    fn choice(
+        &mut self,
+        position: usize,
+        c: &Value,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), DecodeError> {
+        let bad = |what: &str| DecodeError::Malformed(format!("a stream choice {what}"));
+        let choice = match c.get("index") {
+            None | Some(Value::Null) => position as u32,
+            Some(v) => v
+                .as_u64()
+                .and_then(|i| u32::try_from(i).ok())
+                .ok_or_else(|| bad("has a bad index"))?,
+        };
+        if let Some(delta) = c.get("delta").filter(|d| !d.is_null()) {
+            for key in ["content", "refusal"] {
+                match delta.get(key) {
+                    Some(Value::String(text)) if !text.is_empty() => out.push(StreamEvent::Text {
+                        choice,
+                        text: text.clone(),
+                    }),
+                    None | Some(Value::Null) | Some(Value::String(_)) => {}
+                    Some(_) => return Err(bad("has content that is not text")),
+                }
+            }
+            match delta.get("tool_calls") {
+                Some(Value::Array(calls)) => {
+                    for (i, call) in calls.iter().enumerate() {
+                        self.tool_call(choice, i, call, out)?;
+                    }
+                }
+                None | Some(Value::Null) => {}
+                Some(_) => return Err(bad("has `tool_calls` that are not an array")),
+            }
+        }
+        if let Some(reason) = c.get("finish_reason").and_then(Value::as_str) {
+            out.push(StreamEvent::Finish {
+                choice,
+                reason: finish_reason(reason),
+            });
+        }
+        Ok(())
+    }
+
+    fn tool_call(
+        &mut self,
+        choice: u32,
+        position: usize,
+        call: &Value,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), DecodeError> {
+        let index = match call.get("index") {
+            None | Some(Value::Null) => position as u32,
+            Some(v) => v
+                .as_u64()
+                .and_then(|i| u32::try_from(i).ok())
+                .ok_or_else(|| {
+                    DecodeError::Malformed("a streamed tool call has a bad index".into())
+                })?,
+        };
+        let function = call.get("function");
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+        if self.calls.insert((choice, index)) {
+            out.push(StreamEvent::ToolCallStart {
+                choice,
+                index,
+                id: text(call.get("id")),
+                name: text(function.and_then(|f| f.get("name"))),
+            });
+        }
+        let arguments = match function.and_then(|f| f.get("arguments")) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        if !arguments.is_empty() {
+            out.push(StreamEvent::ToolCallArguments {
+                choice,
+                index,
+                arguments,
+            });
+        }
+        Ok(())
+    }
+}
