@@ -111,7 +111,7 @@ mod native {
         }
         // Streams: the Anthropic wire stream as the Anthropic dialect writes
         // it, fed event by event to a translator for an OpenAI client.
-        let mut encoder = Dialect::Anthropic.stream_encoder(true);
+        let mut encoder = Dialect::Anthropic.stream_encoder(true, 1_700_000_000);
         let mut wire = String::new();
         let mut events = vec![StreamEvent::Start { id: "msg_1".into(), model: "model-x".into() }];
         for word in "Rome is the capital of Italy and it has been since 1871".split(' ') {
@@ -125,7 +125,7 @@ mod native {
         }
         let chunks: Vec<&str> = wire.split_inclusive("\n\n").collect();
         let per_stream = median(21, 5_000, || {
-            let mut t = StreamTranslator::new(Adapter::Anthropic, Dialect::OpenAi, true);
+            let mut t = StreamTranslator::new(Adapter::Anthropic, Dialect::OpenAi, true, 1_700_000_000);
             for c in &chunks {
                 black_box(t.push(c.as_bytes()).map(str::len).unwrap_or(0));
             }

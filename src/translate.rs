@@ -30,10 +30,11 @@ pub struct StreamTranslator {
 }
 
 impl StreamTranslator {
-    pub fn new(adapter: Adapter, dialect: Dialect, include_usage: bool) -> Self {
+    /// `created`: Unix seconds now, for dialects whose events carry it.
+    pub fn new(adapter: Adapter, dialect: Dialect, include_usage: bool, created: u64) -> Self {
         StreamTranslator {
             decoder: adapter.stream_decoder(),
-            encoder: dialect.stream_encoder(include_usage),
+            encoder: dialect.stream_encoder(include_usage, created),
             events: Vec::new(),
             out: String::new(),
             failed: false,

@@ -51,10 +51,10 @@ impl Dialect {
     }
 
     /// An encoder for a streamed answer; `include_usage`: the client asked
-    /// for usage on the stream.
-    pub fn stream_encoder(self, include_usage: bool) -> StreamEncoder {
+    /// for usage on the stream; `created`: Unix seconds now (OpenAI chunks carry it).
+    pub fn stream_encoder(self, include_usage: bool, created: u64) -> StreamEncoder {
         match self {
-            Dialect::OpenAi => StreamEncoder::OpenAi(openai::Encoder::new(include_usage)),
+            Dialect::OpenAi => StreamEncoder::OpenAi(openai::Encoder::with_created(include_usage, created)),
             Dialect::Anthropic => StreamEncoder::Anthropic(anthropic::Encoder::new()),
         }
     }

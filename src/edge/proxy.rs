@@ -159,7 +159,10 @@ async fn try_once(
         out.set("cache-control", "no-cache").map_err(internal_js)?;
         let translator = call
             .translate
-            .then(|| StreamTranslator::new(call.adapter, inbound.dialect, inbound.include_usage));
+            .then(|| {
+                let created = (js_sys::Date::now() / 1000.0) as u64;
+                StreamTranslator::new(call.adapter, inbound.dialect, inbound.include_usage, created)
+            });
         let relay = relay::Relay {
             request_id: request_id.to_string(),
             idle_ms: limits.idle_ms.max(1),
@@ -191,7 +194,10 @@ async fn try_once(
             Operation::Embeddings => call
                 .adapter
                 .embeddings_response(&bytes)
-                .map(|r| dialect::openai::encode_embeddings(&r)),
+                .map(|r| {
+                    let format = inbound.embeddings().ok().and_then(|e| e.encoding_format.as_deref());
+                    dialect::openai::encode_embeddings_as(&r, format)
+                }),
         };
         let text = match translated {
             Ok(text) => text,
