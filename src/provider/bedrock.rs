@@ -3,7 +3,8 @@
 //!
 //! - [`chat_request`]: `POST {base}/model/{modelId}/converse` (or
 //!   `/converse-stream` when the request streams), the model id
-//!   percent-encoded as one path segment. Auth by the key's shape:
+//!   percent-encoded as one path segment; an empty base is the region's
+//!   endpoint ([`default_base`]). Auth by the key's shape:
 //!   `ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]` is signed with SigV4
 //!   ([`sigv4`]; service `bedrock`, the target's region, the target's
 //!   clock); anything else is a Bedrock API key sent as a bearer token; no

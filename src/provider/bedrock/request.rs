@@ -294,7 +294,16 @@ fn region_of_host(host: &str) -> Option<&str> {
 pub fn chat_request(req: &ChatRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
     let body = serde_json::to_vec(&body(req)?)
         .map_err(|e| GatewayError::new(Fault::Internal, format!("Bedrock request body: {e}")))?;
-    let (scheme, host, base_path) = split_base(t.base).ok_or_else(|| {
+    let target_region = t.region.map(str::trim).filter(|r| !r.is_empty());
+    let default;
+    let base = match (t.base.trim(), target_region) {
+        ("", Some(region)) => {
+            default = default_base(region);
+            default.as_str()
+        }
+        _ => t.base,
+    };
+    let (scheme, host, base_path) = split_base(base).ok_or_else(|| {
         misconfigured(format!(
             "The gateway is misconfigured: the Bedrock base URL `{}` is not an http(s) URL.",
             t.base
@@ -325,10 +334,7 @@ pub fn chat_request(req: &ChatRequest, t: &Target) -> Result<HttpRequest, Gatewa
     ];
     let key = t.key.map(str::trim).filter(|k| !k.is_empty());
     if let Some(creds) = key.and_then(sigv4::Credentials::parse) {
-        let region = t
-            .region
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
+        let region = target_region
             .or_else(|| region_of_host(host))
             .ok_or_else(|| {
                 misconfigured("The gateway is misconfigured: the Bedrock provider has no `region`.")

@@ -205,7 +205,6 @@ fn bad_base_urls_are_misconfigured() {
         ..Default::default()
     };
     for base in [
-        "",
         "bedrock-runtime.us-east-1.amazonaws.com",
         "ftp://x",
         "https://",
@@ -222,6 +221,24 @@ fn bad_base_urls_are_misconfigured() {
             "{base}"
         );
     }
+    // No base: the region's endpoint, if there is a region.
+    let t = Target {
+        base: "",
+        ..target(Some("k"))
+    };
+    assert_eq!(
+        chat_request(&req, &t).unwrap().url,
+        "https://bedrock-runtime.us-west-2.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
+    );
+    let t = Target {
+        base: "",
+        region: None,
+        ..target(Some("k"))
+    };
+    assert_eq!(
+        chat_request(&req, &t).unwrap_err().fault,
+        Fault::Misconfigured
+    );
 }
 
 fn get_weather() -> Tool {
@@ -936,4 +953,27 @@ fn unknown_events_and_blocks_are_skipped() {
             message: "internalServerException: boom".into()
         }
     );
+}
+
+/// The encoder the mock uses reproduces, byte for byte, the frames made
+/// independently by tests/transcripts/bedrock/make_streams.py.
+#[test]
+fn the_encoder_matches_the_independent_frames() {
+    use super::eventstream::{encode_frame, Reader};
+    for bytes in [
+        &binary!("stream_text.bin")[..],
+        binary!("stream_tools.bin"),
+        binary!("stream_exception.bin"),
+    ] {
+        let mut messages = Vec::new();
+        Reader::new().push(bytes, &mut messages).unwrap();
+        let encoded: Vec<u8> = messages
+            .iter()
+            .flat_map(|m| encode_frame(&m.headers, &m.payload).unwrap())
+            .collect();
+        assert_eq!(encoded, bytes);
+    }
+    let first = &binary!("stream_text.bin")[..boundaries(binary!("stream_text.bin"))[0]];
+    let payload = br#"{"p":"abcdefghijkl","role":"assistant"}"#;
+    assert_eq!(encode_event("messageStart", payload).unwrap(), first);
 }
