@@ -9,7 +9,7 @@
 //!   ([`sigv4`]; service `bedrock`, the target's region, the target's
 //!   clock); anything else is a Bedrock API key sent as a bearer token; no
 //!   key sends no auth (for a signing proxy in front of Bedrock).
-//! - [`chat_response`] / [`error`]: the JSON answers ([`response`]).
+//! - [`chat_response`] / [`error`]: the JSON answers (`response`).
 //! - [`Decoder`]: the event-stream body ([`eventstream`] frames, read by
 //!   `stream`).
 //!
