@@ -1,56 +1,29 @@
-//! The `bedrock` wire format (outbound). Not written yet: every call is a
-//! clear error until it is.
+//! The AWS Bedrock Runtime wire format (outbound): `Converse` and
+//! `ConverseStream`.
+//!
+//! - [`chat_request`]: `POST {base}/model/{modelId}/converse` (or
+//!   `/converse-stream` when the request streams), the model id
+//!   percent-encoded as one path segment; an empty base is the region's
+//!   endpoint ([`default_base`]). Auth by the key's shape:
+//!   `ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]` is signed with SigV4
+//!   ([`sigv4`]; service `bedrock`, the target's region, the target's
+//!   clock); anything else is a Bedrock API key sent as a bearer token; no
+//!   key sends no auth (for a signing proxy in front of Bedrock).
+//! - [`chat_response`] / [`error`]: the JSON answers (`response`).
+//! - [`Decoder`]: the event-stream body ([`eventstream`] frames, read by
+//!   `stream`).
+//!
+//! Bedrock has no embeddings in this format: the adapter answers a 400.
 
-use super::{HttpRequest, Target};
-use crate::canonical::{
-    ChatRequest, ChatResponse, DecodeError, EmbeddingsRequest, EmbeddingsResponse, ErrorClass,
-    ProviderError, StreamEvent,
-};
-use crate::error::{Fault, GatewayError};
+pub mod eventstream;
+mod request;
+mod response;
+pub mod sigv4;
+mod stream;
 
-fn unsupported(t: &Target) -> GatewayError {
-    GatewayError::new(
-        Fault::Misconfigured,
-        format!("The gateway is misconfigured: provider kind `{}` is not supported yet.", t.kind.name()),
-    )
-}
+pub use request::{chat_request, default_base};
+pub use response::{chat_response, error};
+pub use stream::Decoder;
 
-pub fn chat_request(_req: &ChatRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
-    Err(unsupported(t))
-}
-
-pub fn chat_response(_body: &[u8]) -> Result<ChatResponse, DecodeError> {
-    Err(DecodeError::Malformed("not supported yet".into()))
-}
-
-pub fn error(_status: u16, body: &str) -> ProviderError {
-    ProviderError { class: ErrorClass::Server, message: body.to_string() }
-}
-
-#[allow(dead_code)]
-pub fn embeddings_request(_req: &EmbeddingsRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
-    Err(unsupported(t))
-}
-
-#[allow(dead_code)]
-pub fn embeddings_response(_body: &[u8]) -> Result<EmbeddingsResponse, DecodeError> {
-    Err(DecodeError::Malformed("not supported yet".into()))
-}
-
-/// Streamed answers, chunk by chunk.
-#[derive(Debug, Default)]
-pub struct Decoder {}
-
-impl Decoder {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn push(&mut self, _bytes: &[u8], _out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        Err(DecodeError::Malformed("not supported yet".into()))
-    }
-
-    pub fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        Err(DecodeError::Malformed("not supported yet".into()))
-    }
-}
+#[cfg(test)]
+mod tests;

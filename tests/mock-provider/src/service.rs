@@ -35,6 +35,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
+use crate::bedrock;
 use crate::body::MockBody;
 use crate::faults::{Directives, Fault};
 use crate::ledger::{LastRequest, Ledger, PathFilter};
@@ -159,6 +160,15 @@ fn api_key(headers: &HeaderMap) -> &str {
         if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
             return token.trim();
         }
+        // SigV4 (Bedrock): the access key id of `Credential=ID/...`.
+        if let Some(id) = token
+            .split("Credential=")
+            .nth(1)
+            .and_then(|c| c.split('/').next())
+            .filter(|id| scheme == "AWS4-HMAC-SHA256" && !id.is_empty())
+        {
+            return id.trim();
+        }
     }
     ["x-api-key", "api-key", "x-goog-api-key"]
         .into_iter()
@@ -216,6 +226,17 @@ pub async fn handle(conn: Arc<Connection>, request: Request<Incoming>) -> Answer
             Some("invalid_mock_directive"),
         );
         return Ok(json(400, body));
+    }
+
+    if let Some(route) = bedrock::route(rest) {
+        let call = bedrock::Call {
+            method: &parts.method,
+            headers: &parts.headers,
+            body: &body,
+            number: call,
+            key,
+        };
+        return bedrock::handle(&conn, route, call, directives, &state.next_id).await;
     }
 
     let route = match api_route(&parts.method, rest) {
