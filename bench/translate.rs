@@ -28,7 +28,9 @@ mod native {
     use switchyard::dialect::Dialect;
     use switchyard::plan::ProviderKind;
     use switchyard::provider::{Adapter, Target};
-    use switchyard::translate::{json_answer, StreamTranslator};
+    use switchyard::translate::{json_answer, Defaults, StreamTranslator};
+
+    const DEFAULTS: Defaults<'static> = Defaults { id: "req_1", model: "model-x", created: 1_700_000_000 };
 
     const REQUEST: &[u8] = br#"{"model":"gpt-4o","messages":[
         {"role":"system","content":"You are a helpful assistant that answers briefly."},
@@ -102,9 +104,9 @@ mod native {
             ("openai", Adapter::OpenAi, openai_json.as_bytes()),
         ] {
             for (to, dialect) in [("OpenAI", Dialect::OpenAi), ("Anthropic", Dialect::Anthropic)] {
-                assert!(json_answer(adapter, dialect, body).is_ok());
+                assert!(json_answer(adapter, dialect, body, DEFAULTS).is_ok());
                 let t = median(21, 20_000, || {
-                    black_box(json_answer(adapter, dialect, black_box(body)).is_ok());
+                    black_box(json_answer(adapter, dialect, black_box(body), DEFAULTS).is_ok());
                 });
                 println!("| {from} JSON answer → {to} client | {:.2} µs | |", t.as_secs_f64() * 1e6);
             }
@@ -125,7 +127,7 @@ mod native {
         }
         let chunks: Vec<&str> = wire.split_inclusive("\n\n").collect();
         let per_stream = median(21, 5_000, || {
-            let mut t = StreamTranslator::new(Adapter::Anthropic, Dialect::OpenAi, true, 1_700_000_000);
+            let mut t = StreamTranslator::new(Adapter::Anthropic, Dialect::OpenAi, true, DEFAULTS);
             for c in &chunks {
                 black_box(t.push(c.as_bytes()).map(str::len).unwrap_or(0));
             }

@@ -98,6 +98,8 @@ pub struct Call {
     pub adapter: Adapter,
     /// The answer is in another format than the client's: translate it.
     pub translate: bool,
+    /// The provider's model id this call asks for.
+    pub model: String,
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -189,6 +191,7 @@ pub fn prepare(
         provider: provider.name.clone(),
         adapter,
         translate: !native,
+        model: model.to_string(),
         url: request.url,
         headers,
         body: request.body,

@@ -12,9 +12,30 @@ use crate::dialect::{Dialect, StreamEncoder};
 use crate::error::{Fault, GatewayError};
 use crate::provider::{Adapter, StreamDecoder};
 
+/// What an answer says about itself when the provider's format does not
+/// (Bedrock's Converse carries no id, model or time).
+#[derive(Debug, Clone, Copy)]
+pub struct Defaults<'a> {
+    /// An id for the answer (the gateway's request id).
+    pub id: &'a str,
+    /// The provider model that answered.
+    pub model: &'a str,
+    /// Unix seconds now.
+    pub created: u64,
+}
+
 /// A complete answer: the client's JSON body, or what was wrong with the provider's.
-pub fn json_answer(adapter: Adapter, dialect: Dialect, body: &[u8]) -> Result<String, DecodeError> {
-    let response = adapter.chat_response(body)?;
+pub fn json_answer(adapter: Adapter, dialect: Dialect, body: &[u8], defaults: Defaults<'_>) -> Result<String, DecodeError> {
+    let mut response = adapter.chat_response(body)?;
+    if response.id.is_empty() {
+        response.id = defaults.id.to_string();
+    }
+    if response.model.is_empty() {
+        response.model = defaults.model.to_string();
+    }
+    if response.created == 0 {
+        response.created = defaults.created;
+    }
     Ok(dialect.encode_response(&response))
 }
 
@@ -27,17 +48,21 @@ pub struct StreamTranslator {
     out: String,
     /// Set once the stream failed: nothing more is written.
     failed: bool,
+    /// For a `Start` that names no id or model.
+    id: String,
+    model: String,
 }
 
 impl StreamTranslator {
-    /// `created`: Unix seconds now, for dialects whose events carry it.
-    pub fn new(adapter: Adapter, dialect: Dialect, include_usage: bool, created: u64) -> Self {
+    pub fn new(adapter: Adapter, dialect: Dialect, include_usage: bool, defaults: Defaults<'_>) -> Self {
         StreamTranslator {
             decoder: adapter.stream_decoder(),
-            encoder: dialect.stream_encoder(include_usage, created),
+            encoder: dialect.stream_encoder(include_usage, defaults.created),
             events: Vec::new(),
             out: String::new(),
             failed: false,
+            id: defaults.id.to_string(),
+            model: defaults.model.to_string(),
         }
     }
 
@@ -70,6 +95,11 @@ impl StreamTranslator {
             }
             match event {
                 StreamEvent::Error { message } => failure = Some(message),
+                StreamEvent::Start { id, model } => {
+                    let id = if id.is_empty() { self.id.clone() } else { id };
+                    let model = if model.is_empty() { self.model.clone() } else { model };
+                    self.encoder.encode(&StreamEvent::Start { id, model }, &mut self.out);
+                }
                 event => self.encoder.encode(&event, &mut self.out),
             }
         }

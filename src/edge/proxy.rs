@@ -159,10 +159,7 @@ async fn try_once(
         out.set("cache-control", "no-cache").map_err(internal_js)?;
         let translator = call
             .translate
-            .then(|| {
-                let created = (js_sys::Date::now() / 1000.0) as u64;
-                StreamTranslator::new(call.adapter, inbound.dialect, inbound.include_usage, created)
-            });
+            .then(|| StreamTranslator::new(call.adapter, inbound.dialect, inbound.include_usage, defaults(call, request_id)));
         let relay = relay::Relay {
             request_id: request_id.to_string(),
             idle_ms: limits.idle_ms.max(1),
@@ -190,7 +187,7 @@ async fn try_once(
     if call.translate {
         let bytes = Uint8Array::new(&buffer).to_vec();
         let translated = match inbound.operation {
-            Operation::Chat => translate::json_answer(call.adapter, inbound.dialect, &bytes),
+            Operation::Chat => translate::json_answer(call.adapter, inbound.dialect, &bytes, defaults(call, request_id)),
             Operation::Embeddings => call
                 .adapter
                 .embeddings_response(&bytes)
@@ -224,6 +221,11 @@ async fn try_once(
     )
     .map_err(internal_js)?;
     Ok(success(status, response))
+}
+
+/// What a translated answer says about itself when the provider's does not.
+fn defaults<'a>(call: &'a Call, request_id: &'a str) -> translate::Defaults<'a> {
+    translate::Defaults { id: request_id, model: &call.model, created: (js_sys::Date::now() / 1000.0) as u64 }
 }
 
 /// A 2xx answer that is a refusal on content grounds (e.g. Gemini's
