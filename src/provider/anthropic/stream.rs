@@ -75,7 +75,9 @@ impl Decoder {
         }
         let data = frame.data.trim();
         let value: Value = if data.is_empty() {
-            Value::Null
+            // Every Anthropic event carries its JSON; an event without data
+            // (a cut right after its `event:` line) means nothing.
+            return Ok(());
         } else {
             match serde_json::from_str(data) {
                 Ok(value) => value,
