@@ -29,8 +29,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
     Text(u32),
-    /// Block `block`, for tool call `call`.
-    Tool { call: u32, block: u32 },
+    /// A tool call's block.
+    Tool(u32),
 }
 
 /// Canonical stream events → Anthropic's `message_start` … `message_stop`.
@@ -180,7 +180,7 @@ impl Encoder {
                 self.start(out);
                 self.close(out);
                 let block = self.open_block(out, StartBlock::ToolUse { id, name, input: Empty {} });
-                self.open = Some(Open::Tool { call: *call, block });
+                self.open = Some(Open::Tool(block));
                 self.tools.retain(|(c, _)| c != call);
                 self.tools.push((*call, block));
             }
@@ -251,7 +251,7 @@ impl Encoder {
 
     fn close(&mut self, out: &mut String) {
         let index = match self.open.take() {
-            Some(Open::Text(index)) | Some(Open::Tool { block: index, .. }) => index,
+            Some(Open::Text(index) | Open::Tool(index)) => index,
             None => return,
         };
         write(out, "content_block_stop", &BlockStop { kind: "content_block_stop", index });
