@@ -244,7 +244,7 @@ impl Encoder {
 
     fn open_block(&mut self, out: &mut String, block: StartBlock<'_>) -> u32 {
         let index = self.next_block;
-        self.next_block += 1;
+        self.next_block = self.next_block.saturating_add(1);
         write(out, "content_block_start", &BlockStart { kind: "content_block_start", index, content_block: block });
         index
     }

@@ -473,3 +473,22 @@ fn odd_streams_still_make_valid_event_sequences() {
     ]);
     assert!(tools.contains(r#""stop_reason":"tool_use""#), "{tools}");
 }
+
+#[test]
+fn arguments_for_a_closed_tool_block_keep_its_index() {
+    let start = |index: u32, id: &str| StreamEvent::ToolCallStart { choice: 0, index, id: id.into(), name: "f".into() };
+    let args = |index: u32, arguments: &str| StreamEvent::ToolCallArguments { choice: 0, index, arguments: arguments.into() };
+    let sse = encode(&[
+        StreamEvent::Start { id: "m".into(), model: "c".into() },
+        start(0, "a"),
+        start(1, "b"),
+        args(0, "{}"),
+        args(1, "{\"x\":1}"),
+        StreamEvent::Done,
+    ]);
+    assert!(sse.contains(r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{}"}}"#), "{sse}");
+    assert!(sse.contains(r#""index":1,"delta":{"type":"input_json_delta","partial_json":"{\"x\":1}"}"#), "{sse}");
+    let decoded = decode(&sse);
+    assert!(decoded.contains(&args(0, "{}")));
+    assert!(decoded.contains(&args(1, "{\"x\":1}")));
+}

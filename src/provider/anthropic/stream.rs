@@ -179,7 +179,7 @@ impl Decoder {
                         .ok_or_else(|| DecodeError::Malformed(format!("a `tool_use` block start has no `{name}`")))
                 };
                 let call = self.tools;
-                self.tools += 1;
+                self.tools = self.tools.saturating_add(1);
                 out.push(StreamEvent::ToolCallStart { choice: 0, index: call, id: field("id")?, name: field("name")? });
                 // The input comes as deltas; a start that already carries some passes it on.
                 if let Some(input) = block.get("input").and_then(Value::as_object).filter(|i| !i.is_empty()) {

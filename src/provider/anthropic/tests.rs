@@ -585,3 +585,40 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
         StreamEvent::ToolCallArguments { choice: 0, index: 0, arguments: "{\"a\":1}".into() }
     );
 }
+
+#[test]
+fn nothing_panics_on_cut_or_garbled_input() {
+    let all = [
+        transcript!("response_text.json"),
+        transcript!("response_tool_use.json"),
+        transcript!("error_rate_limit.json"),
+        transcript!("stream_text.sse"),
+        transcript!("stream_tool_use.sse"),
+        transcript!("request_full.json"),
+    ];
+    let odd = [
+        r#"{"type":"content_block_start","index":-1,"content_block":"x"}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":5}"#,
+        r#"{"type":"message_start","message":[]}"#,
+        r#"{"type":"message_delta","delta":null,"usage":{"output_tokens":"many"}}"#,
+        r#"{"type":"error","error":null}"#,
+        r#"{"id":1,"content":{"type":"text"},"usage":[]}"#,
+        r#"{"model":{"model":"x"},"a":"\\\"}"}"#,
+        "\u{0}\u{ffff}{[\"",
+    ];
+    for text in all.iter().chain(odd.iter()) {
+        let bytes = text.as_bytes();
+        for cut in 0..=bytes.len() {
+            let part = &bytes[..cut];
+            let lossy = String::from_utf8_lossy(part);
+            let _ = chat_response(part);
+            let _ = error(400, &lossy);
+            let _ = forward_messages(part, &target("m", None), true);
+            let _ = crate::dialect::anthropic::decode_chat(part);
+            let _ = crate::dialect::anthropic::inspect(part);
+            let _ = decode_chunks(&[part]);
+            let framed = format!("event: x\ndata: {lossy}\n\n");
+            let _ = decode_chunks(&[transcript!("stream_text.sse").split("event: content_block_start").next().unwrap().as_bytes(), framed.as_bytes()]);
+        }
+    }
+}
