@@ -164,6 +164,11 @@ pub fn prepare(
         (Operation::Chat, false) => {
             let mut request = inbound.chat()?.clone();
             request.model = model.to_string();
+            // `extra` holds fields of an OpenAI body; another dialect's own
+            // fields mean nothing to the providers it is translated for.
+            if inbound.dialect != Dialect::OpenAi {
+                request.extra.clear();
+            }
             adapter.chat_request(&request, &target)?
         }
         (Operation::Embeddings, true) => openai::forward_embeddings(inbound.body, &target, rewrite)?,

@@ -1,33 +1,19 @@
-//! The Anthropic Messages dialect (inbound). Not written yet.
+//! The Anthropic Messages dialect (inbound): what the official Anthropic
+//! SDKs send to `POST /v1/messages` and expect back.
+//!
+//! - `decode`: request bodies → [`crate::canonical::ChatRequest`] ([`decode_chat`]),
+//!   and [`inspect`] for the fast path that forwards the body as it came;
+//! - `encode`: [`encode_response`] (the `message` object), [`error_body`]
+//!   and [`error_event`] in Anthropic's error shape;
+//! - `stream`: [`Encoder`], canonical stream events → Anthropic SSE events.
 
-use crate::canonical::{ChatRequest, ChatResponse, StreamEvent};
-use crate::engine::Attempt;
-use crate::error::{Fault, GatewayError};
+mod decode;
+mod encode;
+mod stream;
 
-pub fn decode_chat(_body: &[u8]) -> Result<ChatRequest, GatewayError> {
-    Err(GatewayError::new(Fault::BadRequest, "not supported yet"))
-}
+#[cfg(test)]
+mod tests;
 
-pub fn encode_response(_response: &ChatResponse) -> String {
-    String::new()
-}
-
-pub fn error_body(error: &GatewayError, attempts: Option<&[Attempt]>) -> String {
-    error.openai_body_with_attempts(attempts)
-}
-
-pub fn error_event(error: &GatewayError) -> String {
-    crate::sse::error_event(error)
-}
-
-/// Canonical stream events → Anthropic's `message_start` … `message_stop`.
-#[derive(Debug, Default)]
-pub struct Encoder {}
-
-impl Encoder {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn encode(&mut self, _event: &StreamEvent, _out: &mut String) {}
-}
+pub use decode::{decode_chat, inspect};
+pub use encode::{encode_response, error_body, error_event};
+pub use stream::Encoder;

@@ -1,61 +1,22 @@
-//! The `anthropic` wire format (outbound). Not written yet: every call is a
-//! clear error until it is.
+//! The Anthropic Messages wire format (outbound): `POST {base}/messages`
+//! with `x-api-key` and `anthropic-version`, JSON or SSE answers, Anthropic
+//! error bodies. Anthropic has no embeddings (the dispatch refuses them).
+//!
+//! - `request`: canonical request → Anthropic body, and the fast path
+//!   ([`forward_messages`]) for an Anthropic client's own body;
+//! - `response`: `message` objects and error bodies → canonical;
+//! - `stream`: the SSE stream → canonical events;
+//! - `wire`: stop reasons, tool inputs and usage, shared with the
+//!   inbound dialect ([`crate::dialect::anthropic`]).
 
-use super::{HttpRequest, Target};
-use crate::canonical::{
-    ChatRequest, ChatResponse, DecodeError, EmbeddingsRequest, EmbeddingsResponse, ErrorClass,
-    ProviderError, StreamEvent,
-};
-use crate::error::{Fault, GatewayError};
+mod request;
+mod response;
+mod stream;
+pub(crate) mod wire;
 
-fn unsupported(t: &Target) -> GatewayError {
-    GatewayError::new(
-        Fault::Misconfigured,
-        format!("The gateway is misconfigured: provider kind `{}` is not supported yet.", t.kind.name()),
-    )
-}
+#[cfg(test)]
+mod tests;
 
-pub fn chat_request(_req: &ChatRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
-    Err(unsupported(t))
-}
-
-pub fn chat_response(_body: &[u8]) -> Result<ChatResponse, DecodeError> {
-    Err(DecodeError::Malformed("not supported yet".into()))
-}
-
-pub fn error(_status: u16, body: &str) -> ProviderError {
-    ProviderError { class: ErrorClass::Server, message: body.to_string() }
-}
-
-#[allow(dead_code)]
-pub fn embeddings_request(_req: &EmbeddingsRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
-    Err(unsupported(t))
-}
-
-#[allow(dead_code)]
-pub fn embeddings_response(_body: &[u8]) -> Result<EmbeddingsResponse, DecodeError> {
-    Err(DecodeError::Malformed("not supported yet".into()))
-}
-
-/// Streamed answers, chunk by chunk.
-#[derive(Debug, Default)]
-pub struct Decoder {}
-
-impl Decoder {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn push(&mut self, _bytes: &[u8], _out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        Err(DecodeError::Malformed("not supported yet".into()))
-    }
-
-    pub fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        Err(DecodeError::Malformed("not supported yet".into()))
-    }
-}
-
-/// The client's Anthropic body forwarded to an Anthropic provider.
-pub fn forward_messages(_body: &[u8], t: &Target, _rewrite_model: bool) -> Result<HttpRequest, GatewayError> {
-    Err(unsupported(t))
-}
+pub use request::{chat_request, forward_messages, ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS};
+pub use response::{chat_response, error};
+pub use stream::Decoder;

@@ -5,6 +5,7 @@
 //! server with keep-alive on a multi-thread tokio runtime. What a request
 //! does is in `service.rs`; see README.md for the directives and endpoints.
 
+mod anthropic;
 mod bedrock;
 mod body;
 mod faults;

@@ -35,6 +35,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
+use crate::anthropic;
 use crate::bedrock;
 use crate::body::MockBody;
 use crate::faults::{Directives, Fault};
@@ -140,6 +141,14 @@ fn split_api_root(path: &str) -> Option<(&str, &str)> {
     None
 }
 
+/// An endpoint of one of the wire formats.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    OpenAi(Route),
+    /// `POST …/v1/messages` (`anthropic.rs`).
+    AnthropicMessages,
+}
+
 /// The wire format's endpoint for a path below the API root.
 fn api_route(method: &Method, rest: &str) -> Routed {
     openai::route(method, rest)
@@ -239,10 +248,14 @@ pub async fn handle(conn: Arc<Connection>, request: Request<Incoming>) -> Answer
         return bedrock::handle(&conn, route, call, directives, &state.next_id).await;
     }
 
-    let route = match api_route(&parts.method, rest) {
-        Routed::Found(route) => route,
-        Routed::WrongMethod(allow) => return Ok(method_not_allowed(allow)),
-        Routed::NotFound => return Ok(not_found(&parts.method, path)),
+    let route = match anthropic::route(&parts.method, rest) {
+        Some(Ok(())) => Endpoint::AnthropicMessages,
+        Some(Err(allow)) => return Ok(method_not_allowed(allow)),
+        None => match api_route(&parts.method, rest) {
+            Routed::Found(route) => Endpoint::OpenAi(route),
+            Routed::WrongMethod(allow) => return Ok(method_not_allowed(allow)),
+            Routed::NotFound => return Ok(not_found(&parts.method, path)),
+        },
     };
 
     let d = if directives.failing(call, key) {
@@ -262,22 +275,37 @@ pub async fn handle(conn: Arc<Connection>, request: Request<Incoming>) -> Answer
     let status = d.status();
     let mut id = 0;
     let (status, reply) = if status >= 400 {
-        (status, Some(Reply::Json(openai::status_error(status))))
+        let body = match route {
+            Endpoint::OpenAi(_) => openai::status_error(status),
+            Endpoint::AnthropicMessages => anthropic::status_error(status),
+        };
+        (status, Some(Reply::Json(body)))
     } else if status != 200 {
         (status, None)
     } else {
         match route {
-            Route::ChatCompletions => {
+            Endpoint::OpenAi(Route::ChatCompletions) => {
                 id = state.next_id.fetch_add(1, Ordering::Relaxed) + 1;
                 match openai::chat_for(&body, id, d.chunks(), openai::deployment(rest)) {
                     Ok(reply) => (200, Some(reply)),
                     Err(error) => (400, Some(Reply::Json(error))),
                 }
             }
-            Route::Models => (200, Some(Reply::Json(openai::models()))),
+            Endpoint::OpenAi(Route::Models) => (200, Some(Reply::Json(openai::models()))),
+            Endpoint::AnthropicMessages => {
+                id = state.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+                match anthropic::messages(&parts.headers, &body, id, d.chunks()) {
+                    Ok(reply) => (200, Some(reply)),
+                    Err((status, error)) => (status, Some(Reply::Json(error))),
+                }
+            }
         }
     };
-    let mut response = shape(status, reply, &d, id);
+    let malformed = || match route {
+        Endpoint::OpenAi(_) => openai::malformed_event(id),
+        Endpoint::AnthropicMessages => anthropic::malformed_event(),
+    };
+    let mut response = shape(status, reply, &d, malformed);
     let headers = response.headers_mut();
     if let Some(secs) = d.retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -292,7 +320,12 @@ pub async fn handle(conn: Arc<Connection>, request: Request<Incoming>) -> Answer
 }
 
 /// Applies timing and the `malformed`/`cut` faults to an answer.
-fn shape(status: u16, reply: Option<Reply>, d: &Directives, id: u64) -> Response<MockBody> {
+fn shape(
+    status: u16,
+    reply: Option<Reply>,
+    d: &Directives,
+    malformed: impl FnOnce() -> Bytes,
+) -> Response<MockBody> {
     let ttfb = d.ttfb();
     match reply {
         None => response(status, "application/json", MockBody::empty()),
@@ -322,7 +355,7 @@ fn shape(status: u16, reply: Option<Reply>, d: &Directives, id: u64) -> Response
         Some(Reply::Stream(mut events)) => {
             let mut abort = false;
             match d.fault() {
-                Fault::Malformed => events.insert(1.min(events.len()), openai::malformed_event(id)),
+                Fault::Malformed => events.insert(1.min(events.len()), malformed()),
                 Fault::Cut => {
                     let keep = (1 + d.cut_after() as usize).min(events.len().saturating_sub(1));
                     events.truncate(keep);
