@@ -64,14 +64,6 @@ impl<'a> Inbound<'a> {
         }
     }
 
-    /// A chat request already decoded (the Anthropic dialect decodes to route).
-    pub fn decoded(dialect: Dialect, model: &'a str, body: &'a [u8], request: ChatRequest) -> Self {
-        let mut inbound = Inbound::new(dialect, Operation::Chat, model, body, request.stream);
-        inbound.include_usage = request.include_usage || dialect == Dialect::Anthropic;
-        let _ = inbound.chat.set(Ok(request));
-        inbound
-    }
-
     /// The canonical chat request (decoded at the first call).
     pub fn chat(&self) -> Result<&ChatRequest, GatewayError> {
         self.chat

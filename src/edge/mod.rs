@@ -113,9 +113,15 @@ async fn handle(
                     inbound
                 }
                 Endpoint::Messages => {
-                    let request = dialect.decode_chat(&body)?;
-                    owned_model = request.model.clone();
-                    Inbound::decoded(dialect, &owned_model, &body, request)
+                    // Checked for what routing needs; decoded whole only if a
+                    // try goes to a provider of another format.
+                    let summary = crate::dialect::anthropic::inspect(&body)?;
+                    owned_model = summary.model;
+                    let mut inbound =
+                        Inbound::new(dialect, Operation::Chat, &owned_model, &body, summary.stream);
+                    // Anthropic clients always get usage on their streams.
+                    inbound.include_usage = true;
+                    inbound
                 }
                 _ => {
                     let request = crate::dialect::openai::decode_embeddings(&body)?;
