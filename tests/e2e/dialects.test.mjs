@@ -31,23 +31,28 @@ const FAMILIES = {
 let mock;
 let gw;
 const id = randomUUID();
-const prefix = (family) => `/t/${id}/${family}/`;
+/** Fault variants: each family has a provider per variant, its directives in the base path. */
+const VARIANTS = { "": "", cut: "fault=cut/cut_after=3/chunks=6/", e400: "status=400/", e429: "status=429/" };
+const prefix = (family, variant = "") => `/t/${id}/${family}${variant ? `-${variant}` : ""}/${VARIANTS[variant]}`;
+const upper = (s) => s.toUpperCase().replace(/-/g, "_");
 
 before(async () => {
   mock = await startMock();
-  const providers = Object.entries(FAMILIES)
-    .map(([name, f]) => `provider ${name} { kind ${f.kind}  base env ${name.toUpperCase()}_URL  keys [secret ${f.key}] ${f.extra ?? ""} }`)
-    .join("\n");
-  // The model names the family: `to-<family>` goes to that provider.
-  const routes = Object.keys(FAMILIES)
-    .map((name) => `route ${name} { when model == "to-${name}"  try ${name}:mock-${name} }`)
-    .join("\n");
-  const bases = Object.fromEntries(
-    Object.entries(FAMILIES).map(([name, f]) => [`${name.toUpperCase()}_URL`, `${mock.url}${prefix(name)}${f.root}`]),
-  );
+  const lines = [];
+  const bases = {};
+  for (const [name, f] of Object.entries(FAMILIES)) {
+    for (const variant of Object.keys(VARIANTS)) {
+      const p = variant ? `${name}_${variant}` : name;
+      lines.push(`provider ${p} { kind ${f.kind}  base env ${upper(p)}_URL  keys [secret ${f.key}] ${f.extra ?? ""} }`);
+      // The model names the family and variant: `to-<family>[-<variant>]`.
+      const model = variant ? `to-${name}-${variant}` : `to-${name}`;
+      lines.push(`route ${p} { when model == "${model}"  try ${p}:mock-${name} }`);
+      bases[`${upper(p)}_URL`] = `${mock.url}${prefix(name, variant)}${f.root}`;
+    }
+  }
   gw = await startGateway({
     bindings: { GATEWAY_KEYS: hashKey(GATEWAY_KEY), UPSTREAM_BASE_URL: `${mock.url}/unused/v1`, ...bases, ...SECRETS },
-    routes: compileRoutes(`${providers}\n${routes}\n`),
+    routes: compileRoutes(`${lines.join("\n")}\n`),
   });
 });
 after(async () => {
@@ -214,11 +219,12 @@ for (const family of Object.keys(FAMILIES)) {
     });
 
     test(`a stream cut mid-way ends in the client's error event, never a clean end`, async () => {
-      const res = await send(
-        "/v1/messages",
-        { model: `to-${family}`, max_tokens: 10, stream: true, messages: [{ role: "user", content: TEXT }] },
-        { "x-mock-fault": "cut", "x-mock-cut-after": "3" },
-      );
+      const res = await send("/v1/messages", {
+        model: `to-${family}-cut`,
+        max_tokens: 10,
+        stream: true,
+        messages: [{ role: "user", content: "a longer text to cut into pieces" }],
+      });
       // The cut may come before the first byte (then the engine retries and
       // the client gets an error status) or after it (an error event).
       if (res.status === 200) {
@@ -234,16 +240,19 @@ for (const family of Object.keys(FAMILIES)) {
 }
 
 test("a provider's error reaches an Anthropic client in Anthropic's shape, the provider's message kept", async () => {
-  const res = await send(
-    "/v1/messages",
-    { model: "to-gemini", max_tokens: 10, messages: [{ role: "user", content: TEXT }] },
-    { "x-mock-status": "400" },
-  );
-  assert.equal(res.status, 400, res.text);
-  const body = JSON.parse(res.text);
-  assert.equal(body.type, "error");
-  assert.equal(body.error.type, "invalid_request_error");
-  assert.ok(body.error.message.length > 0);
+  for (const family of Object.keys(FAMILIES)) {
+    const res = await send("/v1/messages", { model: `to-${family}-e400`, max_tokens: 10, messages: [{ role: "user", content: TEXT }] });
+    assert.equal(res.status, 400, `${family}: ${res.text}`);
+    const body = JSON.parse(res.text);
+    assert.equal(body.type, "error", family);
+    assert.equal(body.error.type, "invalid_request_error", family);
+    assert.ok(body.error.message.length > 0, family);
+    assert.ok(Array.isArray(body.error.attempts), `${family}: the trail rides along`);
+
+    const limited = await send("/v1/chat/completions", { model: `to-${family}-e429`, messages: [{ role: "user", content: TEXT }] });
+    assert.equal(limited.status, 429, `${family}: ${limited.text}`);
+    assert.equal(JSON.parse(limited.text).error.type, "rate_limit_error", family);
+  }
 });
 
 test("Anthropic client without a key: 401 in Anthropic's shape, nothing sent upstream", async () => {

@@ -27,16 +27,34 @@ before(async () => {
       O_URL: `${mock.url}/t/${id}/o/v1`,
       A_URL: `${mock.url}/t/${id}/a/v1`,
       G_URL: `${mock.url}/t/${id}/g/v1beta`,
+      O429_URL: `${mock.url}/t/${id}/o429/status=429/v1`,
+      A429_URL: `${mock.url}/t/${id}/a429/status=429/v1`,
+      G429_URL: `${mock.url}/t/${id}/g429/status=429/v1beta`,
+      OCUT_URL: `${mock.url}/t/${id}/ocut/fault=cut/cut_after=2/chunks=6/v1`,
+      ACUT_URL: `${mock.url}/t/${id}/acut/fault=cut/cut_after=2/chunks=6/v1`,
+      GCUT_URL: `${mock.url}/t/${id}/gcut/fault=cut/cut_after=2/chunks=6/v1beta`,
       ...SECRETS,
     },
     routes: compileRoutes(`
 provider o { kind openai-compatible  base env O_URL  keys [secret OPENAI_KEY] }
 provider a { kind anthropic  base env A_URL  keys [secret ANTHROPIC_KEY] }
 provider g { kind gemini  base env G_URL  keys [secret GEMINI_KEY] }
+provider o429 { kind openai-compatible  base env O429_URL  keys [secret OPENAI_KEY] }
+provider a429 { kind anthropic  base env A429_URL  keys [secret ANTHROPIC_KEY] }
+provider g429 { kind gemini  base env G429_URL  keys [secret GEMINI_KEY] }
+provider ocut { kind openai-compatible  base env OCUT_URL  keys [secret OPENAI_KEY] }
+provider acut { kind anthropic  base env ACUT_URL  keys [secret ANTHROPIC_KEY] }
+provider gcut { kind gemini  base env GCUT_URL  keys [secret GEMINI_KEY] }
 policy once { attempts 1 }
 route to-openai { when model == "to-openai"  try o:mock-o with once }
 route to-anthropic { when model == "to-anthropic"  try a:claude-mock with once }
 route to-gemini { when model == "to-gemini"  try g:gemini-mock with once }
+route to-openai-429 { when model == "to-openai-429"  try o429:mock-o with once }
+route to-anthropic-429 { when model == "to-anthropic-429"  try a429:claude-mock with once }
+route to-gemini-429 { when model == "to-gemini-429"  try g429:gemini-mock with once }
+route to-openai-cut { when model == "to-openai-cut"  try ocut:mock-o with once }
+route to-anthropic-cut { when model == "to-anthropic-cut"  try acut:claude-mock with once }
+route to-gemini-cut { when model == "to-gemini-cut"  try gcut:gemini-mock with once }
 `),
   });
   // The SDKs' own HTTP goes through the gateway in workerd.
@@ -116,33 +134,35 @@ for (const model of ["to-openai", "to-anthropic", "to-gemini"]) {
     });
 
     test("both SDKs raise the provider's error with its status", async () => {
-      const headers = { "x-mock-status": "429" };
+      const limited = `${model}-429`;
       await assert.rejects(
-        openai.chat.completions.create({ model, messages: [{ role: "user", content: "x" }] }, { headers }),
+        openai.chat.completions.create({ model: limited, messages: [{ role: "user", content: "x" }] }),
         (e) => e instanceof OpenAI.APIError && e.status === 429,
       );
       await assert.rejects(
-        anthropic.messages.create({ model, max_tokens: 8, messages: [{ role: "user", content: "x" }] }, { headers }),
+        anthropic.messages.create({ model: limited, max_tokens: 8, messages: [{ role: "user", content: "x" }] }),
         (e) => e instanceof Anthropic.APIError && e.status === 429 && e.error?.type === "error",
       );
     });
 
     test("both SDKs raise on a stream cut mid-way instead of returning it as complete", async () => {
-      const headers = { "x-mock-fault": "cut", "x-mock-cut-after": "2", "x-mock-chunks": "6" };
+      const cut = `${model}-cut`;
       await assert.rejects(async () => {
-        const stream = await openai.chat.completions.create(
-          { model, messages: [{ role: "user", content: "cut me please now" }], stream: true },
-          { headers },
-        );
+        const stream = await openai.chat.completions.create({
+          model: cut,
+          messages: [{ role: "user", content: "cut me please now" }],
+          stream: true,
+        });
         for await (const _ of stream) {
           // drain
         }
       });
       await assert.rejects(async () => {
-        const stream = anthropic.messages.stream(
-          { model, max_tokens: 64, messages: [{ role: "user", content: "cut me please now" }] },
-          { headers },
-        );
+        const stream = anthropic.messages.stream({
+          model: cut,
+          max_tokens: 64,
+          messages: [{ role: "user", content: "cut me please now" }],
+        });
         await stream.finalMessage();
       });
     });
