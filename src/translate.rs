@@ -124,3 +124,6 @@ fn incomplete(what: String) -> GatewayError {
         format!("The upstream provider's stream failed part-way ({what}); the response is incomplete."),
     )
 }
+
+#[cfg(test)]
+mod tests;
