@@ -38,7 +38,7 @@ pub fn error(status: u16, body: &str) -> ProviderError {
         401 | 403 | 498 => ErrorClass::Auth,
         404 => ErrorClass::NotFound,
         503 => ErrorClass::Overloaded,
-        499 | 500..=599 => ErrorClass::Server,
+        499..=599 => ErrorClass::Server,
         _ => ErrorClass::BadRequest,
     };
     ProviderError { class, message }

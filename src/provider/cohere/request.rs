@@ -63,10 +63,13 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Value {
         Some(ToolChoice::Tool(name)) => Some(name.as_str()),
         _ => None,
     };
-    let tools: Vec<Value> = req
+    let sent: Vec<&crate::canonical::Tool> = req
         .tools
         .iter()
         .filter(|tool| only_tool.is_none_or(|name| tool.name == name))
+        .collect();
+    let tools: Vec<Value> = sent
+        .iter()
         .map(|tool| {
             let mut function = Map::new();
             function.insert("name".into(), Value::String(tool.name.clone()));
@@ -79,7 +82,7 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Value {
         .collect();
     if !tools.is_empty() {
         body.insert("tools".into(), Value::Array(tools));
-        if req.tools.iter().any(|t| t.strict == Some(true)) {
+        if sent.iter().any(|t| t.strict == Some(true)) {
             body.insert("strict_tools".into(), Value::Bool(true));
         }
     }

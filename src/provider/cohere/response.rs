@@ -22,7 +22,8 @@ use crate::canonical::{
 #[serde(default)]
 struct ChatAnswer {
     id: String,
-    message: AnswerMessage,
+    /// Required: a body without it is not a chat answer.
+    message: Option<AnswerMessage>,
     finish_reason: Option<String>,
     usage: Option<Value>,
 }
@@ -102,15 +103,16 @@ pub(super) fn usage(usage: &Value) -> Option<Usage> {
 /// A complete v2 chat answer.
 pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
     let answer: ChatAnswer = parse(body, "chat response")?;
-    let text: String = answer
+    let message = answer
         .message
+        .ok_or_else(|| DecodeError::Malformed("the Cohere chat response has no `message`".into()))?;
+    let text: String = message
         .content
         .iter()
         .filter(|item| item.kind == "text" || item.kind.is_empty())
         .filter_map(|item| item.text.as_deref())
         .collect();
-    let tool_calls: Vec<ToolCall> = answer
-        .message
+    let tool_calls: Vec<ToolCall> = message
         .tool_calls
         .into_iter()
         .enumerate()
