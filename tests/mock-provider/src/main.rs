@@ -6,7 +6,9 @@
 //! does is in `service.rs`; see README.md for the directives and endpoints.
 
 mod body;
+mod cohere;
 mod faults;
+mod gemini;
 mod ledger;
 mod openai;
 mod service;

@@ -3,7 +3,8 @@
 //! A request is handled in this order:
 //!
 //! 1. `/health` and the `/__mock/...` control endpoints are answered at once.
-//! 2. Any other path must contain an API root segment (`v1`); the segments
+//! 2. Any other path must contain an API root segment (`v1`, `v1beta`,
+//!    `v2`; any format answers under any root); the segments
 //!    before it are the path prefix, whose `key=value` segments are
 //!    directives. No API root means 404.
 //! 3. The body is read and the call is recorded in the ledger (so even a
@@ -18,10 +19,10 @@
 //!    `malformed`/`cut` faults, generically: a JSON body or a list of SSE
 //!    events whose last one is the stream's terminator.
 //!
-//! Only the OpenAI wire format exists so far. Another one (Anthropic
-//! Messages, Gemini) would add its routes in [`api_route`], its error bodies
-//! next to `openai::error_body` and its replies as a [`openai::Reply`]-like
-//! list of events; the fault and timing machinery here is format-agnostic.
+//! Wire formats: OpenAI (`openai.rs`), Gemini (`gemini.rs`), Cohere v2
+//! (`cohere.rs`). Each adds its routes in [`api_route`], its error bodies
+//! and malformed event in [`Api`], and answers with an [`openai::Reply`];
+//! the fault and timing machinery here is format-agnostic.
 
 use std::borrow::Cow;
 use std::error::Error;
@@ -39,11 +40,12 @@ use crate::body::MockBody;
 use crate::faults::{Directives, Fault};
 use crate::ledger::{LastRequest, Ledger, PathFilter};
 use crate::openai::{self, Reply, Route, Routed};
+use crate::{cohere, gemini};
 
 /// Largest request body accepted.
 const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
-/// The path segment that marks an API root.
-const API_ROOT: &str = "v1";
+/// The path segments that mark an API root (`v1beta`: Gemini, `v2`: Cohere).
+const API_ROOTS: [&str; 3] = ["v1", "v1beta", "v2"];
 
 /// Server-wide state.
 pub struct State {
@@ -125,8 +127,8 @@ fn method_not_allowed(allow: &'static str) -> Response<MockBody> {
 fn split_api_root(path: &str) -> Option<(&str, &str)> {
     let mut start = 0;
     for segment in path.split('/') {
-        if segment == API_ROOT {
-            let after = start + API_ROOT.len();
+        if API_ROOTS.contains(&segment) {
+            let after = start + segment.len();
             let rest = path.get(after + 1..).unwrap_or("");
             return Some((&path[..start.saturating_sub(1)], rest));
         }
@@ -135,9 +137,46 @@ fn split_api_root(path: &str) -> Option<(&str, &str)> {
     None
 }
 
-/// The wire format's endpoint for a path below the API root.
-fn api_route(method: &Method, rest: &str) -> Routed {
-    openai::route(method, rest)
+/// An endpoint of one of the wire formats.
+enum Api {
+    OpenAi(Route),
+    Gemini(gemini::Route),
+    Cohere(cohere::Route),
+}
+
+impl Api {
+    /// The format's error body for a simulated `status`.
+    fn status_error(&self, status: u16) -> Bytes {
+        match self {
+            Api::OpenAi(_) => openai::status_error(status),
+            Api::Gemini(_) => gemini::status_error(status),
+            Api::Cohere(_) => cohere::status_error(status),
+        }
+    }
+
+    /// The format's invalid stream event for `fault=malformed`.
+    fn malformed_event(&self, id: u64) -> Bytes {
+        match self {
+            Api::OpenAi(_) => openai::malformed_event(id),
+            Api::Gemini(_) => gemini::malformed_event(),
+            Api::Cohere(_) => cohere::malformed_event(),
+        }
+    }
+}
+
+/// The wire format's endpoint for a path below the API root (`Err`: not
+/// found, or the wrong method).
+fn api_route(method: &Method, rest: &str) -> Result<Api, Routed> {
+    let other = gemini::route(method, rest)
+        .map(|r| r.map(Api::Gemini))
+        .or_else(|| cohere::route(method, rest).map(|r| r.map(Api::Cohere)));
+    match other {
+        Some(found) => found.map_err(Routed::WrongMethod),
+        None => match openai::route(method, rest) {
+            Routed::Found(route) => Ok(Api::OpenAi(route)),
+            other => Err(other),
+        },
+    }
 }
 
 /// The API key a request carries: a bearer token, `x-api-key`, `api-key`
@@ -214,10 +253,10 @@ pub async fn handle(conn: Arc<Connection>, request: Request<Incoming>) -> Answer
         return Ok(json(400, body));
     }
 
-    let route = match api_route(&parts.method, rest) {
-        Routed::Found(route) => route,
-        Routed::WrongMethod(allow) => return Ok(method_not_allowed(allow)),
-        Routed::NotFound => return Ok(not_found(&parts.method, path)),
+    let api = match api_route(&parts.method, rest) {
+        Ok(api) => api,
+        Err(Routed::WrongMethod(allow)) => return Ok(method_not_allowed(allow)),
+        Err(_) => return Ok(not_found(&parts.method, path)),
     };
 
     let d = if directives.failing(call, key) {
@@ -237,22 +276,36 @@ pub async fn handle(conn: Arc<Connection>, request: Request<Incoming>) -> Answer
     let status = d.status();
     let mut id = 0;
     let (status, reply) = if status >= 400 {
-        (status, Some(Reply::Json(openai::status_error(status))))
+        (status, Some(Reply::Json(api.status_error(status))))
     } else if status != 200 {
         (status, None)
     } else {
-        match route {
-            Route::ChatCompletions => {
+        match &api {
+            Api::OpenAi(Route::ChatCompletions) => {
                 id = state.next_id.fetch_add(1, Ordering::Relaxed) + 1;
                 match openai::chat(&body, id, d.chunks()) {
                     Ok(reply) => (200, Some(reply)),
                     Err(error) => (400, Some(Reply::Json(error))),
                 }
             }
-            Route::Models => (200, Some(Reply::Json(openai::models()))),
+            Api::OpenAi(Route::Models) => (200, Some(Reply::Json(openai::models()))),
+            Api::Gemini(route) => {
+                id = state.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+                match gemini::answer(route, &body, id, d.chunks()) {
+                    Ok(reply) => (200, Some(reply)),
+                    Err(error) => (400, Some(Reply::Json(error))),
+                }
+            }
+            Api::Cohere(route) => {
+                id = state.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+                match cohere::answer(*route, &body, id, d.chunks()) {
+                    Ok(reply) => (200, Some(reply)),
+                    Err(error) => (400, Some(Reply::Json(error))),
+                }
+            }
         }
     };
-    let mut response = shape(status, reply, &d, id);
+    let mut response = shape(status, reply, &d, id, &api);
     let headers = response.headers_mut();
     if let Some(secs) = d.retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -267,7 +320,13 @@ pub async fn handle(conn: Arc<Connection>, request: Request<Incoming>) -> Answer
 }
 
 /// Applies timing and the `malformed`/`cut` faults to an answer.
-fn shape(status: u16, reply: Option<Reply>, d: &Directives, id: u64) -> Response<MockBody> {
+fn shape(
+    status: u16,
+    reply: Option<Reply>,
+    d: &Directives,
+    id: u64,
+    api: &Api,
+) -> Response<MockBody> {
     let ttfb = d.ttfb();
     match reply {
         None => response(status, "application/json", MockBody::empty()),
@@ -297,7 +356,7 @@ fn shape(status: u16, reply: Option<Reply>, d: &Directives, id: u64) -> Response
         Some(Reply::Stream(mut events)) => {
             let mut abort = false;
             match d.fault() {
-                Fault::Malformed => events.insert(1.min(events.len()), openai::malformed_event(id)),
+                Fault::Malformed => events.insert(1.min(events.len()), api.malformed_event(id)),
                 Fault::Cut => {
                     let keep = (1 + d.cut_after() as usize).min(events.len().saturating_sub(1));
                     events.truncate(keep);
@@ -423,6 +482,11 @@ mod tests {
         assert_eq!(split_api_root("/v1/models"), Some(("", "models")));
         assert_eq!(split_api_root("/t/x/v1"), Some(("/t/x", "")));
         assert_eq!(split_api_root("/t/v1x/models"), None);
+        assert_eq!(
+            split_api_root("/status=429/v1beta/models/m:generateContent"),
+            Some(("/status=429", "models/m:generateContent"))
+        );
+        assert_eq!(split_api_root("/t/x/v2/chat"), Some(("/t/x", "chat")));
         assert_eq!(split_api_root("/health"), None);
     }
 
