@@ -1,56 +1,27 @@
-//! The `cohere` wire format (outbound). Not written yet: every call is a
-//! clear error until it is.
+//! The Cohere v2 wire format (outbound): `POST {base}/chat` (JSON or SSE)
+//! and `POST {base}/embed`, base `https://api.cohere.com/v2` by default,
+//! key as `Authorization: Bearer`.
+//!
+//! - [`chat_request`] builds the v2 chat body ([`request`]): OpenAI-like
+//!   messages and tools, `p` / `k` for top-p / top-k.
+//! - [`chat_response`] reads `message.content` / `message.tool_calls` /
+//!   `finish_reason` / `usage` ([`response`]).
+//! - [`Decoder`] reads the v2 SSE events ([`stream`]); `message-end` is the
+//!   end marker: a body that stops before it is `Err(Malformed)`.
+//! - [`error`] classifies Cohere's `{"message": …}` error bodies (module
+//!   `error`).
+//! - [`embeddings_request`] / [`embeddings_response`]: `texts`,
+//!   `input_type: search_document`, float embeddings.
 
-use super::{HttpRequest, Target};
-use crate::canonical::{
-    ChatRequest, ChatResponse, DecodeError, EmbeddingsRequest, EmbeddingsResponse, ErrorClass,
-    ProviderError, StreamEvent,
-};
-use crate::error::{Fault, GatewayError};
+mod error;
+mod request;
+mod response;
+mod stream;
 
-fn unsupported(t: &Target) -> GatewayError {
-    GatewayError::new(
-        Fault::Misconfigured,
-        format!("The gateway is misconfigured: provider kind `{}` is not supported yet.", t.kind.name()),
-    )
-}
+#[cfg(test)]
+mod tests;
 
-pub fn chat_request(_req: &ChatRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
-    Err(unsupported(t))
-}
-
-pub fn chat_response(_body: &[u8]) -> Result<ChatResponse, DecodeError> {
-    Err(DecodeError::Malformed("not supported yet".into()))
-}
-
-pub fn error(_status: u16, body: &str) -> ProviderError {
-    ProviderError { class: ErrorClass::Server, message: body.to_string() }
-}
-
-#[allow(dead_code)]
-pub fn embeddings_request(_req: &EmbeddingsRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
-    Err(unsupported(t))
-}
-
-#[allow(dead_code)]
-pub fn embeddings_response(_body: &[u8]) -> Result<EmbeddingsResponse, DecodeError> {
-    Err(DecodeError::Malformed("not supported yet".into()))
-}
-
-/// Streamed answers, chunk by chunk.
-#[derive(Debug, Default)]
-pub struct Decoder {}
-
-impl Decoder {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn push(&mut self, _bytes: &[u8], _out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        Err(DecodeError::Malformed("not supported yet".into()))
-    }
-
-    pub fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        Err(DecodeError::Malformed("not supported yet".into()))
-    }
-}
+pub use error::error;
+pub use request::{chat_request, embeddings_request};
+pub use response::{chat_response, embeddings_response};
+pub use stream::Decoder;

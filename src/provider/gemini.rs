@@ -1,56 +1,33 @@
-//! The `gemini` wire format (outbound). Not written yet: every call is a
-//! clear error until it is.
+//! The Google Gemini wire format (outbound): the Gemini API's
+//! `models/{model}:generateContent`, `:streamGenerateContent?alt=sse` and
+//! `:batchEmbedContents` (base `…/v1beta` by default).
+//!
+//! - [`chat_request`] turns a canonical request into `contents` /
+//!   `systemInstruction` / `tools` / `toolConfig` / `generationConfig`
+//!   ([`request`]), with tool schemas cleaned to the subset Gemini takes
+//!   ([`schema`]). The key goes in the `x-goog-api-key` header, never in the
+//!   URL, so it cannot leak into logs.
+//! - [`chat_response`] reads a `GenerateContentResponse` ([`response`]); a
+//!   blocked prompt, or a content-filter finish with nothing generated, is
+//!   [`DecodeError::Refused`](crate::canonical::DecodeError::Refused).
+//! - [`Decoder`] reads the SSE stream ([`stream`]): every `data:` event is a
+//!   `GenerateContentResponse` chunk; there is no `[DONE]`, the stream is
+//!   complete once every candidate carried a `finishReason`.
+//! - [`error`] classifies Google's `{"error":{"code","message","status"}}`
+//!   bodies (module `error`).
+//! - [`embeddings_request`] / [`embeddings_response`]: one
+//!   `batchEmbedContents` call for all inputs.
 
-use super::{HttpRequest, Target};
-use crate::canonical::{
-    ChatRequest, ChatResponse, DecodeError, EmbeddingsRequest, EmbeddingsResponse, ErrorClass,
-    ProviderError, StreamEvent,
-};
-use crate::error::{Fault, GatewayError};
+mod error;
+mod request;
+mod response;
+mod schema;
+mod stream;
 
-fn unsupported(t: &Target) -> GatewayError {
-    GatewayError::new(
-        Fault::Misconfigured,
-        format!("The gateway is misconfigured: provider kind `{}` is not supported yet.", t.kind.name()),
-    )
-}
+#[cfg(test)]
+mod tests;
 
-pub fn chat_request(_req: &ChatRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
-    Err(unsupported(t))
-}
-
-pub fn chat_response(_body: &[u8]) -> Result<ChatResponse, DecodeError> {
-    Err(DecodeError::Malformed("not supported yet".into()))
-}
-
-pub fn error(_status: u16, body: &str) -> ProviderError {
-    ProviderError { class: ErrorClass::Server, message: body.to_string() }
-}
-
-#[allow(dead_code)]
-pub fn embeddings_request(_req: &EmbeddingsRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
-    Err(unsupported(t))
-}
-
-#[allow(dead_code)]
-pub fn embeddings_response(_body: &[u8]) -> Result<EmbeddingsResponse, DecodeError> {
-    Err(DecodeError::Malformed("not supported yet".into()))
-}
-
-/// Streamed answers, chunk by chunk.
-#[derive(Debug, Default)]
-pub struct Decoder {}
-
-impl Decoder {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn push(&mut self, _bytes: &[u8], _out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        Err(DecodeError::Malformed("not supported yet".into()))
-    }
-
-    pub fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        Err(DecodeError::Malformed("not supported yet".into()))
-    }
-}
+pub use error::error;
+pub use request::{chat_request, embeddings_request};
+pub use response::{chat_response, embeddings_response};
+pub use stream::Decoder;

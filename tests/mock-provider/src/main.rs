@@ -8,7 +8,9 @@
 mod anthropic;
 mod bedrock;
 mod body;
+mod cohere;
 mod faults;
+mod gemini;
 mod ledger;
 mod openai;
 mod service;

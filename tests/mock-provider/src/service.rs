@@ -3,7 +3,8 @@
 //! A request is handled in this order:
 //!
 //! 1. `/health` and the `/__mock/...` control endpoints are answered at once.
-//! 2. Any other path must contain an API root segment (`v1`); the segments
+//! 2. Any other path must contain an API root segment (`v1`, `v1beta`,
+//!    `v2`; any format answers under any root); the segments
 //!    before it are the path prefix, whose `key=value` segments are
 //!    directives. No API root means 404.
 //! 3. The body is read and the call is recorded in the ledger (so even a
@@ -18,10 +19,10 @@
 //!    `malformed`/`cut` faults, generically: a JSON body or a list of SSE
 //!    events whose last one is the stream's terminator.
 //!
-//! Only the OpenAI wire format exists so far. Another one (Anthropic
-//! Messages, Gemini) would add its routes in [`api_route`], its error bodies
-//! next to `openai::error_body` and its replies as a [`openai::Reply`]-like
-//! list of events; the fault and timing machinery here is format-agnostic.
+//! Wire formats: OpenAI (`openai.rs`), Gemini (`gemini.rs`), Cohere v2
+//! (`cohere.rs`). Each adds its routes in [`api_route`], its error bodies
+//! and malformed event in [`Api`], and answers with an [`openai::Reply`];
+//! the fault and timing machinery here is format-agnostic.
 
 use std::borrow::Cow;
 use std::error::Error;
@@ -41,11 +42,12 @@ use crate::body::MockBody;
 use crate::faults::{Directives, Fault};
 use crate::ledger::{LastRequest, Ledger, PathFilter};
 use crate::openai::{self, Reply, Route, Routed};
+use crate::{cohere, gemini};
 
 /// Largest request body accepted.
 const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
-/// The path segment that marks an API root.
-const API_ROOT: &str = "v1";
+/// The path segments that mark an API root (`v1beta`: Gemini, `v2`: Cohere).
+const API_ROOTS: [&str; 3] = ["v1", "v1beta", "v2"];
 /// Azure OpenAI's API root, when a `deployments/` path follows it.
 const AZURE_ROOT: &str = "openai";
 
@@ -131,7 +133,7 @@ fn split_api_root(path: &str) -> Option<(&str, &str)> {
     for segment in path.split('/') {
         let azure =
             segment == AZURE_ROOT && path[start + segment.len()..].starts_with("/deployments/");
-        if segment == API_ROOT || azure {
+        if API_ROOTS.contains(&segment) || azure {
             let after = start + segment.len();
             let rest = path.get(after + 1..).unwrap_or("");
             return Some((&path[..start.saturating_sub(1)], rest));
@@ -142,16 +144,52 @@ fn split_api_root(path: &str) -> Option<(&str, &str)> {
 }
 
 /// An endpoint of one of the wire formats.
-#[derive(Clone, Copy)]
-enum Endpoint {
+enum Api {
     OpenAi(Route),
     /// `POST …/v1/messages` (`anthropic.rs`).
     AnthropicMessages,
+    Gemini(gemini::Route),
+    Cohere(cohere::Route),
 }
 
-/// The wire format's endpoint for a path below the API root.
-fn api_route(method: &Method, rest: &str) -> Routed {
-    openai::route(method, rest)
+impl Api {
+    /// The format's error body for a simulated `status`.
+    fn status_error(&self, status: u16) -> Bytes {
+        match self {
+            Api::OpenAi(_) => openai::status_error(status),
+            Api::AnthropicMessages => anthropic::status_error(status),
+            Api::Gemini(_) => gemini::status_error(status),
+            Api::Cohere(_) => cohere::status_error(status),
+        }
+    }
+
+    /// The format's invalid stream event for `fault=malformed`.
+    fn malformed_event(&self, id: u64) -> Bytes {
+        match self {
+            Api::OpenAi(_) => openai::malformed_event(id),
+            Api::AnthropicMessages => anthropic::malformed_event(),
+            Api::Gemini(_) => gemini::malformed_event(),
+            Api::Cohere(_) => cohere::malformed_event(),
+        }
+    }
+}
+
+/// The wire format's endpoint for a path below the API root (`Err`: not
+/// found, or the wrong method).
+fn api_route(method: &Method, rest: &str) -> Result<Api, Routed> {
+    if let Some(found) = anthropic::route(method, rest) {
+        return found.map(|()| Api::AnthropicMessages).map_err(Routed::WrongMethod);
+    }
+    let other = gemini::route(method, rest)
+        .map(|r| r.map(Api::Gemini))
+        .or_else(|| cohere::route(method, rest).map(|r| r.map(Api::Cohere)));
+    match other {
+        Some(found) => found.map_err(Routed::WrongMethod),
+        None => match openai::route(method, rest) {
+            Routed::Found(route) => Ok(Api::OpenAi(route)),
+            other => Err(other),
+        },
+    }
 }
 
 /// The API key a request carries: a bearer token, `x-api-key`, `api-key`
@@ -248,14 +286,10 @@ pub async fn handle(conn: Arc<Connection>, request: Request<Incoming>) -> Answer
         return bedrock::handle(&conn, route, call, directives, &state.next_id).await;
     }
 
-    let route = match anthropic::route(&parts.method, rest) {
-        Some(Ok(())) => Endpoint::AnthropicMessages,
-        Some(Err(allow)) => return Ok(method_not_allowed(allow)),
-        None => match api_route(&parts.method, rest) {
-            Routed::Found(route) => Endpoint::OpenAi(route),
-            Routed::WrongMethod(allow) => return Ok(method_not_allowed(allow)),
-            Routed::NotFound => return Ok(not_found(&parts.method, path)),
-        },
+    let api = match api_route(&parts.method, rest) {
+        Ok(api) => api,
+        Err(Routed::WrongMethod(allow)) => return Ok(method_not_allowed(allow)),
+        Err(_) => return Ok(not_found(&parts.method, path)),
     };
 
     let d = if directives.failing(call, key) {
@@ -275,37 +309,43 @@ pub async fn handle(conn: Arc<Connection>, request: Request<Incoming>) -> Answer
     let status = d.status();
     let mut id = 0;
     let (status, reply) = if status >= 400 {
-        let body = match route {
-            Endpoint::OpenAi(_) => openai::status_error(status),
-            Endpoint::AnthropicMessages => anthropic::status_error(status),
-        };
-        (status, Some(Reply::Json(body)))
+        (status, Some(Reply::Json(api.status_error(status))))
     } else if status != 200 {
         (status, None)
     } else {
-        match route {
-            Endpoint::OpenAi(Route::ChatCompletions) => {
+        match &api {
+            Api::OpenAi(Route::ChatCompletions) => {
                 id = state.next_id.fetch_add(1, Ordering::Relaxed) + 1;
                 match openai::chat_for(&body, id, d.chunks(), openai::deployment(rest)) {
                     Ok(reply) => (200, Some(reply)),
                     Err(error) => (400, Some(Reply::Json(error))),
                 }
             }
-            Endpoint::OpenAi(Route::Models) => (200, Some(Reply::Json(openai::models()))),
-            Endpoint::AnthropicMessages => {
+            Api::OpenAi(Route::Models) => (200, Some(Reply::Json(openai::models()))),
+            Api::AnthropicMessages => {
                 id = state.next_id.fetch_add(1, Ordering::Relaxed) + 1;
                 match anthropic::messages(&parts.headers, &body, id, d.chunks()) {
                     Ok(reply) => (200, Some(reply)),
                     Err((status, error)) => (status, Some(Reply::Json(error))),
                 }
             }
+            Api::Gemini(route) => {
+                id = state.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+                match gemini::answer(route, &body, id, d.chunks()) {
+                    Ok(reply) => (200, Some(reply)),
+                    Err(error) => (400, Some(Reply::Json(error))),
+                }
+            }
+            Api::Cohere(route) => {
+                id = state.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+                match cohere::answer(*route, &body, id, d.chunks()) {
+                    Ok(reply) => (200, Some(reply)),
+                    Err(error) => (400, Some(Reply::Json(error))),
+                }
+            }
         }
     };
-    let malformed = || match route {
-        Endpoint::OpenAi(_) => openai::malformed_event(id),
-        Endpoint::AnthropicMessages => anthropic::malformed_event(),
-    };
-    let mut response = shape(status, reply, &d, malformed);
+    let mut response = shape(status, reply, &d, id, &api);
     let headers = response.headers_mut();
     if let Some(secs) = d.retry_after {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -324,7 +364,8 @@ fn shape(
     status: u16,
     reply: Option<Reply>,
     d: &Directives,
-    malformed: impl FnOnce() -> Bytes,
+    id: u64,
+    api: &Api,
 ) -> Response<MockBody> {
     let ttfb = d.ttfb();
     match reply {
@@ -355,7 +396,7 @@ fn shape(
         Some(Reply::Stream(mut events)) => {
             let mut abort = false;
             match d.fault() {
-                Fault::Malformed => events.insert(1.min(events.len()), malformed()),
+                Fault::Malformed => events.insert(1.min(events.len()), api.malformed_event(id)),
                 Fault::Cut => {
                     let keep = (1 + d.cut_after() as usize).min(events.len().saturating_sub(1));
                     events.truncate(keep);
@@ -481,6 +522,11 @@ mod tests {
         assert_eq!(split_api_root("/v1/models"), Some(("", "models")));
         assert_eq!(split_api_root("/t/x/v1"), Some(("/t/x", "")));
         assert_eq!(split_api_root("/t/v1x/models"), None);
+        assert_eq!(
+            split_api_root("/status=429/v1beta/models/m:generateContent"),
+            Some(("/status=429", "models/m:generateContent"))
+        );
+        assert_eq!(split_api_root("/t/x/v2/chat"), Some(("/t/x", "chat")));
         assert_eq!(split_api_root("/health"), None);
         assert_eq!(
             split_api_root("/t/a/openai/deployments/d/chat/completions"),
