@@ -322,6 +322,10 @@ pub async fn handle(conn: Arc<Connection>, request: Request<Incoming>) -> Answer
                 }
             }
             Api::OpenAi(Route::Models) => (200, Some(Reply::Json(openai::models()))),
+            Api::OpenAi(Route::Embeddings) => match openai::embeddings(&body) {
+                Ok(reply) => (200, Some(reply)),
+                Err(error) => (400, Some(Reply::Json(error))),
+            },
             Api::AnthropicMessages => {
                 id = state.next_id.fetch_add(1, Ordering::Relaxed) + 1;
                 match anthropic::messages(&parts.headers, &body, id, d.chunks()) {

@@ -301,3 +301,22 @@ async fn azure_paths_take_directives_and_faults() {
     let (status, _) = server.post("/openai/chat/completions", &[], &body).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn embeddings_are_one_deterministic_vector_per_input() {
+    let server = Server::start();
+    let body = json!({"model": "emb", "input": ["one", "two words"], "dimensions": 4});
+    let (status, text) = server.post("/v1/embeddings", &[], &body).await;
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["object"], "list");
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[1]["index"], 1);
+    assert_eq!(data[0]["embedding"].as_array().unwrap().len(), 4);
+    assert_eq!(v["usage"]["prompt_tokens"], 3);
+    let (_, again) = server.post("/v1/embeddings", &[], &body).await;
+    assert_eq!(serde_json::from_str::<Value>(&again).unwrap()["data"], v["data"]);
+    let (status, _) = server.post("/v1/embeddings", &[], &json!({"model": "emb", "input": 5})).await;
+    assert_eq!(status, 400);
+}
