@@ -9,8 +9,11 @@
 //! (`tests/transcripts/`).
 
 pub mod anthropic;
+#[cfg_attr(not(feature = "bedrock"), path = "disabled.rs")]
 pub mod bedrock;
+#[cfg_attr(not(feature = "cohere"), path = "disabled.rs")]
 pub mod cohere;
+#[cfg_attr(not(feature = "gemini"), path = "disabled.rs")]
 pub mod gemini;
 pub mod openai;
 pub mod rules;
