@@ -8,6 +8,9 @@
 //! mapping is tested on the host against recorded transcripts
 //! (`tests/transcripts/`).
 
+// A left-out adapter is the same stub module under each name.
+#![allow(clippy::duplicate_mod)]
+
 pub mod anthropic;
 #[cfg_attr(not(feature = "bedrock"), path = "disabled.rs")]
 pub mod bedrock;
