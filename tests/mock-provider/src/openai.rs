@@ -588,7 +588,8 @@ mod tests {
             route(&Method::GET, "chat/completions"),
             Routed::WrongMethod("POST")
         );
-        assert_eq!(route(&Method::POST, "embeddings"), Routed::NotFound);
+        assert_eq!(route(&Method::POST, "embeddings"), Routed::Found(Route::Embeddings));
+        assert_eq!(route(&Method::POST, "completions"), Routed::NotFound);
         assert_eq!(
             route(&Method::POST, "deployments/gpt4o/chat/completions"),
             Routed::Found(Route::ChatCompletions)
