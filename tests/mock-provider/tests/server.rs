@@ -566,7 +566,7 @@ async fn mistakes_are_visible() {
     assert_eq!(server.send("GET", CHAT, &[], "").await.status, 405);
     assert_eq!(
         server
-            .send("POST", "/v1/embeddings", &[], "{}")
+            .send("POST", "/v1/completions", &[], "{}")
             .await
             .status,
         404
