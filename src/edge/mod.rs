@@ -47,8 +47,9 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<web_sys::Response> {
     let request_id = request_id();
-    let dialect = Endpoint::dialect_of(&req.path());
-    let response = match handle(req, &env, &request_id, dialect).await {
+    let path = req.path();
+    let dialect = Endpoint::dialect_of(&path);
+    let response = match handle(req, &env, &request_id, &path, dialect).await {
         Ok(response) => response,
         Err(error) => {
             if error.status() >= 500 {
@@ -71,6 +72,7 @@ async fn handle(
     mut req: Request,
     env: &Env,
     request_id: &str,
+    path: &str,
     dialect: Dialect,
 ) -> Result<web_sys::Response, GatewayError> {
     let settings = settings(env)?;
@@ -81,10 +83,9 @@ async fn handle(
         header(headers, "content-length"),
     );
     let method = req.inner().method();
-    let path = req.path();
     let head = Head {
         method: &method,
-        path: &path,
+        path,
         header_bytes: header_bytes(headers),
         authorization: authorization.as_deref(),
         x_api_key: x_api_key.as_deref(),

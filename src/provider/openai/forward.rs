@@ -21,15 +21,19 @@ pub fn forward_chat(
     t: &Target,
     rewrite_model: bool,
 ) -> Result<HttpRequest, GatewayError> {
-    let mut object = parse(body, "chat completion request")?;
-    model(&mut object, t, rewrite_model);
-    rules::apply(preset_for(t.kind).actions, &mut object);
-    rules::apply(rules::actions_for(t.model), &mut object);
-    Ok(HttpRequest {
-        url: endpoint::chat_url(t)?,
-        headers: endpoint::headers(t),
-        body: object.into_bytes().into_owned(),
-    })
+    let (preset, per_model) = (preset_for(t.kind).actions, rules::actions_for(t.model));
+    // Nothing can change (the common case): the body is not even scanned
+    // (the gateway already checked it is a chat request).
+    let body = if preset.is_empty() && per_model.is_empty() && !(rewrite_model && endpoint::model_in_body(t)) {
+        body.to_vec()
+    } else {
+        let mut object = parse(body, "chat completion request")?;
+        model(&mut object, t, rewrite_model);
+        rules::apply(preset, &mut object);
+        rules::apply(per_model, &mut object);
+        object.into_bytes().into_owned()
+    };
+    Ok(HttpRequest { url: endpoint::chat_url(t)?, headers: endpoint::headers(t), body })
 }
 
 /// The same for an embeddings `body` (no per-model rules apply).
