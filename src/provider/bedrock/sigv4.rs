@@ -140,23 +140,36 @@ pub fn canonical_request(req: &Request) -> (String, String) {
         .iter()
         .map(|(name, value)| {
             // Trim, and collapse inner runs of spaces to one.
-            let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
-            (name.trim().to_ascii_lowercase(), value)
+            let mut collapsed = String::with_capacity(value.len());
+            for word in value.split_whitespace() {
+                if !collapsed.is_empty() {
+                    collapsed.push(' ');
+                }
+                collapsed.push_str(word);
+            }
+            (name.trim().to_ascii_lowercase(), collapsed)
         })
         .collect();
-    headers.sort();
+    // An insertion sort: a handful of headers, and no sort routine in the Worker.
+    for i in 1..headers.len() {
+        let mut j = i;
+        while j > 0 && headers[j - 1] > headers[j] {
+            headers.swap(j - 1, j);
+            j -= 1;
+        }
+    }
     let mut canonical_headers = String::new();
-    for (name, value) in &headers {
+    let mut signed_headers = String::new();
+    for (i, (name, value)) in headers.iter().enumerate() {
         canonical_headers.push_str(name);
         canonical_headers.push(':');
         canonical_headers.push_str(value);
         canonical_headers.push('\n');
+        if i > 0 {
+            signed_headers.push(';');
+        }
+        signed_headers.push_str(name);
     }
-    let signed_headers = headers
-        .iter()
-        .map(|(name, _)| name.as_str())
-        .collect::<Vec<_>>()
-        .join(";");
     let canonical = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         req.method,
