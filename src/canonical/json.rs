@@ -1,4 +1,6 @@
-//! Typed reads of a provider's JSON answer parsed as a [`serde_json::Value`].
+//! Typed reads of a provider's JSON answer parsed as a [`serde_json::Value`],
+//! and the few builders request encoders write with ([`object`], [`text`],
+//! [`text_part`]).
 //!
 //! Decoders walk the `Value` with these few non-generic functions rather
 //! than deriving `Deserialize` for wire structs: every derived struct is its
@@ -18,7 +20,7 @@ fn wrong(what: &str, key: &str, expected: &str) -> DecodeError {
 }
 
 /// `body` parsed as a JSON object.
-pub fn object(body: &[u8], what: &str) -> Result<Value, DecodeError> {
+pub fn parse_object(body: &[u8], what: &str) -> Result<Value, DecodeError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| DecodeError::Malformed(format!("{what} is not valid: {e}")))?;
     is_object(&value, what, "the body")?;
@@ -82,4 +84,28 @@ pub fn floats(v: &Value, key: &str, what: &str) -> Result<Vec<f32>, DecodeError>
 /// One number as `f32`.
 pub fn number(x: &Value, what: &str, key: &str) -> Result<f32, DecodeError> {
     x.as_f64().map(|f| f as f32).ok_or_else(|| wrong(what, key, "an array of numbers"))
+}
+
+/// A JSON object of `pairs`: what `json!({...})` writes, without its
+/// per-field serialization and `unwrap` at every use.
+pub fn object<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    object_of(&mut pairs.into_iter())
+}
+
+fn object_of(pairs: &mut dyn Iterator<Item = (&str, Value)>) -> Value {
+    let mut map = serde_json::Map::new();
+    for (key, value) in pairs {
+        map.insert(key.to_string(), value);
+    }
+    Value::Object(map)
+}
+
+/// A JSON string.
+pub fn text(s: &str) -> Value {
+    Value::String(s.to_string())
+}
+
+/// `{"type": "text", "text": …}`: a text part (OpenAI, Cohere) or block (Anthropic).
+pub fn text_part(text: &str) -> Value {
+    object([("type", self::text("text")), ("text", self::text(text))])
 }

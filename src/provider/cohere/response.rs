@@ -59,7 +59,7 @@ pub(super) fn usage(usage: &Value) -> Option<Usage> {
 /// A complete v2 chat answer.
 pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
     const WHAT: &str = "Cohere chat response";
-    let answer = json::object(body, WHAT)?;
+    let answer = json::parse_object(body, WHAT)?;
     let message = json::obj(&answer, "message", WHAT)?
         .ok_or_else(|| DecodeError::Malformed("the Cohere chat response has no `message`".into()))?;
     let mut text = String::new();
@@ -104,7 +104,7 @@ pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
 /// A v2 embed answer: `embeddings.float`, usage from `meta.billed_units`.
 pub fn embeddings_response(body: &[u8]) -> Result<EmbeddingsResponse, DecodeError> {
     const WHAT: &str = "Cohere embed response";
-    let answer = json::object(body, WHAT)?;
+    let answer = json::parse_object(body, WHAT)?;
     let Some(embeddings) = json::obj(&answer, "embeddings", WHAT)? else {
         return Err(DecodeError::Malformed(format!("{WHAT} has no `embeddings`")));
     };

@@ -205,7 +205,7 @@ pub(super) fn candidate_refused(reason: &str, finish_message: Option<&str>) -> D
 
 /// A complete `generateContent` answer.
 pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
-    let value = json::object(body, "Gemini response")?;
+    let value = json::parse_object(body, "Gemini response")?;
     let response = read(&value, "Gemini response")?;
     if let Some(refused) = response.blocked {
         return Err(refused);
@@ -262,7 +262,7 @@ pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
 /// (Gemini reports neither the model nor token usage here.)
 pub fn embeddings_response(body: &[u8]) -> Result<EmbeddingsResponse, DecodeError> {
     const WHAT: &str = "Gemini embeddings response";
-    let value = json::object(body, WHAT)?;
+    let value = json::parse_object(body, WHAT)?;
     let Some(Value::Array(embeddings)) = json::get(&value, "embeddings") else {
         return Err(DecodeError::Malformed(format!("{WHAT} has no `embeddings` array")));
     };

@@ -83,7 +83,7 @@ impl Decoder {
             return Ok(());
         }
         const WHAT: &str = "a Gemini stream chunk";
-        let chunk = json::object(data.as_bytes(), WHAT)?;
+        let chunk = json::parse_object(data.as_bytes(), WHAT)?;
         let response = read(&chunk, WHAT)?;
         if let Some(error) = json::get(&chunk, "error") {
             let message = error
