@@ -14,6 +14,7 @@
 //! unchanged. (An OpenAI client talking to an OpenAI-compatible upstream
 //! never goes through these types at all: its body is forwarded as it came.)
 
+pub mod json;
 pub mod sse;
 
 use serde_json::{Map, Value};

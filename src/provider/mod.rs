@@ -240,7 +240,9 @@ pub fn normalized_error(error: &ProviderError) -> String {
         ErrorClass::Server => ("server_error", "server_error"),
         ErrorClass::Overloaded => ("server_error", "overloaded"),
     };
-    serde_json::json!({"error": {"message": error.message, "type": kind, "code": code}}).to_string()
+    use crate::canonical::json::{object, text};
+    let inner = object([("message", text(&error.message)), ("type", text(kind)), ("code", text(code))]);
+    object([("error", inner)]).to_string()
 }
 
 #[cfg(test)]

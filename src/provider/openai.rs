@@ -4,7 +4,8 @@
 //! in the rows of [`preset::PRESETS`] (auth header, URL shape, a few field
 //! names) and in the per-model rules of [`crate::provider::rules`].
 //!
-//! - [`chat_request`]: a canonical request as an OpenAI body (`request.rs`);
+//! - [`chat_request`]: a canonical request as an OpenAI body (`request.rs`,
+//!   whose tool, tool-call and content-part writers Cohere shares);
 //! - [`forward_chat`] / [`forward_embeddings`]: the fast path for OpenAI
 //!   clients, the client's body edited in place only where it must change
 //!   (`forward.rs`, over the top-level JSON editor in `raw.rs`);
@@ -18,7 +19,7 @@ mod endpoint;
 mod forward;
 pub mod preset;
 mod raw;
-mod request;
+pub(crate) mod request;
 mod response;
 mod stream;
 

@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::canonical::json;
 use crate::canonical::{
     ChatRequest, Image, ImageSource, Message, Part, ResponseFormat, Role, Tool, ToolCall,
     ToolChoice,
@@ -445,7 +446,7 @@ fn decode_tools(value: &Value) -> Result<Vec<Tool>, GatewayError> {
                 Some(_) => return Err(err(".function.description` must be a string.")),
             };
             let parameters = match function.get("parameters") {
-                None | Some(Value::Null) => serde_json::json!({"type": "object", "properties": {}}),
+                None | Some(Value::Null) => json::object([("type", json::text("object")), ("properties", Value::Object(Map::new()))]),
                 Some(p @ Value::Object(_)) => p.clone(),
                 Some(_) => return Err(err(".function.parameters` must be a JSON Schema object.")),
             };
@@ -533,7 +534,7 @@ fn decode_response_format(value: &Value) -> Result<Option<ResponseFormat>, Gatew
                 schema: schema
                     .get("schema")
                     .cloned()
-                    .unwrap_or_else(|| serde_json::json!({})),
+                    .unwrap_or_else(|| Value::Object(Map::new())),
                 strict,
             }))
         }

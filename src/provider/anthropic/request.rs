@@ -21,12 +21,13 @@
 //!   `{"_raw_arguments": text}` (see [`super::wire::RAW_ARGUMENTS`]).
 
 use super::wire::input_of;
+use crate::canonical::json::{self, object};
 use crate::canonical::{
     ChatRequest, ImageSource, Message, Part, ResponseFormat, Role, ToolChoice,
 };
 use crate::error::{Fault, GatewayError};
 use crate::provider::{HttpRequest, Target};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// The `anthropic-version` header every call carries.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -115,12 +116,12 @@ fn body(req: &ChatRequest, model: &str) -> Result<Map<String, Value>, GatewayErr
             Role::Assistant => {
                 let mut blocks = content_blocks(&message.content);
                 for call in &message.tool_calls {
-                    blocks.push(json!({
-                        "type": "tool_use",
-                        "id": call.id,
-                        "name": call.name,
-                        "input": input_of(&call.arguments),
-                    }));
+                    blocks.push(object([
+                        ("type", json::text("tool_use")),
+                        ("id", json::text(&call.id)),
+                        ("name", json::text(&call.name)),
+                        ("input", input_of(&call.arguments)),
+                    ]));
                 }
                 push(&mut turns, "assistant", Vec::new(), blocks);
             }
@@ -143,30 +144,30 @@ fn body(req: &ChatRequest, model: &str) -> Result<Map<String, Value>, GatewayErr
             body.insert("system".into(), Value::String(system.remove(0)));
         }
         _ => {
-            let blocks = system.into_iter().map(|text| json!({"type": "text", "text": text}));
+            let blocks = system.iter().map(|text| json::text_part(text));
             body.insert("system".into(), Value::Array(blocks.collect()));
         }
     }
     let messages = turns.into_iter().map(|turn| {
         let mut content = turn.results;
         content.extend(turn.blocks);
-        json!({"role": turn.role, "content": content})
+        object([("role", json::text(turn.role)), ("content", Value::Array(content))])
     });
     body.insert("messages".into(), Value::Array(messages.collect()));
 
     if !req.tools.is_empty() {
         let tools = req.tools.iter().map(|tool| {
-            let mut object = Map::new();
-            object.insert("name".into(), Value::String(tool.name.clone()));
+            let mut out = Map::new();
+            out.insert("name".into(), Value::String(tool.name.clone()));
             if let Some(description) = &tool.description {
-                object.insert("description".into(), Value::String(description.clone()));
+                out.insert("description".into(), Value::String(description.clone()));
             }
             let schema = match &tool.parameters {
                 Value::Object(schema) if !schema.is_empty() => Value::Object(schema.clone()),
-                _ => json!({"type": "object", "properties": {}}),
+                _ => object([("type", json::text("object")), ("properties", Value::Object(Map::new()))]),
             };
-            object.insert("input_schema".into(), schema);
-            Value::Object(object)
+            out.insert("input_schema".into(), schema);
+            Value::Object(out)
         });
         body.insert("tools".into(), Value::Array(tools.collect()));
         if let Some(choice) = tool_choice(req.tool_choice.as_ref(), req.parallel_tool_calls) {
@@ -190,7 +191,7 @@ fn body(req: &ChatRequest, model: &str) -> Result<Map<String, Value>, GatewayErr
         body.insert("top_k".into(), Value::from(k));
     }
     if let Some(user) = &req.user {
-        body.insert("metadata".into(), json!({"user_id": user}));
+        body.insert("metadata".into(), object([("user_id", json::text(user))]));
     }
     for name in ANTHROPIC_EXTRA {
         if let Some(value) = req.extra.get(name) {
@@ -222,18 +223,22 @@ fn content_blocks(parts: &[Part]) -> Vec<Value> {
         .iter()
         .filter_map(|part| match part {
             Part::Text(text) if text.is_empty() => None,
-            Part::Text(text) => Some(json!({"type": "text", "text": text})),
-            Part::Image(image) => Some(json!({"type": "image", "source": image_source(&image.source)})),
+            Part::Text(text) => Some(json::text_part(text)),
+            Part::Image(image) => {
+                Some(object([("type", json::text("image")), ("source", image_source(&image.source))]))
+            }
         })
         .collect()
 }
 
 fn image_source(source: &ImageSource) -> Value {
     match source {
-        ImageSource::Url(url) => json!({"type": "url", "url": url}),
-        ImageSource::Base64 { media_type, data } => {
-            json!({"type": "base64", "media_type": media_type, "data": data})
-        }
+        ImageSource::Url(url) => object([("type", json::text("url")), ("url", json::text(url))]),
+        ImageSource::Base64 { media_type, data } => object([
+            ("type", json::text("base64")),
+            ("media_type", json::text(media_type)),
+            ("data", json::text(data)),
+        ]),
     }
 }
 
@@ -280,19 +285,24 @@ fn json_instruction(format: &ResponseFormat) -> Option<String> {
 }
 
 fn tool_choice(choice: Option<&ToolChoice>, parallel: Option<bool>) -> Option<Value> {
-    let mut value = match choice {
-        None if parallel == Some(false) => json!({"type": "auto"}),
+    let mut value = Map::new();
+    let kind = match choice {
+        None if parallel == Some(false) => "auto",
         None => return None,
-        Some(ToolChoice::Auto) => json!({"type": "auto"}),
+        Some(ToolChoice::Auto) => "auto",
         // Anthropic's `none` takes no other field.
-        Some(ToolChoice::None) => return Some(json!({"type": "none"})),
-        Some(ToolChoice::Required) => json!({"type": "any"}),
-        Some(ToolChoice::Tool(name)) => json!({"type": "tool", "name": name}),
+        Some(ToolChoice::None) => return Some(object([("type", json::text("none"))])),
+        Some(ToolChoice::Required) => "any",
+        Some(ToolChoice::Tool(name)) => {
+            value.insert("name".into(), json::text(name));
+            "tool"
+        }
     };
+    value.insert("type".into(), json::text(kind));
     if parallel == Some(false) {
-        value["disable_parallel_tool_use"] = Value::Bool(true);
+        value.insert("disable_parallel_tool_use".into(), Value::Bool(true));
     }
-    Some(value)
+    Some(Value::Object(value))
 }
 
 /// `body` with its top-level `model` set to `model`, every other byte as it

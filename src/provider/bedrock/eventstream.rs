@@ -18,7 +18,7 @@
 //! length, then the bytes), 8 timestamp (i64 BE, ms since the epoch),
 //! 9 UUID (16). Integers are big-endian two's complement.
 //!
-//! This file depends on nothing but `std` and `crc32fast`, so the mock
+//! This file depends on nothing but `std` and `crc`, so the mock
 //! provider (`tests/mock-provider`) includes it by path and frames its
 //! replies with the very same code the gateway's decoder is tested with
 //! (and against frames made independently: `tests/transcripts/bedrock/`).
@@ -96,10 +96,12 @@ impl Message {
     }
 }
 
+/// CRC-32 (ISO-HDLC, zlib's) with one 256-entry table: 1 KiB, where a
+/// slice-by-16 crate would put 16 KiB in the Worker.
+static CRC32: crc::Crc<u32, crc::Table<1>> = crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISO_HDLC);
+
 fn crc32(bytes: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(bytes);
-    hasher.finalize()
+    CRC32.checksum(bytes)
 }
 
 fn be32(bytes: &[u8], at: usize) -> u32 {

@@ -25,9 +25,10 @@
 //!   penalties, logprobs, `user` and `metadata` have no Converse field and
 //!   are dropped.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::sigv4;
+use crate::canonical::json::{self, object};
 use crate::canonical::{ChatRequest, ImageSource, Message, Part, ResponseFormat, Role, ToolChoice};
 use crate::error::{Fault, GatewayError};
 use crate::provider::{HttpRequest, Target};
@@ -64,7 +65,7 @@ fn part_blocks(parts: &[Part], out: &mut Vec<Value>) -> Result<(), GatewayError>
     for part in parts {
         match part {
             Part::Text(text) if text.is_empty() => {}
-            Part::Text(text) => out.push(json!({ "text": text })),
+            Part::Text(text) => out.push(text_block(text)),
             Part::Image(image) => match &image.source {
                 ImageSource::Url(_) => {
                     return Err(bad_request(
@@ -80,12 +81,19 @@ fn part_blocks(parts: &[Part], out: &mut Vec<Value>) -> Result<(), GatewayError>
                         ))
                         .with_param("messages")
                     })?;
-                    out.push(json!({ "image": { "format": format, "source": { "bytes": data } } }));
+                    let source = object([("bytes", json::text(data))]);
+                    let image = object([("format", json::text(format)), ("source", source)]);
+                    out.push(object([("image", image)]));
                 }
             },
         }
     }
     Ok(())
+}
+
+/// `{"text": text}`.
+fn text_block(text: &str) -> Value {
+    object([("text", json::text(text))])
 }
 
 /// The turns of the conversation, merged by role.
@@ -105,7 +113,7 @@ impl Turns {
 
 fn tool_use(call: &crate::canonical::ToolCall) -> Result<Value, GatewayError> {
     let input: Value = if call.arguments.trim().is_empty() {
-        json!({})
+        Value::Object(Map::new())
     } else {
         serde_json::from_str(&call.arguments).map_err(|_| {
             bad_request(format!(
@@ -115,7 +123,12 @@ fn tool_use(call: &crate::canonical::ToolCall) -> Result<Value, GatewayError> {
             .with_param("messages")
         })?
     };
-    Ok(json!({ "toolUse": { "toolUseId": call.id, "name": call.name, "input": input } }))
+    let tool_use = object([
+        ("toolUseId", json::text(&call.id)),
+        ("name", json::text(&call.name)),
+        ("input", input),
+    ]);
+    Ok(object([("toolUse", tool_use)]))
 }
 
 fn tool_result(message: &Message) -> Result<Value, GatewayError> {
@@ -126,13 +139,15 @@ fn tool_result(message: &Message) -> Result<Value, GatewayError> {
     let mut content = Vec::new();
     part_blocks(&message.content, &mut content)?;
     if content.is_empty() {
-        content.push(json!({ "text": "" }));
+        content.push(text_block(""));
     }
-    let mut result = json!({ "toolUseId": id, "content": content });
+    let mut result = Map::new();
+    result.insert("toolUseId".into(), json::text(id));
+    result.insert("content".into(), Value::Array(content));
     if message.is_error {
-        result["status"] = json!("error");
+        result.insert("status".into(), json::text("error"));
     }
-    Ok(json!({ "toolResult": result }))
+    Ok(object([("toolResult", Value::Object(result))]))
 }
 
 fn json_instruction(format: &ResponseFormat) -> Option<String> {
@@ -163,7 +178,7 @@ pub fn body(req: &ChatRequest) -> Result<Value, GatewayError> {
                 for part in &message.content {
                     match part {
                         Part::Text(text) if text.is_empty() => {}
-                        Part::Text(text) => system.push(json!({ "text": text })),
+                        Part::Text(text) => system.push(text_block(text)),
                         Part::Image(_) => {
                             return Err(bad_request(
                                 "Bedrock Converse takes no images in system messages.",
@@ -194,14 +209,14 @@ pub fn body(req: &ChatRequest) -> Result<Value, GatewayError> {
         }
     }
     if let Some(text) = req.response_format.as_ref().and_then(json_instruction) {
-        system.push(json!({ "text": text }));
+        system.push(text_block(&text));
     }
 
     let mut body = Map::new();
     let messages: Vec<Value> = turns
         .0
         .into_iter()
-        .map(|(role, content)| json!({ "role": role, "content": content }))
+        .map(|(role, content)| object([("role", json::text(role)), ("content", Value::Array(content))]))
         .collect();
     body.insert("messages".into(), Value::Array(messages));
     if !system.is_empty() {
@@ -210,29 +225,29 @@ pub fn body(req: &ChatRequest) -> Result<Value, GatewayError> {
 
     let mut inference = Map::new();
     if let Some(max) = req.max_tokens {
-        inference.insert("maxTokens".into(), json!(max));
+        inference.insert("maxTokens".into(), Value::from(max));
     }
     if let Some(t) = req.temperature {
-        inference.insert("temperature".into(), json!(t));
+        inference.insert("temperature".into(), Value::from(t));
     }
     if let Some(p) = req.top_p {
-        inference.insert("topP".into(), json!(p));
+        inference.insert("topP".into(), Value::from(p));
     }
     if !req.stop.is_empty() {
-        inference.insert("stopSequences".into(), json!(req.stop));
+        inference.insert("stopSequences".into(), req.stop.iter().map(|s| json::text(s)).collect());
     }
     if !inference.is_empty() {
         body.insert("inferenceConfig".into(), Value::Object(inference));
     }
     if let Some(k) = req.top_k {
-        body.insert("additionalModelRequestFields".into(), json!({ "top_k": k }));
+        body.insert("additionalModelRequestFields".into(), object([("top_k", Value::from(k))]));
     }
 
     // No tool_choice leaves Bedrock's default (auto) implicit.
     let choice = match &req.tool_choice {
-        Some(ToolChoice::Auto) => Some(json!({ "auto": {} })),
-        Some(ToolChoice::Required) => Some(json!({ "any": {} })),
-        Some(ToolChoice::Tool(name)) => Some(json!({ "tool": { "name": name } })),
+        Some(ToolChoice::Auto) => Some(object([("auto", Value::Object(Map::new()))])),
+        Some(ToolChoice::Required) => Some(object([("any", Value::Object(Map::new()))])),
+        Some(ToolChoice::Tool(name)) => Some(object([("tool", object([("name", json::text(name))]))])),
         None | Some(ToolChoice::None) => None,
     };
     let send_tools =
@@ -244,20 +259,23 @@ pub fn body(req: &ChatRequest) -> Result<Value, GatewayError> {
             .map(|tool| {
                 let schema = match &tool.parameters {
                     Value::Object(_) => tool.parameters.clone(),
-                    _ => json!({ "type": "object", "properties": {} }),
+                    _ => object([("type", json::text("object")), ("properties", Value::Object(Map::new()))]),
                 };
-                let mut spec = json!({ "name": tool.name, "inputSchema": { "json": schema } });
+                let mut spec = Map::new();
+                spec.insert("name".into(), json::text(&tool.name));
+                spec.insert("inputSchema".into(), object([("json", schema)]));
                 if let Some(description) = tool.description.as_deref().filter(|d| !d.is_empty()) {
-                    spec["description"] = json!(description);
+                    spec.insert("description".into(), json::text(description));
                 }
-                json!({ "toolSpec": spec })
+                object([("toolSpec", Value::Object(spec))])
             })
             .collect();
-        let mut config = json!({ "tools": tools });
+        let mut config = Map::new();
+        config.insert("tools".into(), Value::Array(tools));
         if let Some(choice) = choice {
-            config["toolChoice"] = choice;
+            config.insert("toolChoice".into(), choice);
         }
-        body.insert("toolConfig".into(), config);
+        body.insert("toolConfig".into(), Value::Object(config));
     }
     Ok(Value::Object(body))
 }

@@ -183,7 +183,11 @@ pub fn error(status: u16, body: &str) -> ProviderError {
             }
         });
     let kind_lower = kind.to_ascii_lowercase();
-    let class = match kind_lower.trim_end_matches("exception") {
+    let mut name = kind_lower.as_str();
+    while let Some(rest) = name.strip_suffix("exception") {
+        name = rest;
+    }
+    let class = match name {
         "throttling" | "servicequotaexceeded" | "toomanyrequests" => ErrorClass::RateLimit,
         "accessdenied"
         | "unrecognizedclient"

@@ -24,8 +24,6 @@
 //! needs, or a body that ends before `metadata` (or an error) is
 //! `Err(DecodeError::Malformed)`.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use super::eventstream::{Message, Reader};
@@ -42,8 +40,8 @@ pub struct Decoder {
     reader: Reader,
     frames: Vec<Message>,
     started: bool,
-    /// Content block index → tool call number.
-    calls: HashMap<u64, u32>,
+    /// (content block index, tool call number), in the order calls began.
+    calls: Vec<(u64, u32)>,
     /// The stream ended: `metadata` (or an error) was read.
     ended: bool,
     /// A frame could not be read: nothing after it is trusted.
@@ -134,6 +132,12 @@ impl Decoder {
         }
     }
 
+    /// The tool call number of content block `block` (the latest first:
+    /// deltas follow their start).
+    fn call(&self, block: u64) -> Option<u32> {
+        self.calls.iter().rev().find(|(b, _)| *b == block).map(|(_, index)| *index)
+    }
+
     fn error(&mut self, message: String, out: &mut Vec<StreamEvent>) {
         self.start(out);
         out.push(StreamEvent::Error { message });
@@ -185,11 +189,12 @@ impl Decoder {
                     };
                     let (id, name) = (field("toolUseId")?, field("name")?);
                     let index = self.calls.len() as u32;
-                    if self.calls.insert(block, index).is_some() {
+                    if self.call(block).is_some() {
                         return Err(malformed(format!(
                             "Bedrock content block {block} started twice"
                         )));
                     }
+                    self.calls.push((block, index));
                     out.push(StreamEvent::ToolCallStart {
                         choice: 0,
                         index,
@@ -213,7 +218,7 @@ impl Decoder {
                     });
                 } else if let Some(tool) = delta.get("toolUse") {
                     let block = block()?;
-                    let index = *self.calls.get(&block).ok_or_else(|| {
+                    let index = self.call(block).ok_or_else(|| {
                         malformed(format!("Bedrock toolUse delta for content block {block}, which did not start one"))
                     })?;
                     let arguments = tool

@@ -17,9 +17,11 @@
 //! - Not sent (Cohere has no place for them): `n`, `user`, `metadata`,
 //!   `parallel_tool_calls`, `top_logprobs`, OpenAI-only `extra` fields.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
+use super::super::openai::request::{function_tool, image_part, tool_call};
 use super::super::{HttpRequest, Target};
+use crate::canonical::json::{self, object};
 use crate::canonical::{
     ChatRequest, EmbeddingsRequest, Message, Part, ResponseFormat, Role, ToolChoice,
 };
@@ -77,7 +79,7 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Value {
                 function.insert("description".into(), Value::String(description.clone()));
             }
             function.insert("parameters".into(), tool.parameters.clone());
-            json!({ "type": "function", "function": function })
+            function_tool(Value::Object(function))
         })
         .collect();
     if !tools.is_empty() {
@@ -88,10 +90,10 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Value {
     }
     match &req.tool_choice {
         Some(ToolChoice::None) => {
-            body.insert("tool_choice".into(), json!("NONE"));
+            body.insert("tool_choice".into(), json::text("NONE"));
         }
         Some(ToolChoice::Required | ToolChoice::Tool(_)) => {
-            body.insert("tool_choice".into(), json!("REQUIRED"));
+            body.insert("tool_choice".into(), json::text("REQUIRED"));
         }
         Some(ToolChoice::Auto) | None => {}
     }
@@ -109,17 +111,19 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Value {
     put("p", req.top_p.map(Value::from));
     put("k", req.top_k.map(Value::from));
     if !req.stop.is_empty() {
-        put("stop_sequences", Some(json!(req.stop)));
+        put("stop_sequences", Some(req.stop.iter().map(|s| json::text(s)).collect()));
     }
     put("seed", req.seed.map(Value::from));
     put("frequency_penalty", req.frequency_penalty.map(Value::from));
     put("presence_penalty", req.presence_penalty.map(Value::from));
     put("logprobs", req.logprobs.map(Value::from));
     match &req.response_format {
-        Some(ResponseFormat::JsonObject) => put("response_format", Some(json!({ "type": "json_object" }))),
+        Some(ResponseFormat::JsonObject) => {
+            put("response_format", Some(object([("type", json::text("json_object"))])))
+        }
         Some(ResponseFormat::JsonSchema { schema, .. }) => put(
             "response_format",
-            Some(json!({ "type": "json_object", "json_schema": schema })),
+            Some(object([("type", json::text("json_object")), ("json_schema", schema.clone())])),
         ),
         Some(ResponseFormat::Text) | None => {}
     }
@@ -142,18 +146,7 @@ fn message(message: &Message) -> Value {
                 out.insert("content".into(), Value::String(text));
             }
             if !message.tool_calls.is_empty() {
-                let calls: Vec<Value> = message
-                    .tool_calls
-                    .iter()
-                    .map(|call| {
-                        json!({
-                            "id": call.id,
-                            "type": "function",
-                            "function": { "name": call.name, "arguments": call.arguments },
-                        })
-                    })
-                    .collect();
-                out.insert("tool_calls".into(), Value::Array(calls));
+                out.insert("tool_calls".into(), message.tool_calls.iter().map(tool_call).collect());
             }
         }
         Role::Tool => {
@@ -182,15 +175,8 @@ fn content(message: &Message) -> Value {
         .content
         .iter()
         .map(|part| match part {
-            Part::Text(text) => json!({ "type": "text", "text": text }),
-            Part::Image(image) => {
-                let mut url = Map::new();
-                url.insert("url".into(), Value::String(image.source.to_url()));
-                if let Some(detail) = &image.detail {
-                    url.insert("detail".into(), Value::String(detail.clone()));
-                }
-                json!({ "type": "image_url", "image_url": url })
-            }
+            Part::Text(text) => json::text_part(text),
+            Part::Image(image) => image_part(image),
         })
         .collect();
     Value::Array(parts)
@@ -201,9 +187,9 @@ fn content(message: &Message) -> Value {
 pub fn embeddings_request(req: &EmbeddingsRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
     let mut body = Map::new();
     body.insert("model".into(), Value::String(t.model.to_string()));
-    body.insert("texts".into(), json!(req.inputs));
-    body.insert("input_type".into(), json!("search_document"));
-    body.insert("embedding_types".into(), json!(["float"]));
+    body.insert("texts".into(), req.inputs.iter().map(|s| json::text(s)).collect());
+    body.insert("input_type".into(), json::text("search_document"));
+    body.insert("embedding_types".into(), Value::Array(vec![json::text("float")]));
     if let Some(dimensions) = req.dimensions {
         body.insert("output_dimension".into(), Value::from(dimensions));
     }

@@ -11,56 +11,12 @@
 //!   counts may be written as floats.)
 //! - `model` is empty and `created` 0: Cohere's answer says neither.
 
-use serde::Deserialize;
 use serde_json::Value;
 
+use crate::canonical::json;
 use crate::canonical::{
     ChatResponse, Choice, DecodeError, EmbeddingsResponse, FinishReason, ToolCall, Usage,
 };
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ChatAnswer {
-    id: String,
-    /// Required: a body without it is not a chat answer.
-    message: Option<AnswerMessage>,
-    finish_reason: Option<String>,
-    usage: Option<Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct AnswerMessage {
-    content: Vec<ContentItem>,
-    tool_calls: Vec<WireToolCall>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ContentItem {
-    #[serde(rename = "type")]
-    kind: String,
-    text: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(super) struct WireToolCall {
-    pub id: Option<String>,
-    pub function: WireFunction,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(super) struct WireFunction {
-    pub name: Option<String>,
-    pub arguments: Option<String>,
-}
-
-pub(super) fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], what: &str) -> Result<T, DecodeError> {
-    serde_json::from_slice(body)
-        .map_err(|e| DecodeError::Malformed(format!("Cohere {what} is not valid: {e}")))
-}
 
 /// A Cohere `finish_reason` as canonical.
 pub(super) fn finish_reason(reason: &str) -> FinishReason {
@@ -102,60 +58,69 @@ pub(super) fn usage(usage: &Value) -> Option<Usage> {
 
 /// A complete v2 chat answer.
 pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
-    let answer: ChatAnswer = parse(body, "chat response")?;
-    let message = answer
-        .message
+    const WHAT: &str = "Cohere chat response";
+    let answer = json::parse_object(body, WHAT)?;
+    let message = json::obj(&answer, "message", WHAT)?
         .ok_or_else(|| DecodeError::Malformed("the Cohere chat response has no `message`".into()))?;
-    let text: String = message
-        .content
-        .iter()
-        .filter(|item| item.kind == "text" || item.kind.is_empty())
-        .filter_map(|item| item.text.as_deref())
-        .collect();
-    let tool_calls: Vec<ToolCall> = message
-        .tool_calls
-        .into_iter()
-        .enumerate()
-        .map(|(i, call)| ToolCall {
-            id: call.id.filter(|id| !id.is_empty()).unwrap_or_else(|| format!("call_{i}")),
-            name: call.function.name.unwrap_or_default(),
-            arguments: call.function.arguments.unwrap_or_else(|| "{}".to_string()),
-        })
-        .collect();
+    let mut text = String::new();
+    for item in json::array(message, "content", WHAT)? {
+        json::is_object(item, WHAT, "content")?;
+        let kind = json::str(item, "type", WHAT)?.unwrap_or("");
+        let item_text = json::str(item, "text", WHAT)?;
+        if kind == "text" || kind.is_empty() {
+            text.push_str(item_text.unwrap_or(""));
+        }
+    }
+    let mut tool_calls = Vec::new();
+    for (i, call) in json::array(message, "tool_calls", WHAT)?.iter().enumerate() {
+        json::is_object(call, WHAT, "tool_calls")?;
+        let id = json::str(call, "id", WHAT)?.filter(|id| !id.is_empty());
+        let function = json::obj(call, "function", WHAT)?;
+        let (name, arguments) = match function {
+            Some(f) => (json::str(f, "name", WHAT)?, json::str(f, "arguments", WHAT)?),
+            None => (None, None),
+        };
+        tool_calls.push(ToolCall {
+            id: id.map_or_else(|| format!("call_{i}"), str::to_string),
+            name: name.unwrap_or_default().to_string(),
+            arguments: arguments.unwrap_or("{}").to_string(),
+        });
+    }
+    let finish = json::str(&answer, "finish_reason", WHAT)?;
     Ok(ChatResponse {
-        id: answer.id,
+        id: json::str(&answer, "id", WHAT)?.unwrap_or_default().to_string(),
         model: String::new(),
         created: 0,
         choices: vec![Choice {
             index: 0,
             text: if text.is_empty() && !tool_calls.is_empty() { None } else { Some(text) },
             tool_calls,
-            finish_reason: answer.finish_reason.as_deref().map(finish_reason),
+            finish_reason: finish.map(finish_reason),
         }],
-        usage: answer.usage.as_ref().and_then(usage),
+        usage: json::get(&answer, "usage").and_then(usage),
     })
-}
-
-#[derive(Deserialize)]
-struct EmbedAnswer {
-    embeddings: EmbeddingsByType,
-    #[serde(default)]
-    meta: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct EmbeddingsByType {
-    float: Vec<Vec<f32>>,
 }
 
 /// A v2 embed answer: `embeddings.float`, usage from `meta.billed_units`.
 pub fn embeddings_response(body: &[u8]) -> Result<EmbeddingsResponse, DecodeError> {
-    let answer: EmbedAnswer = parse(body, "embed response")?;
-    let usage = answer
-        .meta
-        .as_ref()
+    const WHAT: &str = "Cohere embed response";
+    let answer = json::parse_object(body, WHAT)?;
+    let Some(embeddings) = json::obj(&answer, "embeddings", WHAT)? else {
+        return Err(DecodeError::Malformed(format!("{WHAT} has no `embeddings`")));
+    };
+    let Some(Value::Array(float)) = json::get(embeddings, "float") else {
+        return Err(DecodeError::Malformed(format!("{WHAT} has no `embeddings.float` array")));
+    };
+    let vectors = float
+        .iter()
+        .map(|v| match v {
+            Value::Array(items) => items.iter().map(|x| json::number(x, WHAT, "float")).collect(),
+            _ => Err(DecodeError::Malformed(format!("{WHAT}: `float` holds a non-array"))),
+        })
+        .collect::<Result<_, _>>()?;
+    let usage = json::get(&answer, "meta")
         .and_then(|m| m.get("billed_units"))
         .and_then(|b| count(b.get("input_tokens")))
         .map(|input_tokens| Usage { input_tokens, output_tokens: 0, cached_input_tokens: None });
-    Ok(EmbeddingsResponse { model: String::new(), vectors: answer.embeddings.float, usage })
+    Ok(EmbeddingsResponse { model: String::new(), vectors, usage })
 }

@@ -31,10 +31,11 @@
 //! - Not sent (Gemini has no place for them): `user`, `metadata`,
 //!   `parallel_tool_calls`, OpenAI-only `extra` fields.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::super::{HttpRequest, Target};
 use super::schema;
+use crate::canonical::json::{self, object};
 use crate::canonical::{
     ChatRequest, EmbeddingsRequest, ImageSource, Message, Part, ResponseFormat, Role, ToolChoice,
 };
@@ -85,7 +86,7 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Result<Value, Gateway
             Role::System => {
                 let text = message.joined_text();
                 if !text.is_empty() {
-                    system_parts.push(json!({ "text": text }));
+                    system_parts.push(text_part(&text));
                 }
                 continue;
             }
@@ -96,7 +97,10 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Result<Value, Gateway
                     let mut part = Map::new();
                     part.insert(
                         "functionCall".into(),
-                        json!({ "name": call.name, "args": call_args(&call.name, &call.arguments)? }),
+                        object([
+                            ("name", json::text(&call.name)),
+                            ("args", call_args(&call.name, &call.arguments)?),
+                        ]),
                     );
                     if signed_calls {
                         part.insert(
@@ -120,11 +124,11 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Result<Value, Gateway
     }
     let contents: Vec<Value> = contents
         .into_iter()
-        .map(|(role, parts)| json!({ "role": role, "parts": parts }))
+        .map(|(role, parts)| object([("role", json::text(role)), ("parts", Value::Array(parts))]))
         .collect();
     body.insert("contents".into(), Value::Array(contents));
     if !system_parts.is_empty() {
-        body.insert("systemInstruction".into(), json!({ "parts": system_parts }));
+        body.insert("systemInstruction".into(), object([("parts", Value::Array(system_parts))]));
     }
 
     if !req.tools.is_empty() {
@@ -144,16 +148,19 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Result<Value, Gateway
                 Value::Object(decl)
             })
             .collect();
-        body.insert("tools".into(), json!([{ "functionDeclarations": declarations }]));
+        body.insert("tools".into(), Value::Array(vec![object([("functionDeclarations", Value::Array(declarations))])]));
     }
     if let Some(choice) = &req.tool_choice {
         let config = match choice {
-            ToolChoice::Auto => json!({ "mode": "AUTO" }),
-            ToolChoice::None => json!({ "mode": "NONE" }),
-            ToolChoice::Required => json!({ "mode": "ANY" }),
-            ToolChoice::Tool(name) => json!({ "mode": "ANY", "allowedFunctionNames": [name] }),
+            ToolChoice::Auto => object([("mode", json::text("AUTO"))]),
+            ToolChoice::None => object([("mode", json::text("NONE"))]),
+            ToolChoice::Required => object([("mode", json::text("ANY"))]),
+            ToolChoice::Tool(name) => object([
+                ("mode", json::text("ANY")),
+                ("allowedFunctionNames", Value::Array(vec![json::text(name)])),
+            ]),
         };
-        body.insert("toolConfig".into(), json!({ "functionCallingConfig": config }));
+        body.insert("toolConfig".into(), object([("functionCallingConfig", config)]));
     }
 
     let config = generation_config(req);
@@ -181,14 +188,14 @@ fn generation_config(req: &ChatRequest) -> Map<String, Value> {
     put("responseLogprobs", req.logprobs.map(Value::from));
     put("logprobs", req.top_logprobs.map(Value::from));
     if !req.stop.is_empty() {
-        put("stopSequences", Some(json!(req.stop)));
+        put("stopSequences", Some(req.stop.iter().map(|s| json::text(s)).collect()));
     }
     match &req.response_format {
         Some(ResponseFormat::JsonObject) => {
-            put("responseMimeType", Some(json!("application/json")));
+            put("responseMimeType", Some(json::text("application/json")));
         }
         Some(ResponseFormat::JsonSchema { schema: s, .. }) => {
-            put("responseMimeType", Some(json!("application/json")));
+            put("responseMimeType", Some(json::text("application/json")));
             put("responseSchema", Some(schema::clean(s)));
         }
         Some(ResponseFormat::Text) | None => {}
@@ -204,17 +211,24 @@ fn content_parts(message: &Message) -> Vec<Value> {
         .iter()
         .filter_map(|part| match part {
             Part::Text(text) if text.is_empty() => None,
-            Part::Text(text) => Some(json!({ "text": text })),
+            Part::Text(text) => Some(text_part(text)),
             Part::Image(image) => Some(match &image.source {
                 ImageSource::Base64 { media_type, data } => {
-                    json!({ "inlineData": { "mimeType": media_type, "data": data } })
+                    let data = object([("mimeType", json::text(media_type)), ("data", json::text(data))]);
+                    object([("inlineData", data)])
                 }
                 ImageSource::Url(url) => {
-                    json!({ "fileData": { "fileUri": url, "mimeType": guess_mime_type(url) } })
+                    let data = object([("fileUri", json::text(url)), ("mimeType", json::text(guess_mime_type(url)))]);
+                    object([("fileData", data)])
                 }
             }),
         })
         .collect()
+}
+
+/// `{"text": text}`.
+fn text_part(text: &str) -> Value {
+    object([("text", json::text(text))])
 }
 
 /// The MIME type of an image URL from its extension; `image/jpeg` if none.
@@ -238,7 +252,7 @@ pub(super) fn guess_mime_type(url: &str) -> &'static str {
 /// A tool call's arguments as the JSON object Gemini's `args` must be.
 fn call_args(name: &str, arguments: &str) -> Result<Value, GatewayError> {
     if arguments.trim().is_empty() {
-        return Ok(json!({}));
+        return Ok(Value::Object(Map::new()));
     }
     match serde_json::from_str::<Value>(arguments) {
         Ok(Value::Object(args)) => Ok(Value::Object(args)),
@@ -267,10 +281,11 @@ fn function_response(req: &ChatRequest, at: usize, message: &Message) -> Result<
     let key = if message.is_error { "error" } else { "content" };
     let response = match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(object)) if !message.is_error => Value::Object(object),
-        Ok(value) if !text.trim().is_empty() => json!({ key: value }),
-        _ => json!({ key: text }),
+        Ok(value) if !text.trim().is_empty() => object([(key, value)]),
+        _ => object([(key, Value::String(text))]),
     };
-    Ok(json!({ "functionResponse": { "name": name, "response": response } }))
+    let call = object([("name", Value::String(name)), ("response", response)]);
+    Ok(object([("functionResponse", call)]))
 }
 
 /// `POST {base}/models/{model}:batchEmbedContents`, one request per input.
@@ -282,14 +297,14 @@ pub fn embeddings_request(req: &EmbeddingsRequest, t: &Target) -> Result<HttpReq
         .map(|input| {
             let mut one = Map::new();
             one.insert("model".into(), Value::String(format!("models/{model}")));
-            one.insert("content".into(), json!({ "parts": [{ "text": input }] }));
+            one.insert("content".into(), object([("parts", Value::Array(vec![text_part(input)]))]));
             if let Some(dimensions) = req.dimensions {
                 one.insert("outputDimensionality".into(), Value::from(dimensions));
             }
             Value::Object(one)
         })
         .collect();
-    let body = json!({ "requests": requests });
+    let body = object([("requests", Value::Array(requests))]);
     Ok(HttpRequest {
         url: format!("{}/models/{model}:batchEmbedContents", t.base),
         headers: headers(t),

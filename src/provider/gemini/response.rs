@@ -1,5 +1,5 @@
 //! Gemini `GenerateContentResponse` and `BatchEmbedContentsResponse`
-//! bodies read into canonical values; the wire types are shared with the
+//! bodies read into canonical values; the reader ([`read`]) is shared with the
 //! stream decoder (every stream chunk is a `GenerateContentResponse`).
 //!
 //! - Choices come from `candidates` (by their `index`); text parts are
@@ -20,118 +20,133 @@
 //!   all ended on a content filter with nothing generated, is
 //!   `DecodeError::Refused`.
 
-use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::canonical::json;
 use crate::canonical::{
     ChatResponse, Choice, DecodeError, EmbeddingsResponse, FinishReason, ToolCall, Usage,
 };
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub(super) struct GenerateContentResponse {
-    pub candidates: Vec<Candidate>,
-    pub prompt_feedback: Option<PromptFeedback>,
-    pub usage_metadata: Option<UsageMetadata>,
-    pub model_version: Option<String>,
-    pub response_id: Option<String>,
+/// What the decoders use of a `GenerateContentResponse`, borrowed from
+/// the parsed body (read by [`read`]).
+pub(super) struct Response<'a> {
+    pub candidates: Vec<Candidate<'a>>,
+    /// A blocked prompt's refusal.
+    pub blocked: Option<DecodeError>,
+    pub usage: Option<Usage>,
+    pub model_version: Option<&'a str>,
+    pub response_id: Option<&'a str>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub(super) struct Candidate {
-    pub content: Option<Content>,
-    pub finish_reason: Option<String>,
-    pub finish_message: Option<String>,
-    pub index: Option<u32>,
+pub(super) struct Candidate<'a> {
+    index: Option<u32>,
+    /// The parts that count: no thoughts.
+    pub parts: Vec<WirePart<'a>>,
+    pub finish_reason: Option<&'a str>,
+    pub finish_message: Option<&'a str>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(super) struct Content {
-    pub parts: Vec<WirePart>,
+pub(super) struct WirePart<'a> {
+    pub text: Option<&'a str>,
+    pub function_call: Option<FunctionCall<'a>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub(super) struct WirePart {
-    pub text: Option<String>,
-    pub thought: Option<bool>,
-    pub function_call: Option<FunctionCall>,
+pub(super) struct FunctionCall<'a> {
+    id: Option<&'a str>,
+    pub name: &'a str,
+    args: Option<&'a Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(super) struct FunctionCall {
-    pub id: Option<String>,
-    pub name: String,
-    pub args: Option<Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub(super) struct PromptFeedback {
-    pub block_reason: Option<String>,
-    pub block_reason_message: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize, Clone, Copy)]
-#[serde(rename_all = "camelCase", default)]
-pub(super) struct UsageMetadata {
-    pub prompt_token_count: u64,
-    pub candidates_token_count: u64,
-    pub cached_content_token_count: Option<u64>,
-    pub thoughts_token_count: u64,
-    pub tool_use_prompt_token_count: u64,
-}
-
-impl UsageMetadata {
-    pub fn usage(&self) -> Usage {
-        Usage {
-            input_tokens: self.prompt_token_count.saturating_add(self.tool_use_prompt_token_count),
-            output_tokens: self.candidates_token_count.saturating_add(self.thoughts_token_count),
-            cached_input_tokens: self.cached_content_token_count,
+/// Reads a `GenerateContentResponse` (`v` is an object); `what` names it
+/// in errors.
+pub(super) fn read<'a>(v: &'a Value, what: &str) -> Result<Response<'a>, DecodeError> {
+    let mut candidates = Vec::new();
+    for c in json::array(v, "candidates", what)? {
+        json::is_object(c, what, "candidates")?;
+        let index = match json::count(c, "index", what)? {
+            Some(i) => Some(u32::try_from(i).map_err(|_| {
+                DecodeError::Malformed(format!("{what} is not valid: `index` is too large"))
+            })?),
+            None => None,
+        };
+        let mut parts = Vec::new();
+        if let Some(content) = json::obj(c, "content", what)? {
+            for p in json::array(content, "parts", what)? {
+                json::is_object(p, what, "parts")?;
+                let text = json::str(p, "text", what)?;
+                let thought = json::bool(p, "thought", what)?;
+                let function_call = match json::obj(p, "functionCall", what)? {
+                    Some(f) => Some(FunctionCall {
+                        id: json::str(f, "id", what)?,
+                        name: json::str(f, "name", what)?.unwrap_or(""),
+                        args: json::get(f, "args"),
+                    }),
+                    None => None,
+                };
+                if thought != Some(true) {
+                    parts.push(WirePart { text, function_call });
+                }
+            }
         }
+        candidates.push(Candidate {
+            index,
+            parts,
+            finish_reason: json::str(c, "finishReason", what)?,
+            finish_message: json::str(c, "finishMessage", what)?,
+        });
     }
+    let blocked = match json::obj(v, "promptFeedback", what)? {
+        Some(feedback) => {
+            let reason = json::str(feedback, "blockReason", what)?;
+            let detail = json::str(feedback, "blockReasonMessage", what)?;
+            reason.map(|reason| refusal("blocked the prompt", reason, detail))
+        }
+        None => None,
+    };
+    let usage = match json::obj(v, "usageMetadata", what)? {
+        Some(u) => {
+            let n = |key| json::count(u, key, what).map(|n| n.unwrap_or(0));
+            Some(Usage {
+                input_tokens: n("promptTokenCount")?.saturating_add(n("toolUsePromptTokenCount")?),
+                output_tokens: n("candidatesTokenCount")?.saturating_add(n("thoughtsTokenCount")?),
+                cached_input_tokens: json::count(u, "cachedContentTokenCount", what)?,
+            })
+        }
+        None => None,
+    };
+    Ok(Response {
+        candidates,
+        blocked,
+        usage,
+        model_version: json::str(v, "modelVersion", what)?,
+        response_id: json::str(v, "responseId", what)?.filter(|id| !id.is_empty()),
+    })
 }
 
-impl Candidate {
+impl Candidate<'_> {
     /// The candidate's choice number.
     pub fn choice(&self, position: usize) -> u32 {
         self.index.unwrap_or(position as u32)
     }
-
-    /// The parts that count: no thoughts.
-    pub fn parts(&self) -> impl Iterator<Item = &WirePart> {
-        self.content
-            .iter()
-            .flat_map(|c| c.parts.iter())
-            .filter(|p| p.thought != Some(true))
-    }
 }
 
-impl FunctionCall {
+impl FunctionCall<'_> {
     /// The call's arguments as JSON text (`{}` when absent).
     pub fn arguments(&self) -> String {
-        match &self.args {
-            None | Some(Value::Null) => "{}".to_string(),
+        match self.args {
+            None => "{}".to_string(),
             Some(args) => args.to_string(),
         }
     }
 
     /// The call's id: Gemini's own, else `call_<n>`.
     pub fn id(&self, n: u32) -> String {
-        match &self.id {
-            Some(id) if !id.is_empty() => id.clone(),
+        match self.id {
+            Some(id) if !id.is_empty() => id.to_string(),
             _ => format!("call_{n}"),
         }
     }
-}
-
-pub(super) fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], what: &str) -> Result<T, DecodeError> {
-    serde_json::from_slice(body)
-        .map_err(|e| DecodeError::Malformed(format!("Gemini {what} is not valid: {e}")))
 }
 
 /// `gemini-` and 24 hex digits of the SHA-256 of `bytes`.
@@ -139,7 +154,9 @@ pub(super) fn generated_id(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     let mut id = String::from("gemini-");
     for byte in &digest[..12] {
-        id.push_str(&format!("{byte:02x}"));
+        for nibble in [byte >> 4, byte & 15] {
+            id.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
     }
     id
 }
@@ -171,32 +188,26 @@ pub(super) fn is_content_filter(reason: &str) -> bool {
     )
 }
 
-/// The refusal for a blocked prompt, if the response is one.
-pub(super) fn prompt_blocked(response: &GenerateContentResponse) -> Option<DecodeError> {
-    let feedback = response.prompt_feedback.as_ref()?;
-    let reason = feedback.block_reason.as_deref()?;
-    let mut message = format!("Gemini blocked the prompt ({reason})");
-    if let Some(detail) = feedback.block_reason_message.as_deref().filter(|m| !m.is_empty()) {
-        message.push_str(": ");
-        message.push_str(detail);
-    }
-    Some(DecodeError::Refused(message))
-}
-
-/// The refusal for a candidate stopped by a content filter with nothing generated.
-pub(super) fn candidate_refused(reason: &str, finish_message: Option<&str>) -> DecodeError {
-    let mut message = format!("Gemini stopped the answer ({reason})");
-    if let Some(detail) = finish_message.filter(|m| !m.is_empty()) {
+/// A refusal: `Gemini <did> (<reason>)`, then `: <detail>` if there is one.
+fn refusal(did: &str, reason: &str, detail: Option<&str>) -> DecodeError {
+    let mut message = format!("Gemini {did} ({reason})");
+    if let Some(detail) = detail.filter(|m| !m.is_empty()) {
         message.push_str(": ");
         message.push_str(detail);
     }
     DecodeError::Refused(message)
 }
 
+/// The refusal for a candidate stopped by a content filter with nothing generated.
+pub(super) fn candidate_refused(reason: &str, finish_message: Option<&str>) -> DecodeError {
+    refusal("stopped the answer", reason, finish_message)
+}
+
 /// A complete `generateContent` answer.
 pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
-    let response: GenerateContentResponse = parse(body, "response")?;
-    if let Some(refused) = prompt_blocked(&response) {
+    let value = json::parse_object(body, "Gemini response")?;
+    let response = read(&value, "Gemini response")?;
+    if let Some(refused) = response.blocked {
         return Err(refused);
     }
     if response.candidates.is_empty() {
@@ -206,20 +217,19 @@ pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
     for (position, candidate) in response.candidates.iter().enumerate() {
         let mut text = String::new();
         let mut tool_calls = Vec::new();
-        for part in candidate.parts() {
-            if let Some(t) = &part.text {
+        for part in &candidate.parts {
+            if let Some(t) = part.text {
                 text.push_str(t);
             }
             if let Some(call) = &part.function_call {
                 tool_calls.push(ToolCall {
                     id: call.id(tool_calls.len() as u32),
-                    name: call.name.clone(),
+                    name: call.name.to_string(),
                     arguments: call.arguments(),
                 });
             }
         }
-        let finish_reason =
-            candidate.finish_reason.as_deref().map(|r| finish_reason(r, !tool_calls.is_empty()));
+        let finish_reason = candidate.finish_reason.map(|r| finish_reason(r, !tool_calls.is_empty()));
         choices.push(Choice {
             index: candidate.choice(position),
             text: if text.is_empty() && !tool_calls.is_empty() { None } else { Some(text) },
@@ -231,46 +241,34 @@ pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
         .iter()
         .all(|c| c.tool_calls.is_empty() && c.text.as_deref().unwrap_or("").is_empty());
     if nothing {
-        let filtered = response
-            .candidates
-            .iter()
-            .find(|c| c.finish_reason.as_deref().is_some_and(is_content_filter));
+        let filtered = response.candidates.iter().find(|c| c.finish_reason.is_some_and(is_content_filter));
         if let Some(candidate) = filtered {
-            return Err(candidate_refused(
-                candidate.finish_reason.as_deref().unwrap_or(""),
-                candidate.finish_message.as_deref(),
-            ));
+            return Err(candidate_refused(candidate.finish_reason.unwrap_or(""), candidate.finish_message));
         }
     }
     Ok(ChatResponse {
-        id: match &response.response_id {
-            Some(id) if !id.is_empty() => id.clone(),
-            _ => generated_id(body),
+        id: match response.response_id {
+            Some(id) => id.to_string(),
+            None => generated_id(body),
         },
-        model: response.model_version.clone().unwrap_or_default(),
+        model: response.model_version.unwrap_or_default().to_string(),
         created: 0,
         choices,
-        usage: response.usage_metadata.map(|u| u.usage()),
+        usage: response.usage,
     })
-}
-
-#[derive(Deserialize)]
-struct BatchEmbedContentsResponse {
-    embeddings: Vec<ContentEmbedding>,
-}
-
-#[derive(Deserialize)]
-struct ContentEmbedding {
-    values: Vec<f32>,
 }
 
 /// A `batchEmbedContents` answer: one vector per request, in order.
 /// (Gemini reports neither the model nor token usage here.)
 pub fn embeddings_response(body: &[u8]) -> Result<EmbeddingsResponse, DecodeError> {
-    let response: BatchEmbedContentsResponse = parse(body, "embeddings response")?;
-    Ok(EmbeddingsResponse {
-        model: String::new(),
-        vectors: response.embeddings.into_iter().map(|e| e.values).collect(),
-        usage: None,
-    })
+    const WHAT: &str = "Gemini embeddings response";
+    let value = json::parse_object(body, WHAT)?;
+    let Some(Value::Array(embeddings)) = json::get(&value, "embeddings") else {
+        return Err(DecodeError::Malformed(format!("{WHAT} has no `embeddings` array")));
+    };
+    let vectors = embeddings
+        .iter()
+        .map(|e| json::floats(json::is_object(e, WHAT, "embeddings")?, "values", WHAT))
+        .collect::<Result<_, _>>()?;
+    Ok(EmbeddingsResponse { model: String::new(), vectors, usage: None })
 }

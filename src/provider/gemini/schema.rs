@@ -73,7 +73,11 @@ fn clean_object(map: &Map<String, Value>) -> Map<String, Value> {
                     // Several types: a union of one-type schemas.
                     let any: Vec<Value> = std::iter::once(t)
                         .chain(more)
-                        .map(|t| Value::Object(Map::from_iter([("type".into(), Value::String(t))])))
+                        .map(|t| {
+                            let mut one = Map::new();
+                            one.insert("type".into(), Value::String(t));
+                            Value::Object(one)
+                        })
                         .collect();
                     out.insert("anyOf".into(), Value::Array(any));
                 }
@@ -145,8 +149,10 @@ fn clean_object(map: &Map<String, Value>) -> Map<String, Value> {
     }
 
     if let Some(Value::Object(properties)) = map.get("properties") {
-        let cleaned: Map<String, Value> =
-            properties.iter().map(|(name, s)| (name.clone(), clean(s))).collect();
+        let mut cleaned = Map::new();
+        for (name, s) in properties {
+            cleaned.insert(name.clone(), clean(s));
+        }
         if let Some(Value::Array(required)) = map.get("required") {
             let required: Vec<Value> = required
                 .iter()

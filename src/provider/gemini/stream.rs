@@ -14,23 +14,11 @@
 //! generated, is `Err(Refused)`. An `{"error": …}` chunk is an `Error`
 //! event; the stream then ends without `Done` and `finish` is `Ok`.
 
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::response::{
-    candidate_refused, finish_reason, generated_id, is_content_filter, prompt_blocked,
-    GenerateContentResponse,
-};
+use super::response::{candidate_refused, finish_reason, generated_id, is_content_filter, read};
 use crate::canonical::sse::SseReader;
-use crate::canonical::{DecodeError, StreamEvent, Usage};
-
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct Chunk {
-    error: Option<Value>,
-    #[serde(flatten)]
-    response: GenerateContentResponse,
-}
+use crate::canonical::{json, DecodeError, StreamEvent, Usage};
 
 /// What the decoder knows of one candidate.
 #[derive(Debug, Default)]
@@ -94,10 +82,10 @@ impl Decoder {
         if data.is_empty() || data == "[DONE]" {
             return Ok(());
         }
-        let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
-            DecodeError::Malformed(format!("a Gemini stream chunk is not valid: {e}"))
-        })?;
-        if let Some(error) = chunk.error {
+        const WHAT: &str = "a Gemini stream chunk";
+        let chunk = json::parse_object(data.as_bytes(), WHAT)?;
+        let response = read(&chunk, WHAT)?;
+        if let Some(error) = json::get(&chunk, "error") {
             let message = error
                 .get("message")
                 .and_then(Value::as_str)
@@ -107,21 +95,20 @@ impl Decoder {
             self.errored = true;
             return Ok(());
         }
-        let response = chunk.response;
-        if let Some(refused) = prompt_blocked(&response) {
+        if let Some(refused) = response.blocked {
             return Err(refused);
         }
         if !self.started {
             self.started = true;
-            let id = match &response.response_id {
-                Some(id) if !id.is_empty() => id.clone(),
-                _ => generated_id(data.as_bytes()),
+            let id = match response.response_id {
+                Some(id) => id.to_string(),
+                None => generated_id(data.as_bytes()),
             };
-            let model = response.model_version.clone().unwrap_or_default();
+            let model = response.model_version.unwrap_or_default().to_string();
             out.push(StreamEvent::Start { id, model });
         }
-        if let Some(usage) = response.usage_metadata {
-            self.usage = Some(usage.usage());
+        if response.usage.is_some() {
+            self.usage = response.usage;
         }
         for (position, candidate) in response.candidates.iter().enumerate() {
             let choice = candidate.choice(position);
@@ -132,8 +119,8 @@ impl Decoder {
                     self.choices.len() - 1
                 }
             };
-            for part in candidate.parts() {
-                if let Some(text) = part.text.as_deref().filter(|t| !t.is_empty()) {
+            for part in &candidate.parts {
+                if let Some(text) = part.text.filter(|t| !t.is_empty()) {
                     self.generated = true;
                     out.push(StreamEvent::Text { choice, text: text.to_string() });
                 }
@@ -146,14 +133,13 @@ impl Decoder {
                         choice,
                         index,
                         id: call.id(index),
-                        name: call.name.clone(),
+                        name: call.name.to_string(),
                     });
                     out.push(StreamEvent::ToolCallArguments { choice, index, arguments: call.arguments() });
                 }
             }
             let reason = candidate
                 .finish_reason
-                .as_deref()
                 .filter(|r| !r.is_empty() && *r != "FINISH_REASON_UNSPECIFIED");
             if let Some(reason) = reason {
                 let state = &mut self.choices[at];
@@ -161,7 +147,7 @@ impl Decoder {
                     continue;
                 }
                 if is_content_filter(reason) && !self.generated {
-                    return Err(candidate_refused(reason, candidate.finish_message.as_deref()));
+                    return Err(candidate_refused(reason, candidate.finish_message));
                 }
                 state.finished = true;
                 out.push(StreamEvent::Finish { choice, reason: finish_reason(reason, state.calls > 0) });

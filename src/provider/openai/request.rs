@@ -4,11 +4,12 @@
 //! place for (`extra`) are merged back in (never over a field written
 //! here), then the preset's and the model's rules are applied.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::endpoint;
 use super::preset::preset_for;
-use crate::canonical::{ChatRequest, Message, Part, ResponseFormat, Role, ToolChoice};
+use crate::canonical::json::{self, object};
+use crate::canonical::{ChatRequest, Image, Message, Part, ResponseFormat, Role, ToolCall, ToolChoice};
 use crate::provider::rules;
 use crate::provider::Target;
 
@@ -39,17 +40,17 @@ pub fn chat_body(req: &ChatRequest, t: &Target) -> Map<String, Value> {
                 if let Some(strict) = tool.strict {
                     function.insert("strict".into(), Value::Bool(strict));
                 }
-                json!({"type": "function", "function": function})
+                function_tool(Value::Object(function))
             })
             .collect();
         body.insert("tools".into(), Value::Array(tools));
     }
     if let Some(choice) = &req.tool_choice {
         let choice = match choice {
-            ToolChoice::Auto => json!("auto"),
-            ToolChoice::None => json!("none"),
-            ToolChoice::Required => json!("required"),
-            ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
+            ToolChoice::Auto => json::text("auto"),
+            ToolChoice::None => json::text("none"),
+            ToolChoice::Required => json::text("required"),
+            ToolChoice::Tool(name) => function_tool(object([("name", json::text(name))])),
         };
         body.insert("tool_choice".into(), choice);
     }
@@ -60,8 +61,8 @@ pub fn chat_body(req: &ChatRequest, t: &Target) -> Map<String, Value> {
     );
     if let Some(format) = &req.response_format {
         let format = match format {
-            ResponseFormat::Text => json!({"type": "text"}),
-            ResponseFormat::JsonObject => json!({"type": "json_object"}),
+            ResponseFormat::Text => object([("type", json::text("text"))]),
+            ResponseFormat::JsonObject => object([("type", json::text("json_object"))]),
             ResponseFormat::JsonSchema {
                 name,
                 schema,
@@ -73,7 +74,7 @@ pub fn chat_body(req: &ChatRequest, t: &Target) -> Map<String, Value> {
                 if let Some(strict) = strict {
                     inner.insert("strict".into(), Value::Bool(*strict));
                 }
-                json!({"type": "json_schema", "json_schema": inner})
+                object([("type", json::text("json_schema")), ("json_schema", Value::Object(inner))])
             }
         };
         body.insert("response_format".into(), format);
@@ -83,7 +84,7 @@ pub fn chat_body(req: &ChatRequest, t: &Target) -> Map<String, Value> {
         if preset.stream_usage {
             // Always asked for: the gateway counts tokens; the client's own
             // encoder drops the usage chunk unless it asked too.
-            body.insert("stream_options".into(), json!({"include_usage": true}));
+            body.insert("stream_options".into(), object([("include_usage", Value::Bool(true))]));
         }
     }
     put(
@@ -97,7 +98,7 @@ pub fn chat_body(req: &ChatRequest, t: &Target) -> Map<String, Value> {
         put(&mut body, "top_k", req.top_k.map(Value::from));
     }
     if !req.stop.is_empty() {
-        body.insert("stop".into(), json!(req.stop));
+        body.insert("stop".into(), req.stop.iter().map(|s| json::text(s)).collect());
     }
     put(&mut body, "seed", req.seed.map(Value::from));
     put(&mut body, "n", req.n.map(Value::from));
@@ -149,12 +150,7 @@ fn message(m: &Message) -> Value {
         out.insert("name".into(), Value::String(name.clone()));
     }
     if !m.tool_calls.is_empty() {
-        let calls = m
-            .tool_calls
-            .iter()
-            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
-            .collect();
-        out.insert("tool_calls".into(), Value::Array(calls));
+        out.insert("tool_calls".into(), m.tool_calls.iter().map(tool_call).collect());
     }
     if let Some(id) = &m.tool_call_id {
         out.insert("tool_call_id".into(), Value::String(id.clone()));
@@ -176,17 +172,32 @@ fn content(m: &Message) -> Value {
             parts
                 .iter()
                 .map(|part| match part {
-                    Part::Text(text) => json!({"type": "text", "text": text}),
-                    Part::Image(image) => {
-                        let mut url = Map::new();
-                        url.insert("url".into(), Value::String(image.source.to_url()));
-                        if let Some(detail) = &image.detail {
-                            url.insert("detail".into(), Value::String(detail.clone()));
-                        }
-                        json!({"type": "image_url", "image_url": url})
-                    }
+                    Part::Text(text) => json::text_part(text),
+                    Part::Image(image) => image_part(image),
                 })
                 .collect(),
         ),
     }
+}
+
+/// `{"type": "function", "function": function}`: a tool, or the one tool
+/// to call. (Cohere's tools have this shape too.)
+pub(crate) fn function_tool(function: Value) -> Value {
+    object([("type", json::text("function")), ("function", function)])
+}
+
+/// An assistant's tool call as OpenAI (and Cohere) write it.
+pub(crate) fn tool_call(c: &ToolCall) -> Value {
+    let function = object([("name", json::text(&c.name)), ("arguments", json::text(&c.arguments))]);
+    object([("id", json::text(&c.id)), ("type", json::text("function")), ("function", function)])
+}
+
+/// `{"type": "image_url", "image_url": {"url"[, "detail"]}}` (inline bytes as a `data:` URL).
+pub(crate) fn image_part(image: &Image) -> Value {
+    let mut url = Map::new();
+    url.insert("url".into(), Value::String(image.source.to_url()));
+    if let Some(detail) = &image.detail {
+        url.insert("detail".into(), Value::String(detail.clone()));
+    }
+    object([("type", json::text("image_url")), ("image_url", Value::Object(url))])
 }

@@ -935,6 +935,11 @@ fn embeddings_request_and_answers() {
     );
     let r = embeddings_response(transcript!("embeddings_response_base64.json").as_bytes()).unwrap();
     assert_eq!(r.vectors, vec![vec![1.0, -0.5, 0.125, -1.0]]);
+    // Rows by `index`, ties in the order they came.
+    let shuffled = br#"{"data":[{"index":2,"embedding":[2]},{"index":0,"embedding":[0]},
+        {"index":1,"embedding":[1]},{"index":0,"embedding":[0.5]}]}"#;
+    let r = embeddings_response(shuffled).unwrap();
+    assert_eq!(r.vectors, vec![vec![0.0], vec![0.5], vec![1.0], vec![2.0]]);
     for bad in [
         &b"{}"[..],
         b"{\"data\":[{\"embedding\":[\"x\"]}]}",
