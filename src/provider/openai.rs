@@ -56,8 +56,20 @@ impl Decoder {
 }
 
 /// The client's OpenAI body forwarded to an OpenAI-speaking provider.
-pub fn forward_chat(_body: &[u8], t: &Target, _rewrite_model: bool) -> Result<HttpRequest, GatewayError> {
-    Err(unsupported(t))
+pub fn forward_chat(body: &[u8], t: &Target, _rewrite_model: bool) -> Result<HttpRequest, GatewayError> {
+    // TEMP (p-objects e2e): the body as it came, to `{base}/chat/completions`.
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    if let Some(key) = t.key {
+        headers.push(("authorization".to_string(), format!("Bearer {key}")));
+    }
+    let body = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut v) if _rewrite_model => {
+            v["model"] = serde_json::Value::String(t.model.to_string());
+            serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec())
+        }
+        _ => body.to_vec(),
+    };
+    Ok(HttpRequest { url: format!("{}/chat/completions", t.base), headers, body })
 }
 
 /// The client's OpenAI embeddings body forwarded to an OpenAI-speaking provider.
