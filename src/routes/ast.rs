@@ -207,6 +207,8 @@ pub enum Target {
     Chain(Vec<Spanned<Target>>),
     /// `split 70% a, 30% b`
     Split(Vec<(Spanned<f64>, Spanned<Target>)>),
+    /// `split least_busy a, b` / `split lowest_latency a, b`
+    Balanced(Spanned<crate::plan::BalanceMode>, Vec<Spanned<Target>>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
