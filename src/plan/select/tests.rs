@@ -587,7 +587,7 @@ fn balanced(mode: BalanceMode, branches: Vec<Node>) -> Node {
     Node::Balanced(Balanced { mode, branches })
 }
 
-fn loads(table: &[(&str, u32, Option<f64>)]) -> impl FnMut(&Step) -> TargetLoad + '_ {
+fn loads<'t>(table: &'t [(&'t str, u32, Option<f64>)]) -> impl FnMut(&Step) -> TargetLoad + 't {
     move |s: &Step| {
         let (_, in_flight, latency_ms) = table.iter().find(|(m, _, _)| *m == fixed(s)).copied().unwrap_or(("", 0, None));
         TargetLoad { in_flight, latency_ms }
