@@ -8,8 +8,8 @@
 //! it refuses on its own until the cool-down ends; a *half-open* breaker is
 //! always asked (probes are counted by the object, exactly). Successes are
 //! tallied and sent at most every T; a failure or a probe's outcome is sent
-//! at once, and the object's answer refreshes the cache, so the isolate
-//! that sees a breaker trip stops at once. The price: another isolate
+//! at once and the next try asks the object again, so the isolate that
+//! sees a breaker trip stops at once. The price: another isolate
 //! keeps sending to a target that just tripped for up to T (a few calls
 //! more than the threshold across isolates), and the in-flight and latency
 //! figures the balancing modes read are up to T old.
@@ -117,6 +117,15 @@ impl Isolate {
         self.entry(key).in_flight += 1;
     }
 
+    /// The message that tells the object about a try just started (sent
+    /// for the targets of a balanced split when nothing is cached, so that
+    /// the in-flight count it keeps is exact).
+    pub fn start_message(&mut self, key: &str, breaker: Option<&Breaker>) -> Message {
+        let id = self.id;
+        let e = self.entry(key);
+        Message { op: Op::Report, breaker: breaker.copied(), isolate: id, in_flight: e.in_flight, tally: Tally::default(), probe: None }
+    }
+
     /// A try on `key` is over; `Some(message)` is to be sent now (else the
     /// outcome waits in the tally). `latency_ms` is given for a success.
     #[allow(clippy::too_many_arguments)] // one outcome, described
@@ -145,10 +154,13 @@ impl Isolate {
         } else {
             e.pending.add(verdict, latency_ms);
         }
-        let due = ttl_ms == 0
-            || probe
-            || (verdict == Verdict::Failure && breaker.is_some())
-            || now_ms.saturating_sub(e.pending_since_ms) >= ttl_ms;
+        let failed = verdict == Verdict::Failure && breaker.is_some();
+        if failed {
+            // The failure may trip the breaker: until the object's answer
+            // to this report is in, the next try asks the object.
+            e.seen = None;
+        }
+        let due = ttl_ms == 0 || probe || failed || now_ms.saturating_sub(e.pending_since_ms) >= ttl_ms;
         if !due {
             return None;
         }
@@ -174,6 +186,13 @@ impl Isolate {
         }
         let total = (snap.in_flight + e.in_flight).saturating_sub(e.in_flight_at_seen);
         Some((total, snap.latency_ms))
+    }
+
+    /// Every target key this isolate has used.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.entries.keys().cloned().collect();
+        keys.sort();
+        keys
     }
 
     /// A peek at `key` (balancing without a fresh answer), carrying the tally.

@@ -10,3 +10,6 @@ pub mod cache;
 pub mod object;
 pub mod state;
 pub mod stats;
+
+/// The Worker binding of the target objects (class `CircuitBreaker`).
+pub const BINDING: &str = "BREAKER";

@@ -23,6 +23,9 @@ pub mod headers;
 pub mod object;
 
 use crate::plan::{Limit, LimitScope, LimitUnit, Provider, Route};
+
+/// The Worker binding of the limiter objects (class `RateLimiter`).
+pub const BINDING: &str = "LIMITER";
 use object::{counts_requests, Need};
 use serde::Deserialize;
 
