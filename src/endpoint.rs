@@ -119,6 +119,9 @@ mod tests {
         assert_eq!(Endpoint::resolve("POST", "/v1/embeddings/"), Ok(Endpoint::Embeddings));
         assert_eq!(Endpoint::Messages.route_name(), Some("messages"));
         assert_eq!(Endpoint::Models.route_name(), None);
+        assert_eq!(Endpoint::resolve("GET", "/v1/switchyard/status"), Ok(Endpoint::Status));
+        assert!(Endpoint::Status.requires_key());
+        assert_eq!(Endpoint::resolve("POST", "/v1/switchyard/status").unwrap_err().status(), 405);
     }
 
     #[test]

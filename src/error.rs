@@ -274,6 +274,16 @@ mod tests {
     }
 
     #[test]
+    fn limits_and_breakers_have_their_statuses_and_codes() {
+        let v: Value = serde_json::from_str(&GatewayError::new(Fault::RateLimited, "x").openai_body()).unwrap();
+        assert_eq!((v["error"]["type"].as_str(), v["error"]["code"].as_str()), (Some("rate_limit_error"), Some("rate_limit_exceeded")));
+        assert_eq!(Fault::RateLimited.status(), 429);
+        assert_eq!(Fault::Unavailable.status(), 503);
+        assert_eq!(Fault::Unavailable.kind(), "targets_unavailable");
+        assert_eq!(Fault::Forbidden.status(), 403);
+    }
+
+    #[test]
     fn retryable_classes() {
         assert!(Fault::UpstreamStatus(429).is_retryable());
         assert!(Fault::UpstreamStatus(503).is_retryable());
