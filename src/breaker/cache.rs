@@ -211,7 +211,7 @@ mod tests {
     use crate::plan::Trip;
 
     fn cfg() -> Breaker {
-        Breaker { trip: Trip::Failures { count: 2, window_ms: 60_000 }, cooldown_ms: 5_000, probes: 1 }
+        Breaker { trip: Trip::Failures { count: 2, window_ms: 60_000 }, cooldown_ms: 5_000, probes: 1, per_key: false }
     }
 
     /// An isolate and an object, the messages between them delivered at once.

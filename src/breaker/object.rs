@@ -163,7 +163,8 @@ impl Target {
     }
 }
 
-/// The object name of a target: `PROVIDER:MODEL` (the model as sent).
+/// The object name of a target: `PROVIDER:MODEL` (the model as sent;
+/// a breaker `per key` adds `|key:SECRET_NAME`).
 pub fn target_key(provider: &str, model: &str) -> String {
     format!("{provider}:{model}")
 }
@@ -174,7 +175,7 @@ mod tests {
     use crate::plan::Trip;
 
     fn cfg() -> Breaker {
-        Breaker { trip: Trip::Failures { count: 2, window_ms: 10_000 }, cooldown_ms: 1_000, probes: 1 }
+        Breaker { trip: Trip::Failures { count: 2, window_ms: 10_000 }, cooldown_ms: 1_000, probes: 1, per_key: false }
     }
 
     fn msg(op: Op, tally: Tally, probe: Option<Verdict>) -> Message {

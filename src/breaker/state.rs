@@ -217,11 +217,11 @@ mod tests {
     use super::*;
 
     fn by_count(count: u32, window_ms: u64, cooldown_ms: u64, probes: u32) -> Breaker {
-        Breaker { trip: Trip::Failures { count, window_ms }, cooldown_ms, probes }
+        Breaker { trip: Trip::Failures { count, window_ms }, cooldown_ms, probes, per_key: false }
     }
 
     fn by_rate(percent: f64, window_ms: u64, min_requests: u32) -> Breaker {
-        Breaker { trip: Trip::FailureRate { percent, window_ms, min_requests }, cooldown_ms: 10_000, probes: 1 }
+        Breaker { trip: Trip::FailureRate { percent, window_ms, min_requests }, cooldown_ms: 10_000, probes: 1, per_key: false }
     }
 
     #[test]

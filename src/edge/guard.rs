@@ -163,7 +163,14 @@ impl<'a> Guard<'a> {
     /// place in a balanced split).
     fn target(&self, t: &Try<'_>) -> Option<String> {
         let tracked = t.policy.breaker.is_some() || self.candidates.contains(&(t.step as *const Step));
-        tracked.then(|| target_key(&t.provider.name, self.model(t.step)))
+        if !tracked {
+            return None;
+        }
+        let key = target_key(&t.provider.name, self.model(t.step));
+        match (t.policy.breaker.is_some_and(|b| b.per_key), t.key.and_then(|k| t.provider.keys.get(k))) {
+            (true, Some(secret)) => Some(format!("{key}|key:{secret}")),
+            _ => Some(key),
+        }
     }
 
     // ---------------------------------------------------------------- limits

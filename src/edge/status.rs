@@ -74,11 +74,16 @@ fn targets(plan: &RoutingPlan) -> Vec<(String, Option<Breaker>)> {
             if cfg.is_none() && !balanced.iter().any(|b| std::ptr::eq(*b, step)) {
                 continue;
             }
-            let provider = &plan.provider(step).name;
+            let provider = plan.provider(step);
             match &step.model {
-                ModelRef::Fixed(m) => add(target_key(provider, m), cfg),
+                ModelRef::Fixed(m) if cfg.is_some_and(|b| b.per_key) && !provider.keys.is_empty() => {
+                    for secret in &provider.keys {
+                        add(format!("{}|key:{secret}", target_key(&provider.name, m)), cfg);
+                    }
+                }
+                ModelRef::Fixed(m) => add(target_key(&provider.name, m), cfg),
                 ModelRef::Request => {
-                    let prefix = format!("{provider}:");
+                    let prefix = format!("{}:", provider.name);
                     for k in known.iter().filter(|k| k.starts_with(&prefix)) {
                         add(k.clone(), cfg);
                     }

@@ -209,6 +209,13 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
             if let Admission::Open { retry_in_ms } = admission {
                 attempts.push(Attempt::skipped(plan, step, key, Skip::BreakerOpen));
                 skips.note(Skip::BreakerOpen, retry_in_ms, &attempts);
+                // A breaker per key: the provider's other keys may be closed.
+                if policy.breaker.is_some_and(|b| b.per_key) {
+                    if let Some(next) = next_open_key(key, keys, &mut over) {
+                        key = Some(next);
+                        continue;
+                    }
+                }
                 break;
             }
             let probe = admission == Admission::Probe;
@@ -225,13 +232,9 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
                 attempts.push(Attempt::skipped(plan, step, key, skip));
                 skips.note(skip, retry_in_ms, &attempts);
                 if skip == Skip::KeyOverQuota {
-                    if let Some(k) = key {
-                        over[k] = true;
-                        // The next key round the list not yet found over.
-                        if let Some(next) = (1..keys).map(|i| (k + i) % keys).find(|&i| !over[i]) {
-                            key = Some(next);
-                            continue;
-                        }
+                    if let Some(next) = next_open_key(key, keys, &mut over) {
+                        key = Some(next);
+                        continue;
                     }
                 }
                 break;
@@ -282,6 +285,14 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
         return Err(skips.into_failed(attempts));
     }
     Err(client_answer(last, attempts))
+}
+
+/// Marks `key` as unusable in this step and returns the next key round
+/// the list that is not (each key is skipped at most once per step).
+fn next_open_key(key: Option<usize>, keys: usize, over: &mut [bool]) -> Option<usize> {
+    let k = key?;
+    over[k] = true;
+    (1..keys).map(|i| (k + i) % keys).find(|&i| !over[i])
 }
 
 /// The targets skipped without a call, for the answer when nothing was tried.

@@ -348,7 +348,7 @@ fn a_wait_that_would_use_up_the_deadline_moves_on_at_once() {
 }
 
 fn two_failures_cooldown_1s() -> Breaker {
-    Breaker { trip: Trip::Failures { count: 2, window_ms: 60_000 }, cooldown_ms: 1_000, probes: 1 }
+    Breaker { trip: Trip::Failures { count: 2, window_ms: 60_000 }, cooldown_ms: 1_000, probes: 1, per_key: false }
 }
 
 #[test]
@@ -468,6 +468,49 @@ fn a_probe_refused_by_a_quota_gives_its_slot_back() {
     assert_eq!(fake.reports.last().unwrap(), "c/- Success");
     assert!(fake.reports.contains(&"b/0 Neutral probe".to_string()));
     assert_eq!(fake.phase("b"), &Phase::HalfOpen { probes: vec![] }, "the slot is free for the next probe");
+}
+
+#[test]
+fn a_breaker_per_key_open_on_one_key_moves_to_the_next_key() {
+    let p = plan(vec![policy(1)]);
+    let mut cfg = two_failures_cooldown_1s();
+    cfg.per_key = true;
+    let mut fake = Fake::new(&[Status(200, 5)]).with_breaker("a", cfg);
+    // The fake keys its breakers by provider; a per-key breaker open on key 0
+    // is modelled by opening it and closing it again for key 1's question.
+    let (c, state) = fake.breakers.get_mut("a").unwrap();
+    state.record(c, Verdict::Failure, false, 1_000);
+    state.record(c, Verdict::Failure, false, 1_000);
+    let mut p2 = p.clone();
+    p2.policies[0].breaker = Some(cfg);
+    struct KeyOne<'f>(&'f mut Fake);
+    impl Effects for KeyOne<'_> {
+        type Body = &'static str;
+        async fn send(&mut self, t: &Try<'_>) -> Sent<&'static str> {
+            self.0.send(t).await
+        }
+        async fn sleep(&mut self, ms: u64) {
+            self.0.sleep(ms).await
+        }
+        fn now_ms(&self) -> u64 {
+            self.0.now
+        }
+        fn random(&mut self) -> f64 {
+            0.5
+        }
+        async fn breaker_admits(&mut self, t: &Try<'_>) -> Admission {
+            if t.key == Some(0) {
+                self.0.breaker_admits(t).await
+            } else {
+                Admission::Admit
+            }
+        }
+    }
+    let chain = [&Step { provider: 0, model: ModelRef::Fixed("m".into()), policy: 0 }];
+    let done = block_on(run(&p2, &chain, &mut KeyOne(&mut fake))).unwrap();
+    assert_eq!(fake.log, ["a/1"]);
+    assert_eq!(done.attempts[0].reason, Some("breaker_open"));
+    assert_eq!(done.attempts[1].key, Some(1));
 }
 
 #[test]

@@ -404,6 +404,9 @@ pub struct Breaker {
     pub cooldown_ms: u64,
     /// Probes admitted while half-open.
     pub probes: u32,
+    /// One breaker per provider key (`per key`) instead of one per target.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub per_key: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -171,6 +171,8 @@ pub enum BreakerItem {
     Cooldown(Millis),
     /// `probes 2`
     Probes(Spanned<f64>),
+    /// `per key`
+    PerKey,
     /// `off`
     Off,
 }

@@ -158,6 +158,7 @@ pub fn describe(rule: Rule) -> &'static str {
         Rule::total_timeout => "a timeout such as `60s total`",
         Rule::breaker_stmt => "a `breaker` statement",
         Rule::breaker_off => "`off`",
+        Rule::breaker_per_key => "`per key`",
         Rule::breaker_item => "a breaker setting such as `5 failures in 30s`",
         Rule::breaker_failures => "a breaker setting such as `5 failures in 30s`",
         Rule::breaker_rate => "a breaker setting such as `50% failures in 60s`",

@@ -53,7 +53,8 @@ fn breaker(b: &Option<Breaker>) -> String {
                     format!("{percent}% failures in {} min {min_requests} requests", ms(window_ms))
                 }
             };
-            format!("{trip}, cooldown {}, probes {}", ms(b.cooldown_ms), b.probes)
+            let per_key = if b.per_key { ", per key" } else { "" };
+            format!("{trip}, cooldown {}, probes {}{per_key}", ms(b.cooldown_ms), b.probes)
         }
     }
 }

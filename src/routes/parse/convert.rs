@@ -401,6 +401,7 @@ impl Conv<'_> {
                     BreakerItem::Cooldown(self.number_in(&k, Rule::duration)?)
                 }
                 Rule::breaker_probes => BreakerItem::Probes(self.number_in(&k, Rule::number)?),
+                Rule::breaker_per_key => BreakerItem::PerKey,
                 _ => continue,
             };
             out.push(Spanned::new(item, self.span(&k)));
