@@ -8,7 +8,8 @@
 //!   back. Tokens reserved with the estimate are settled after the answer
 //!   (through `ctx.wait_until`, never delaying the client): the real usage
 //!   of a JSON answer, the estimate kept for a stream, given back for a
-//!   failed try.
+//!   failed try. A busy counter of requests is admitted from a lease
+//!   ([`crate::limits::lease`]) without a round trip.
 //! - Breakers are asked through the isolate's cache
 //!   ([`crate::breaker::cache`]); outcomes are reported as they happen,
 //!   through `ctx.wait_until`, and the object's answer refreshes the cache.
@@ -27,6 +28,7 @@ use crate::engine::{Class, Quota, Report, Try};
 use crate::error::{Fault, GatewayError};
 use crate::limits::headers::{duration, rate_headers};
 use crate::limits::object::{counts_requests, Change, Level, Message as LimiterMessage, Verdict};
+use crate::limits::lease::{Leases, LEASE_ASK};
 use crate::limits::{self, Check};
 use crate::plan::{ModelRef, Route, RoutingPlan, Step, TargetLoad};
 use futures::future::join_all;
@@ -37,6 +39,8 @@ use worker::{Context, Env};
 thread_local! {
     // What this isolate knows of its targets (plain state, never borrowed across an await).
     static ISOLATE: RefCell<Option<Isolate>> = const { RefCell::new(None) };
+    // Requests leased from busy limiter objects.
+    static LEASES: RefCell<Leases> = RefCell::new(Leases::default());
 }
 
 fn with_isolate<R>(f: impl FnOnce(&mut Isolate) -> R) -> R {
@@ -198,12 +202,23 @@ impl<'a> Guard<'a> {
         Ok(())
     }
 
-    /// Sends a take to every check's object at once; `None` where an
+    /// Sends a take to every check's object at once (or admits from this
+    /// isolate's lease on it, see [`crate::limits::lease`]); `None` where an
     /// object did not answer (failing open).
     async fn take_all(&self, checks: &[Check]) -> Vec<Option<Verdict>> {
+        let now = self.now();
         let calls = checks.iter().map(|c| {
-            let message = LimiterMessage::Take { needs: c.needs.clone() };
+            let local = if c.leasable() { LEASES.with(|l| l.borrow_mut().admit(&c.key, now)) } else { None };
+            let (lease, give_back) = if c.leasable() {
+                (LEASE_ASK, LEASES.with(|l| l.borrow_mut().unused(&c.key, now)))
+            } else {
+                (0, 0)
+            };
+            let message = LimiterMessage::Take { needs: c.needs.clone(), lease, give_back };
             async move {
+                if let Some(levels) = local {
+                    return Some(Verdict { admitted: true, too_large: false, retry_after_ms: 0, levels, leased: 0 });
+                }
                 let answer = objects::call::<_, Verdict>(
                     self.env,
                     limits::BINDING,
@@ -213,14 +228,20 @@ impl<'a> Guard<'a> {
                     self.offset_ms,
                 )
                 .await;
-                answer
-                    .map_err(|reason| {
+                match answer {
+                    Ok(verdict) => {
+                        let cap = c.needs.iter().map(|n| limits::object::max_lease(n.limit)).min().unwrap_or(0);
+                        LEASES.with(|l| l.borrow_mut().granted(&c.key, verdict.leased, cap, verdict.levels.clone(), now));
+                        Some(verdict)
+                    }
+                    Err(reason) => {
                         worker::console_error!(
                             "{{\"event\":\"limiter_unreachable\",\"object\":{:?},\"reason\":{reason:?}}}",
                             c.key
-                        )
-                    })
-                    .ok()
+                        );
+                        None
+                    }
+                }
             }
         });
         join_all(calls).await

@@ -20,6 +20,7 @@
 
 pub mod bucket;
 pub mod headers;
+pub mod lease;
 pub mod object;
 
 use crate::plan::{Limit, LimitScope, LimitUnit, Provider, Route};
@@ -44,6 +45,11 @@ impl Check {
     /// The token units this check reserved, for settling.
     pub fn token_needs(&self) -> impl Iterator<Item = &Need> {
         self.needs.iter().filter(|n| !counts_requests(n.unit))
+    }
+
+    /// Whether this check may be admitted from a lease (it counts requests only).
+    pub fn leasable(&self) -> bool {
+        !self.reserves_tokens()
     }
 
     /// Whether settling could change anything (it reserved tokens).
