@@ -209,7 +209,11 @@ impl<'a> Guard<'a> {
         let now = self.now();
         let calls = checks.iter().map(|c| {
             let local = if c.leasable() { LEASES.with(|l| l.borrow_mut().admit(&c.key, now)) } else { None };
-            let (lease, give_back) = if c.leasable() {
+            if local.as_ref().is_some_and(|a| a.refill) {
+                self.top_up(c);
+            }
+            let local = local.map(|a| a.levels);
+            let (lease, give_back) = if c.leasable() && local.is_none() {
                 (LEASE_ASK, LEASES.with(|l| l.borrow_mut().unused(&c.key, now)))
             } else {
                 (0, 0)
@@ -245,6 +249,31 @@ impl<'a> Guard<'a> {
             }
         });
         join_all(calls).await
+    }
+
+    /// Asks `check`'s object for more requests for this isolate's lease, in
+    /// the background (a take of nothing, with a lease).
+    fn top_up(&self, check: &Check) {
+        let env = self.env.clone();
+        let (timeout, offset, key) = (self.settings.object_timeout_ms, self.offset_ms, check.key.clone());
+        let needs: Vec<_> = check.needs.iter().map(|n| limits::object::Need { cost: 0, ..*n }).collect();
+        let cap = needs.iter().map(|n| limits::object::max_lease(n.limit)).min().unwrap_or(0);
+        self.ctx.wait_until(async move {
+            let message = LimiterMessage::Take { needs, lease: LEASE_ASK, give_back: 0 };
+            match objects::call::<_, Verdict>(&env, limits::BINDING, &key, &message, timeout, offset).await {
+                Ok(v) => {
+                    let now = worker::Date::now().as_millis().saturating_add_signed(offset);
+                    LEASES.with(|l| {
+                        let mut l = l.borrow_mut();
+                        if v.leased == 0 {
+                            l.refill_failed(&key);
+                        }
+                        l.granted(&key, v.leased, cap, v.levels, now);
+                    });
+                }
+                Err(_) => LEASES.with(|l| l.borrow_mut().refill_failed(&key)),
+            }
+        });
     }
 
     /// Gives back what the admitted ones of `checks` took (another refused).

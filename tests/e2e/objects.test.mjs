@@ -160,6 +160,21 @@ test("the bucket refills on schedule: one request per 12 s at 5 rpm, all five af
     assert.deepEqual(next, [200, 200, 200, 200, 200, 429], "a full bucket again, not more");
   }));
 
+test("a busy key is admitted from leases, never beyond its limit", () =>
+  withGateway(`${PROVIDERS} route r { limit 200 rpd  try a:{model} }`, {}, async (gw) => {
+    await gw.warm();
+    let admitted = 0;
+    for (let batch = 0; batch < 8; batch++) {
+      const all = await Promise.all(Array.from({ length: 50 }, () => gw.chat()));
+      admitted += all.filter((r) => r.status === 200).length;
+      assert.ok(all.every((r) => r.status === 200 || r.status === 429));
+    }
+    // Leases are granted only while the bucket is over half full and are
+    // used up by the burst: exactly the limit.
+    assert.equal(admitted, 200);
+    assert.equal(await gw.calls.a(), admitted);
+  }));
+
 test("per key: each gateway key has its own counter", () =>
   withGateway(`${PROVIDERS} route r { limit 1 rpm per key  try a:{model} }`, {}, async (gw) => {
     assert.equal((await gw.chat()).status, 200);
