@@ -8,7 +8,8 @@
 // entry worker included), and writes JSON.
 //
 // Env: BENCH_SECONDS (per measurement, default 5), BENCH_ROUNDS (default 3;
-// the median of the rounds is reported), BENCH_OUT (default bench/results/latest.json).
+// the median of the rounds is reported), BENCH_OUT (default bench/results/latest.json),
+// BENCH_SYSTEMS (comma-separated names: measure only those, and the pass-through).
 import { execFileSync } from "node:child_process";
 import { readFileSync as readProc } from "node:fs";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -97,6 +98,26 @@ route default { try broken:{model} with { attempts 1 } else healthy:{model} }
 `),
 });
 
+// The same gateway with a route that has a rate limit (never reached) and a
+// circuit breaker: one limiter object call per request, the breaker through
+// the isolate's cache (BREAKER_CACHE_MS 1000, the default) or asked on
+// every try (0).
+const LIMITS_ROUTES = compileRoutes(`
+provider upstream { kind openai-compatible  base env UPSTREAM_BASE_URL }
+policy guarded { breaker 5 failures in 30s, cooldown 15s }
+route default { limit 1000m rpm per route  use guarded  try upstream:{model} }
+`);
+const limits = await startMeasured({
+  port: 0,
+  bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: "1000" },
+  routes: LIMITS_ROUTES,
+});
+const limitsExact = await startMeasured({
+  port: 0,
+  bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: "0" },
+  routes: LIMITS_ROUTES,
+});
+
 const systems = [
   { name: "direct", url: `${mock.url}/v1/chat/completions` },
   { name: "passthrough", url: `${passthrough.url}/v1/chat/completions`, pid: passthrough.pid },
@@ -107,7 +128,17 @@ const systems = [
     headers: { authorization: `Bearer ${KEY}` },
     pid: fallback.pid,
   },
+  { name: "switchyard-limits", url: `${limits.url}/v1/chat/completions`, headers: { authorization: `Bearer ${KEY}` }, pid: limits.pid },
+  {
+    name: "switchyard-limits-nocache",
+    url: `${limitsExact.url}/v1/chat/completions`,
+    headers: { authorization: `Bearer ${KEY}` },
+    pid: limitsExact.pid,
+  },
 ];
+// BENCH_SYSTEMS=a,b,… measures only those (the pass-through floor always).
+const only = process.env.BENCH_SYSTEMS?.split(",");
+if (only) systems.splice(0, systems.length, ...systems.filter((s) => s.name === "passthrough" || only.includes(s.name)));
 const workloads = [];
 for (const stream of [false, true]) for (const concurrency of [1, 32]) workloads.push({ stream, concurrency });
 
@@ -132,7 +163,7 @@ try {
     }
   }
 } finally {
-  await Promise.allSettled([passthrough.stop(), switchyard.stop(), fallback.stop(), mock.stop()]);
+  await Promise.allSettled([passthrough.stop(), switchyard.stop(), fallback.stop(), limits.stop(), limitsExact.stop(), mock.stop()]);
 }
 
 const rows = [];

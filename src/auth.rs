@@ -67,6 +67,11 @@ impl KeyRing {
         self.entries.len()
     }
 
+    /// The keys' names, in the order they were listed.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.name.as_str())
+    }
+
     /// The entry whose hash matches `presented`, checked in constant time
     /// against every entry.
     pub fn verify(&self, presented: &str) -> Option<&KeyEntry> {

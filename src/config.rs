@@ -19,6 +19,11 @@ pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u32 = 60_000;
 
 /// Default interval between checks of the KV routing plan.
 pub const DEFAULT_PLAN_REFRESH_MS: u64 = 5_000;
+/// Default time an isolate trusts a circuit breaker's state (see
+/// `crate::breaker::cache`).
+pub const DEFAULT_BREAKER_CACHE_MS: u64 = 1_000;
+/// Default bound on one Durable Object call.
+pub const DEFAULT_OBJECT_TIMEOUT_MS: u64 = 1_000;
 
 /// Names of the variables and secrets the gateway reads.
 pub mod var {
@@ -33,6 +38,16 @@ pub mod var {
     /// Milliseconds between checks of the `ROUTES` KV namespace for a new
     /// plan (`0`: on every request).
     pub const PLAN_REFRESH_MS: &str = "PLAN_REFRESH_MS";
+    /// Names of the gateway keys (as in `GATEWAY_KEYS`) that may read
+    /// `GET /v1/switchyard/status`, separated by commas.
+    pub const ADMIN_KEYS: &str = "ADMIN_KEYS";
+    /// Milliseconds an isolate trusts a breaker's state (`0`: ask every try).
+    pub const BREAKER_CACHE_MS: &str = "BREAKER_CACHE_MS";
+    /// Milliseconds one Durable Object call may take before it is given up.
+    pub const OBJECT_TIMEOUT_MS: &str = "OBJECT_TIMEOUT_MS";
+    /// Tests only: `1` lets requests move the objects' clock forward with
+    /// the `x-switchyard-test-clock-ms` header. Never set in production.
+    pub const TEST_CLOCK: &str = "SWITCHYARD_TEST_CLOCK";
 }
 
 /// Everything the request path needs to know about the deployment.
@@ -43,6 +58,11 @@ pub struct Settings {
     pub max_header_bytes: usize,
     pub upstream_timeout_ms: u32,
     pub plan_refresh_ms: u64,
+    /// Key names that may read the status endpoint.
+    pub admin_keys: Vec<String>,
+    pub breaker_cache_ms: u64,
+    pub object_timeout_ms: u64,
+    pub test_clock: bool,
 }
 
 impl Settings {
@@ -97,6 +117,19 @@ impl Settings {
         .min(u32::MAX as usize) as u32;
         let plan_refresh_ms =
             number(var::PLAN_REFRESH_MS, DEFAULT_PLAN_REFRESH_MS as usize, 0) as u64;
+        let breaker_cache_ms =
+            number(var::BREAKER_CACHE_MS, DEFAULT_BREAKER_CACHE_MS as usize, 0) as u64;
+        let object_timeout_ms =
+            number(var::OBJECT_TIMEOUT_MS, DEFAULT_OBJECT_TIMEOUT_MS as usize, 1) as u64;
+        let admin_keys: Vec<String> = get(var::ADMIN_KEYS)
+            .map(|v| v.split(|c: char| c == ',' || c.is_whitespace()).filter(|n| !n.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default();
+        for name in &admin_keys {
+            if !gateway_keys.names().any(|n| n == name) && !gateway_keys.is_empty() {
+                problems.push(format!("{}: `{name}` is not the name of a key in {}", var::ADMIN_KEYS, var::GATEWAY_KEYS));
+            }
+        }
+        let test_clock = get(var::TEST_CLOCK).is_some_and(|v| v == "1");
 
         if problems.is_empty() {
             Ok(Settings {
@@ -105,6 +138,10 @@ impl Settings {
                 max_header_bytes,
                 upstream_timeout_ms,
                 plan_refresh_ms,
+                admin_keys,
+                breaker_cache_ms,
+                object_timeout_ms,
+                test_clock,
             })
         } else {
             Err(problems)
@@ -135,6 +172,19 @@ mod tests {
         assert_eq!(s.upstream_timeout_ms, DEFAULT_UPSTREAM_TIMEOUT_MS);
         assert_eq!(s.plan_refresh_ms, DEFAULT_PLAN_REFRESH_MS);
         assert_eq!(s.gateway_keys.len(), 1);
+    }
+
+    #[test]
+    fn admin_keys_name_gateway_keys() {
+        let keys = format!("ops:{},app:{}", hash_key("a"), hash_key("b"));
+        let s = settings(&[(var::GATEWAY_KEYS, &keys), (var::ADMIN_KEYS, "ops"), (var::BREAKER_CACHE_MS, "0")]).unwrap();
+        assert_eq!(s.admin_keys, ["ops"]);
+        assert_eq!(s.breaker_cache_ms, 0);
+        assert_eq!(s.object_timeout_ms, DEFAULT_OBJECT_TIMEOUT_MS);
+        assert!(!s.test_clock);
+        let problems = settings(&[(var::GATEWAY_KEYS, &keys), (var::ADMIN_KEYS, "ops, root")]).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("`root`"), "{problems:?}");
     }
 
     #[test]

@@ -19,13 +19,15 @@ pub enum Endpoint {
     Messages,
     /// `POST /v1/embeddings`: OpenAI embeddings.
     Embeddings,
+    /// `GET /v1/switchyard/status`: breakers, limiters and load (admin keys only).
+    Status,
 }
 
 impl Endpoint {
     /// The one method this endpoint accepts.
     pub fn method(self) -> &'static str {
         match self {
-            Endpoint::Health | Endpoint::Models => "GET",
+            Endpoint::Health | Endpoint::Models | Endpoint::Status => "GET",
             Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Embeddings => "POST",
         }
     }
@@ -37,7 +39,7 @@ impl Endpoint {
             Endpoint::ChatCompletions => Some("chat"),
             Endpoint::Messages => Some("messages"),
             Endpoint::Embeddings => Some("embeddings"),
-            Endpoint::Health | Endpoint::Models => None,
+            Endpoint::Health | Endpoint::Models | Endpoint::Status => None,
         }
     }
 
@@ -68,6 +70,7 @@ impl Endpoint {
             "/v1/chat/completions" => Endpoint::ChatCompletions,
             "/v1/messages" => Endpoint::Messages,
             "/v1/embeddings" => Endpoint::Embeddings,
+            "/v1/switchyard/status" => Endpoint::Status,
             _ => {
                 return Err(GatewayError::new(
                     Fault::NotFound,
@@ -116,6 +119,9 @@ mod tests {
         assert_eq!(Endpoint::resolve("POST", "/v1/embeddings/"), Ok(Endpoint::Embeddings));
         assert_eq!(Endpoint::Messages.route_name(), Some("messages"));
         assert_eq!(Endpoint::Models.route_name(), None);
+        assert_eq!(Endpoint::resolve("GET", "/v1/switchyard/status"), Ok(Endpoint::Status));
+        assert!(Endpoint::Status.requires_key());
+        assert_eq!(Endpoint::resolve("POST", "/v1/switchyard/status").unwrap_err().status(), 405);
     }
 
     #[test]

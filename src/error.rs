@@ -35,6 +35,13 @@ pub enum Fault {
     MissingKey,
     /// A gateway key was sent but it is not one of ours.
     InvalidKey,
+    /// The key is ours but may not do this (the status endpoint needs an admin key).
+    Forbidden,
+    // --- limits and breakers ---
+    /// Over a rate limit of the route, the gateway key or every provider.
+    RateLimited,
+    /// Every target is unavailable (circuit breakers open).
+    Unavailable,
     // --- the upstream provider ---
     /// The provider answered with an error status (carried).
     UpstreamStatus(u16),
@@ -63,6 +70,9 @@ impl Fault {
             Fault::NotFound | Fault::ModelNotFound => 404,
             Fault::MethodNotAllowed { .. } => 405,
             Fault::MissingKey | Fault::InvalidKey => 401,
+            Fault::Forbidden => 403,
+            Fault::RateLimited => 429,
+            Fault::Unavailable => 503,
             Fault::UpstreamStatus(status) => status,
             Fault::UpstreamUnreachable | Fault::UpstreamMalformed | Fault::UpstreamIncomplete => {
                 502
@@ -83,6 +93,9 @@ impl Fault {
             Fault::ModelNotFound => "model_not_found",
             Fault::MissingKey => "missing_key",
             Fault::InvalidKey => "invalid_key",
+            Fault::Forbidden => "forbidden",
+            Fault::RateLimited => "rate_limited",
+            Fault::Unavailable => "targets_unavailable",
             Fault::UpstreamStatus(_) => "upstream_status",
             Fault::UpstreamUnreachable => "upstream_unreachable",
             Fault::UpstreamTimeout => "upstream_timeout",
@@ -109,7 +122,9 @@ impl Fault {
     fn openai_type(self) -> &'static str {
         match self {
             Fault::MissingKey | Fault::InvalidKey => "authentication_error",
-            Fault::UpstreamStatus(429) => "rate_limit_error",
+            Fault::Forbidden => "permission_error",
+            Fault::UpstreamStatus(429) | Fault::RateLimited => "rate_limit_error",
+            Fault::Unavailable => "server_error",
             Fault::UpstreamStatus(status) if status < 500 => "invalid_request_error",
             Fault::UpstreamStatus(_)
             | Fault::UpstreamUnreachable
@@ -126,6 +141,7 @@ impl Fault {
         match self {
             Fault::MissingKey => "missing_api_key",
             Fault::InvalidKey => "invalid_api_key",
+            Fault::RateLimited => "rate_limit_exceeded",
             Fault::UpstreamStatus(_) => "upstream_error",
             other => other.kind(),
         }
@@ -255,6 +271,16 @@ mod tests {
         assert!(GatewayError::new(Fault::BadRequest, "x")
             .response_headers()
             .is_empty());
+    }
+
+    #[test]
+    fn limits_and_breakers_have_their_statuses_and_codes() {
+        let v: Value = serde_json::from_str(&GatewayError::new(Fault::RateLimited, "x").openai_body()).unwrap();
+        assert_eq!((v["error"]["type"].as_str(), v["error"]["code"].as_str()), (Some("rate_limit_error"), Some("rate_limit_exceeded")));
+        assert_eq!(Fault::RateLimited.status(), 429);
+        assert_eq!(Fault::Unavailable.status(), 503);
+        assert_eq!(Fault::Unavailable.kind(), "targets_unavailable");
+        assert_eq!(Fault::Forbidden.status(), 403);
     }
 
     #[test]

@@ -87,6 +87,10 @@ mod tests {
             max_header_bytes: 4096,
             upstream_timeout_ms: 1000,
             plan_refresh_ms: 0,
+            admin_keys: vec![],
+            breaker_cache_ms: 0,
+            object_timeout_ms: 1000,
+            test_clock: false,
         }
     }
 

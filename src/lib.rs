@@ -7,6 +7,7 @@
 //! `Response`. See ARCHITECTURE.md for the code map and invariants.
 
 pub mod auth;
+pub mod breaker;
 pub mod call;
 pub mod canonical;
 pub mod chat;
@@ -16,6 +17,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod gate;
+pub mod limits;
 pub mod plan;
 pub mod provider;
 pub mod sse;
@@ -27,3 +29,5 @@ pub mod routes;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;
+#[cfg(target_arch = "wasm32")]
+mod objects;

@@ -3,9 +3,10 @@
 //! clock is `Date.now()`, randomness comes from `getrandom` (the runtime's
 //! `crypto.getRandomValues`).
 
+use super::guard::Guard;
 use super::proxy;
 use crate::call::{self, Inbound};
-use crate::engine::{Effects, Sent, Try};
+use crate::engine::{Admission, Effects, Quota, Report, Sent, Try};
 use crate::plan::RoutingPlan;
 use std::time::Duration;
 use web_sys::Response;
@@ -20,6 +21,8 @@ pub struct Edge<'a> {
     pub request_id: &'a str,
     /// `UPSTREAM_TIMEOUT_MS`: no try waits longer, whatever the policy says.
     pub timeout_cap_ms: u64,
+    /// Limits and breakers.
+    pub guard: Guard<'a>,
 }
 
 impl Effects for Edge<'_> {
@@ -40,7 +43,9 @@ impl Effects for Edge<'_> {
             // (not what is left of the deadline, which a long answer outlives).
             idle_ms: t.policy.attempt_timeout_ms.min(self.timeout_cap_ms),
         };
-        proxy::attempt(&call, limits, self.inbound, self.request_id).await
+        self.guard.started(t);
+        let usage = self.guard.wants_usage(t).then_some(&self.guard.usage);
+        proxy::attempt(&call, limits, self.inbound, self.request_id, usage).await
     }
 
     async fn sleep(&mut self, ms: u64) {
@@ -62,5 +67,17 @@ impl Effects for Edge<'_> {
 
     fn max_timeout_ms(&self) -> u64 {
         self.timeout_cap_ms
+    }
+
+    async fn breaker_admits(&mut self, t: &Try<'_>) -> Admission {
+        self.guard.breaker_admits(t).await
+    }
+
+    async fn quota(&mut self, t: &Try<'_>) -> Quota {
+        self.guard.quota(t).await
+    }
+
+    fn report(&mut self, t: &Try<'_>, report: &Report) {
+        self.guard.report(t, report);
     }
 }

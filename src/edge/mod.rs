@@ -14,9 +14,12 @@
 
 mod body;
 mod effects;
+mod guard;
+mod objects;
 mod plan;
 mod proxy;
 mod relay;
+mod status;
 
 use crate::call::{Inbound, Operation};
 use crate::config::Settings;
@@ -25,7 +28,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{Fault, GatewayError};
 use crate::gate::{self, Head};
 use crate::plan::select::{parse_metadata, METADATA_HEADER};
-use crate::plan::{pick_chain, Facts, KeyFacts};
+use crate::plan::{balanced_candidates, pick_chain, pick_chain_by_load, Facts, KeyFacts};
 use crate::{chat, engine, upstream};
 use std::cell::OnceCell;
 use std::rc::Rc;
@@ -45,11 +48,11 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<web_sys::Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let request_id = request_id();
     let path = req.path();
     let dialect = Endpoint::dialect_of(&path);
-    let response = match handle(req, &env, &request_id, &path, dialect).await {
+    let response = match handle(req, &env, &ctx, &request_id, &path, dialect).await {
         Ok(response) => response,
         Err(error) => {
             if error.status() >= 500 {
@@ -71,6 +74,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<web_sys:
 async fn handle(
     mut req: Request,
     env: &Env,
+    ctx: &Context,
     request_id: &str,
     path: &str,
     dialect: Dialect,
@@ -97,6 +101,18 @@ async fn handle(
         Endpoint::Models => {
             let router = plan::current(env, settings.plan_refresh_ms).await?;
             json(200, upstream::models_body(&router.plan().models)).map(Into::into)
+        }
+        Endpoint::Status => {
+            let key = admitted.key.map_or("", |k| k.name.as_str());
+            if !settings.admin_keys.iter().any(|a| a == key) {
+                return Err(GatewayError::new(
+                    Fault::Forbidden,
+                    "This gateway key may not read the status; it is for the keys listed in ADMIN_KEYS.",
+                ));
+            }
+            let router = plan::current(env, settings.plan_refresh_ms).await?;
+            let offset = clock_offset(&settings, &req);
+            json(200, status::body(env, &settings, router.plan(), offset).await).map(Into::into)
         }
         Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Embeddings => {
             let body =
@@ -131,14 +147,26 @@ async fn handle(
                 }
             };
             let endpoint_name = admitted.endpoint.route_name().unwrap_or("chat");
-            route_and_run(env, &settings, &req, admitted.key.map_or("", |k| k.name.as_str()), endpoint_name, &inbound, request_id).await
+            let key_name = admitted.key.map_or("", |k| k.name.as_str());
+            route_and_run(env, ctx, &settings, &req, key_name, endpoint_name, &inbound, request_id).await
         }
     }
 }
 
+/// Tests only: how far the objects' clock is moved (`x-switchyard-test-clock-ms`,
+/// read only with `SWITCHYARD_TEST_CLOCK=1`).
+fn clock_offset(settings: &Settings, req: &Request) -> i64 {
+    if !settings.test_clock {
+        return 0;
+    }
+    header(req.headers(), "x-switchyard-test-clock-ms").and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
 /// Picks the route for `inbound` and runs the engine over its chain.
+#[allow(clippy::too_many_arguments)] // one request's context, named
 async fn route_and_run(
     env: &Env,
+    ctx: &Context,
     settings: &Settings,
     req: &Request,
     key_name: &str,
@@ -174,16 +202,57 @@ async fn route_and_run(
         )
         .with_param("model")
     })?;
-    let chain = pick_chain(&route.targets, &mut js_sys::Math::random);
+    let plan = router.plan();
+    guard::check_bindings(env, plan, route)?;
+    let mut guard = guard::Guard::new(env, ctx, settings, plan, inbound, clock_offset(settings, req));
+    if let Err(refused) = guard.admit_route(route, key_name).await {
+        return Ok(refused_response(&route.name, inbound, refused));
+    }
+    let candidates = balanced_candidates(&route.targets);
+    let chain = if candidates.is_empty() {
+        pick_chain(&route.targets, &mut js_sys::Math::random)
+    } else {
+        let loads = guard.loads(candidates).await;
+        pick_chain_by_load(&route.targets, &mut js_sys::Math::random, &mut |s| {
+            loads.get(&(s as *const _)).copied().unwrap_or_default()
+        })
+    };
     let mut edge = effects::Edge {
         env,
-        plan: router.plan(),
+        plan,
         inbound,
         request_id,
         timeout_cap_ms: settings.upstream_timeout_ms.into(),
+        guard,
     };
-    let outcome = engine::run(router.plan(), &chain, &mut edge).await;
-    Ok(answer(&route.name, inbound, outcome, request_id))
+    let outcome = engine::run(plan, &chain, &mut edge).await;
+    edge.guard.finish();
+    let response = answer(&route.name, inbound, outcome, request_id);
+    set_headers(&response, &edge.guard.headers());
+    Ok(response)
+}
+
+/// A request a route or gateway-key limit refused: 429 in the client's
+/// dialect, with `Retry-After` and the rate-limit headers.
+fn refused_response(route: &str, inbound: &Inbound<'_>, refused: guard::Refused) -> web_sys::Response {
+    let response: web_sys::Response = json(refused.error.status(), inbound.dialect.error_body(&refused.error, None))
+        .unwrap_or_else(|e| error_response(&e, inbound.dialect))
+        .into();
+    let mut headers = crate::limits::headers::rate_headers(&refused.levels);
+    if let Some(ms) = refused.retry_after_ms {
+        headers.push(("retry-after", crate::limits::headers::retry_after_secs(ms).to_string()));
+    }
+    headers.push(("x-switchyard-route", route.to_string()));
+    headers.push(("x-switchyard-attempts", "0".to_string()));
+    set_headers(&response, &headers);
+    response
+}
+
+fn set_headers(response: &web_sys::Response, headers: &[(&str, String)]) {
+    let target = response.headers();
+    for (name, value) in headers {
+        let _ = target.set(name, value);
+    }
 }
 
 /// The client's response for a run of the engine: the success as it came,

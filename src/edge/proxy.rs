@@ -27,8 +27,9 @@ use crate::engine::{backoff, Sent, Transport};
 use crate::error::{Fault, GatewayError};
 use crate::provider::{normalized_error, Framing};
 use crate::translate::{self, StreamTranslator};
-use crate::upstream;
+use crate::{limits, upstream};
 use futures::future::{select, Either};
+use std::cell::Cell;
 use js_sys::{ArrayBuffer, Uint8Array};
 use std::pin::pin;
 use std::time::Duration;
@@ -56,8 +57,16 @@ pub struct Limits {
 /// One try: sends `call` and turns the upstream's answer into either the
 /// client's response (a success) or what the engine needs to decide on a
 /// failure.
-pub async fn attempt(call: &Call, limits: Limits, inbound: &Inbound<'_>, request_id: &str) -> Sent<Response> {
-    match try_once(call, limits, inbound, request_id).await {
+///
+/// `usage`, when given, receives the tokens a JSON answer says it used.
+pub async fn attempt(
+    call: &Call,
+    limits: Limits,
+    inbound: &Inbound<'_>,
+    request_id: &str,
+    usage: Option<&Cell<Option<u64>>>,
+) -> Sent<Response> {
+    match try_once(call, limits, inbound, request_id, usage).await {
         Ok(sent) => sent,
         Err(error) => Sent::Broken(error),
     }
@@ -68,6 +77,7 @@ async fn try_once(
     limits: Limits,
     inbound: &Inbound<'_>,
     request_id: &str,
+    usage: Option<&Cell<Option<u64>>>,
 ) -> Result<Sent<Response>, GatewayError> {
     let stream = inbound.stream && inbound.operation == Operation::Chat;
     let timeout_ms = limits.timeout_ms.clamp(1, u32::MAX as u64) as u32;
@@ -201,14 +211,21 @@ async fn try_once(
             Err(DecodeError::Malformed(_)) => return Ok(Sent::Failed(Transport::Malformed)),
             Err(DecodeError::Refused(message)) => return Ok(refused(call, &message)),
         };
+        if let Some(usage) = usage {
+            usage.set(limits::usage_tokens(text.as_bytes()));
+        }
         out.set("content-type", "application/json").map_err(internal_js)?;
         let response = web_sys::Response::new_with_opt_str_and_init(Some(&text), &response_init(status, &out))
             .map_err(internal_js)?;
         return Ok(success(status, response));
     }
-    if let Err(error) = upstream::check_json_body(&Uint8Array::new(&buffer).to_vec()) {
+    let bytes = Uint8Array::new(&buffer).to_vec();
+    if let Err(error) = upstream::check_json_body(&bytes) {
         let transport = if error.fault == Fault::UpstreamIncomplete { Transport::Truncated } else { Transport::Malformed };
         return Ok(Sent::Failed(transport));
+    }
+    if let Some(usage) = usage {
+        usage.set(limits::usage_tokens(&bytes));
     }
     out.set(
         "content-type",

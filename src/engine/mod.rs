@@ -25,6 +25,17 @@
 //!   and no wait runs, past it: 504 with the attempt trail), each try's
 //!   timeout is cut to what is left, and the plan's subrequest cap bounds
 //!   the number of tries.
+//!
+//! Before each try the target's circuit breaker is asked
+//! ([`Effects::breaker_admits`]): an open breaker skips the target (the
+//! trail says so, no call is made) and the run moves on to the next one.
+//! Then the provider's quotas ([`Effects::quota`]): a provider key over
+//! its own quota makes way for the provider's next key (each key at most
+//! once per step), like a 429 but without calling upstream; a provider
+//! over its quota is skipped. Every try's outcome is reported back
+//! ([`Effects::report`]) as it happens. When every target was skipped, the
+//! client gets a 503 (some breaker open) or a 429 (only quotas), with the
+//! trail and a `Retry-After` for the soonest target to come back.
 
 pub mod backoff;
 pub mod classify;
@@ -35,8 +46,9 @@ mod tests;
 
 use crate::error::{Fault, GatewayError};
 use crate::plan::{Policy, Provider, RoutingPlan, Step};
+pub use crate::breaker::state::{Admission, Verdict};
 pub use classify::{Class, Transport};
-pub use trail::Attempt;
+pub use trail::{Attempt, Skip};
 
 /// One try as the effects see it.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +83,38 @@ pub enum Sent<B> {
     Broken(GatewayError),
 }
 
+/// What a provider's quotas say about one try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    Within,
+    /// This provider key has used up its own quota; another key may not have.
+    KeyOver { retry_in_ms: u64 },
+    /// The provider as a whole has.
+    ProviderOver { retry_in_ms: u64 },
+}
+
+/// How one try went, for the breaker and the quotas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    /// `None`: the call was not made after all (a probe given back).
+    pub class: Option<Class>,
+    /// What it says about the target's health.
+    pub verdict: Verdict,
+    /// It was admitted as a half-open breaker's probe.
+    pub probe: bool,
+    pub duration_ms: u64,
+}
+
+/// What a class says about a target's health: 5xx and failures to answer
+/// count against it, a 429 says nothing, any other answer shows it is up.
+pub fn verdict_of(class: Class) -> Verdict {
+    match class {
+        Class::Retryable(_) | Class::Failed(_) => Verdict::Failure,
+        Class::RateLimited => Verdict::Neutral,
+        _ => Verdict::Success,
+    }
+}
+
 /// The outside world.
 #[allow(async_fn_in_trait)] // single-threaded (Workers, tests): no Send bound wanted
 pub trait Effects {
@@ -85,6 +129,16 @@ pub trait Effects {
     fn max_timeout_ms(&self) -> u64 {
         u64::MAX
     }
+    /// The target's circuit breaker, asked before each try.
+    async fn breaker_admits(&mut self, _t: &Try<'_>) -> Admission {
+        Admission::Admit
+    }
+    /// The provider's quotas, asked before each try the breaker admitted.
+    async fn quota(&mut self, _t: &Try<'_>) -> Quota {
+        Quota::Within
+    }
+    /// How a try went (or that an admitted probe was not sent), at once.
+    fn report(&mut self, _t: &Try<'_>, _report: &Report) {}
 }
 
 /// A run that ended in a success.
@@ -125,6 +179,9 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
     let cap = plan.subrequest_cap.max(1) as usize;
     let mut attempts: Vec<Attempt> = Vec::new();
     let mut last: Option<Last> = None;
+    // Calls made (skipped targets make none).
+    let mut calls = 0usize;
+    let mut skips = Skips::default();
 
     for (index, step) in chain.iter().enumerate() {
         let provider = plan.provider(step);
@@ -136,8 +193,10 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
         let mut free_rotations = keys.saturating_sub(1);
         let mut spent = 0u32;
         let mut waited = 0u64;
+        // Keys found over their own quota in this step.
+        let mut over = vec![false; keys.max(1)];
         loop {
-            if attempts.len() >= cap {
+            if calls >= cap {
                 return Err(stop_cap(cap, attempts, last));
             }
             let now = fx.now_ms();
@@ -146,7 +205,42 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
             }
             let timeout_ms = policy.attempt_timeout_ms.min(deadline - now).min(fx.max_timeout_ms());
             let t = Try { index, step, provider, policy, key, timeout_ms };
+            let admission = fx.breaker_admits(&t).await;
+            if let Admission::Open { retry_in_ms } = admission {
+                attempts.push(Attempt::skipped(plan, step, key, Skip::BreakerOpen));
+                skips.note(Skip::BreakerOpen, retry_in_ms, &attempts);
+                // A breaker per key: the provider's other keys may be closed.
+                if policy.breaker.is_some_and(|b| b.per_key) {
+                    if let Some(next) = next_open_key(key, keys, &mut over) {
+                        key = Some(next);
+                        continue;
+                    }
+                }
+                break;
+            }
+            let probe = admission == Admission::Probe;
+            let (skip, retry_in_ms) = match fx.quota(&t).await {
+                Quota::Within => (None, 0),
+                Quota::KeyOver { retry_in_ms } => (Some(Skip::KeyOverQuota), retry_in_ms),
+                Quota::ProviderOver { retry_in_ms } => (Some(Skip::ProviderOverQuota), retry_in_ms),
+            };
+            if let Some(skip) = skip {
+                if probe {
+                    // The probe was not sent: its slot goes back.
+                    fx.report(&t, &Report { class: None, verdict: Verdict::Neutral, probe, duration_ms: 0 });
+                }
+                attempts.push(Attempt::skipped(plan, step, key, skip));
+                skips.note(skip, retry_in_ms, &attempts);
+                if skip == Skip::KeyOverQuota {
+                    if let Some(next) = next_open_key(key, keys, &mut over) {
+                        key = Some(next);
+                        continue;
+                    }
+                }
+                break;
+            }
             let sent = fx.send(&t).await;
+            calls += 1;
             let took = fx.now_ms().saturating_sub(now);
             let (class, retry_after, error, body) = match sent {
                 Sent::Answer { status, retry_after_ms, error, body } => {
@@ -156,6 +250,7 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
                 Sent::Broken(error) => return Err(Failed { error, attempts, retry_after_ms: None }),
             };
             let status = body.as_ref().map(|(status, _)| *status);
+            fx.report(&t, &Report { class: Some(class), verdict: verdict_of(class), probe, duration_ms: took });
             attempts.push(Attempt::new(plan, step, key, class, status, took, waited));
             if class == Class::Success {
                 let (status, body) = body.expect("a success is an answer");
@@ -186,7 +281,73 @@ pub async fn run<E: Effects>(plan: &RoutingPlan, chain: &[&Step], fx: &mut E) ->
             }
         }
     }
+    if last.is_none() && skips.any() {
+        return Err(skips.into_failed(attempts));
+    }
     Err(client_answer(last, attempts))
+}
+
+/// Marks `key` as unusable in this step and returns the next key round
+/// the list that is not (each key is skipped at most once per step).
+fn next_open_key(key: Option<usize>, keys: usize, over: &mut [bool]) -> Option<usize> {
+    let k = key?;
+    over[k] = true;
+    (1..keys).map(|i| (k + i) % keys).find(|&i| !over[i])
+}
+
+/// The targets skipped without a call, for the answer when nothing was tried.
+#[derive(Debug, Default)]
+struct Skips {
+    /// `provider:model` of each, with why, in order.
+    targets: Vec<(String, Skip)>,
+    /// The soonest a skipped target may take calls again.
+    soonest_ms: Option<u64>,
+}
+
+impl Skips {
+    fn note(&mut self, skip: Skip, retry_in_ms: u64, attempts: &[Attempt]) {
+        if let Some(a) = attempts.last() {
+            self.targets.push((a.target(), skip));
+        }
+        if retry_in_ms > 0 {
+            self.soonest_ms = Some(self.soonest_ms.map_or(retry_in_ms, |s| s.min(retry_in_ms)));
+        }
+    }
+
+    fn any(&self) -> bool {
+        !self.targets.is_empty()
+    }
+
+    /// 503 when a breaker is open among them (the targets are down), else
+    /// 429 (they are up but over their quotas).
+    fn into_failed(self, attempts: Vec<Attempt>) -> Failed {
+        let breakers: Vec<&str> =
+            self.targets.iter().filter(|(_, s)| *s == Skip::BreakerOpen).map(|(t, _)| t.as_str()).collect();
+        let quotas: Vec<&str> =
+            self.targets.iter().filter(|(_, s)| *s != Skip::BreakerOpen).map(|(t, _)| t.as_str()).collect();
+        let list = |v: &[&str]| {
+            let mut names: Vec<String> = v.iter().map(|t| format!("`{t}`")).collect();
+            names.dedup();
+            names.join(", ")
+        };
+        let after = self.soonest_ms.map(|ms| format!(" Try again in {}.", trail::show_ms(ms))).unwrap_or_default();
+        let error = if breakers.is_empty() {
+            GatewayError::new(
+                Fault::RateLimited,
+                format!("Every target of this route is over its provider's quota ({}).{after}", list(&quotas)),
+            )
+        } else {
+            let also = if quotas.is_empty() { String::new() } else { format!("; over quota: {}", list(&quotas)) };
+            GatewayError::new(
+                Fault::Unavailable,
+                format!(
+                    "No target of this route is available: circuit breaker open for {}{also}.{after}",
+                    list(&breakers)
+                ),
+            )
+        };
+        Failed { error, attempts, retry_after_ms: self.soonest_ms }
+    }
 }
 
 /// The rules of the module doc, for one try's class.

@@ -5,8 +5,10 @@ use super::*;
 use crate::plan::{
     Backoff, BackoffShape, Base, Branch, Jitter, ModelRef, Node, Outcome, ProviderKind, FORMAT,
 };
+use crate::breaker::state::{Phase, State as BreakerState};
+use crate::plan::{Breaker, Trip};
 use futures::executor::block_on;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 /// A scripted reply: what the upstream does and how long it takes.
 #[derive(Clone)]
@@ -26,12 +28,40 @@ struct Fake {
     log: Vec<String>,
     timeouts: Vec<u64>,
     randoms: VecDeque<f64>,
+    /// Real breaker state machines by provider name, on the fake clock.
+    breakers: HashMap<String, (Breaker, BreakerState)>,
+    /// Quota answers by `provider/key`.
+    quotas: HashMap<String, Quota>,
+    /// `provider/key verdict [probe]` of every report.
+    reports: Vec<String>,
 }
 
 impl Fake {
     fn new(script: &[Reply]) -> Fake {
-        Fake { now: 1_000, script: script.iter().cloned().collect(), log: vec![], timeouts: vec![], randoms: VecDeque::new() }
+        Fake {
+            now: 1_000,
+            script: script.iter().cloned().collect(),
+            log: vec![],
+            timeouts: vec![],
+            randoms: VecDeque::new(),
+            breakers: HashMap::new(),
+            quotas: HashMap::new(),
+            reports: vec![],
+        }
     }
+
+    fn with_breaker(mut self, provider: &str, cfg: Breaker) -> Fake {
+        self.breakers.insert(provider.into(), (cfg, BreakerState::default()));
+        self
+    }
+
+    fn phase(&self, provider: &str) -> &Phase {
+        &self.breakers[provider].1.phase
+    }
+}
+
+fn who(t: &Try<'_>) -> String {
+    format!("{}/{}", t.provider.name, t.key.map_or("-".into(), |k| k.to_string()))
 }
 
 impl Effects for Fake {
@@ -62,6 +92,26 @@ impl Effects for Fake {
 
     fn random(&mut self) -> f64 {
         self.randoms.pop_front().unwrap_or(1.0 - f64::EPSILON)
+    }
+
+    async fn breaker_admits(&mut self, t: &Try<'_>) -> Admission {
+        let now = self.now;
+        match self.breakers.get_mut(&t.provider.name) {
+            Some((cfg, state)) => state.admit(cfg, now),
+            None => Admission::Admit,
+        }
+    }
+
+    async fn quota(&mut self, t: &Try<'_>) -> Quota {
+        self.quotas.get(&who(t)).copied().unwrap_or(Quota::Within)
+    }
+
+    fn report(&mut self, t: &Try<'_>, r: &Report) {
+        self.reports.push(format!("{} {:?}{}", who(t), r.verdict, if r.probe { " probe" } else { "" }));
+        let now = self.now;
+        if let Some((cfg, state)) = self.breakers.get_mut(&t.provider.name) {
+            state.record(cfg, r.verdict, r.probe, now);
+        }
     }
 }
 
@@ -295,4 +345,179 @@ fn a_wait_that_would_use_up_the_deadline_moves_on_at_once() {
     let done = go(&p, &[step(1, 0), step(2, 0)], &mut fake).unwrap();
     assert_eq!(fake.log, ["b/0", "c/-"], "no 900 ms wait with 800 ms left");
     assert_eq!(done.step, 1);
+}
+
+fn two_failures_cooldown_1s() -> Breaker {
+    Breaker { trip: Trip::Failures { count: 2, window_ms: 60_000 }, cooldown_ms: 1_000, probes: 1, per_key: false }
+}
+
+#[test]
+fn an_open_target_is_skipped_with_the_reason_in_the_trail() {
+    let p = plan(vec![policy(2)]);
+    let mut fake = Fake::new(&[Status(500, 5), Status(500, 5), Status(200, 5), Status(200, 5)])
+        .with_breaker("b", two_failures_cooldown_1s());
+    // Two 500s trip b's breaker; the fallback answers.
+    go(&p, &[step(1, 0), step(2, 0)], &mut fake).unwrap();
+    assert!(matches!(fake.phase("b"), Phase::Open { .. }));
+    assert_eq!(fake.reports, ["b/0 Failure", "b/0 Failure", "c/- Success"]);
+    // The next request does not call b at all.
+    fake.log.clear();
+    let done = go(&p, &[step(1, 0), step(2, 0)], &mut fake).unwrap();
+    assert_eq!(fake.log, ["c/-"]);
+    assert_eq!(done.attempts[0].outcome, "skipped");
+    assert_eq!(done.attempts[0].reason, Some("breaker_open"));
+    assert_eq!(done.attempts[0].target(), "b:m");
+    let trail = serde_json::to_value(&done.attempts).unwrap();
+    assert_eq!(trail[0]["reason"], "breaker_open");
+    assert!(trail[1].get("reason").is_none(), "a try that was made has no reason");
+}
+
+#[test]
+fn after_the_cooldown_one_probe_goes_and_its_success_closes_the_breaker() {
+    let p = plan(vec![policy(2)]);
+    let mut fake = Fake::new(&[Status(500, 5), Status(500, 5), Status(200, 5), Status(200, 5), Status(200, 5)])
+        .with_breaker("b", two_failures_cooldown_1s());
+    go(&p, &[step(1, 0), step(2, 0)], &mut fake).unwrap();
+    fake.now += 1_000;
+    fake.log.clear();
+    let done = go(&p, &[step(1, 0), step(2, 0)], &mut fake).unwrap();
+    assert_eq!(fake.log, ["b/0"], "the probe answered");
+    assert_eq!(done.step, 0);
+    assert_eq!(fake.reports.last().unwrap(), "b/0 Success probe");
+    assert_eq!(fake.phase("b"), &Phase::Closed);
+    go(&p, &[step(1, 0), step(2, 0)], &mut fake).unwrap();
+    assert_eq!(fake.reports.last().unwrap(), "b/0 Success", "closed again: no probe");
+}
+
+#[test]
+fn a_failed_probe_opens_the_breaker_again_and_is_not_retried() {
+    let p = plan(vec![policy(3)]);
+    let mut fake = Fake::new(&[Status(500, 5), Status(500, 5), Status(200, 5), Status(503, 5), Status(200, 5)])
+        .with_breaker("b", two_failures_cooldown_1s());
+    go(&p, &[step(1, 0), step(2, 0)], &mut fake).unwrap();
+    fake.now += 1_000;
+    fake.log.clear();
+    let done = go(&p, &[step(1, 0), step(2, 0)], &mut fake).unwrap();
+    // The probe failed; the retry finds the breaker open again and moves on.
+    assert_eq!(fake.log, ["b/0", "sleep 100", "c/-"]);
+    let outcomes: Vec<&str> = done.attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["503", "skipped", "ok"]);
+    assert!(matches!(fake.phase("b"), Phase::Open { .. }));
+}
+
+#[test]
+fn every_target_open_is_a_503_with_the_trail_and_retry_after() {
+    let p = plan(vec![policy(1)]);
+    let mut fake = Fake::new(&[]).with_breaker("b", two_failures_cooldown_1s()).with_breaker("c", two_failures_cooldown_1s());
+    for name in ["b", "c"] {
+        let (cfg, state) = fake.breakers.get_mut(name).unwrap();
+        state.record(cfg, Verdict::Failure, false, 1_000);
+        state.record(cfg, Verdict::Failure, false, 1_000);
+    }
+    fake.now = 1_400;
+    let failed = go(&p, &[step(1, 0), step(2, 0)], &mut fake).unwrap_err();
+    assert!(fake.log.is_empty(), "no call was made");
+    assert_eq!(failed.error.status(), 503);
+    assert_eq!(failed.error.kind(), "targets_unavailable");
+    assert!(failed.error.message.contains("circuit breaker open for `b:m`, `c:m`"), "{}", failed.error.message);
+    assert_eq!(failed.retry_after_ms, Some(600));
+    assert_eq!(failed.attempts.iter().map(|a| a.reason).collect::<Vec<_>>(), [Some("breaker_open"); 2]);
+}
+
+#[test]
+fn a_key_over_its_quota_makes_way_for_the_next_key_without_a_call() {
+    let p = plan(vec![policy(1)]);
+    let mut fake = Fake::new(&[Status(200, 5)]);
+    fake.quotas.insert("a/0".into(), Quota::KeyOver { retry_in_ms: 5_000 });
+    let done = go(&p, &[step(0, 0)], &mut fake).unwrap();
+    assert_eq!(fake.log, ["a/1"]);
+    assert_eq!(done.attempts[0].reason, Some("key_over_quota"));
+    assert_eq!(done.attempts[1].key, Some(1));
+}
+
+#[test]
+fn every_key_over_quota_falls_back_and_only_quotas_left_is_a_429() {
+    let p = plan(vec![policy(1)]);
+    let mut fake = Fake::new(&[Status(200, 5)]);
+    fake.quotas.insert("a/0".into(), Quota::KeyOver { retry_in_ms: 5_000 });
+    fake.quotas.insert("a/1".into(), Quota::KeyOver { retry_in_ms: 2_000 });
+    go(&p, &[step(0, 0), step(1, 0)], &mut fake).unwrap();
+    assert_eq!(fake.log, ["b/0"]);
+
+    fake.quotas.insert("b/0".into(), Quota::ProviderOver { retry_in_ms: 9_000 });
+    fake.log.clear();
+    let failed = go(&p, &[step(0, 0), step(1, 0)], &mut fake).unwrap_err();
+    assert!(fake.log.is_empty());
+    assert_eq!(failed.error.status(), 429);
+    assert_eq!(failed.retry_after_ms, Some(2_000));
+    let reasons: Vec<_> = failed.attempts.iter().map(|a| a.reason.unwrap()).collect();
+    assert_eq!(reasons, ["key_over_quota", "key_over_quota", "provider_over_quota"]);
+}
+
+#[test]
+fn a_probe_refused_by_a_quota_gives_its_slot_back() {
+    let p = plan(vec![policy(1)]);
+    let mut fake = Fake::new(&[Status(500, 5), Status(200, 5), Status(500, 5), Status(200, 5), Status(200, 5)])
+        .with_breaker("b", two_failures_cooldown_1s());
+    go(&p, &[step(1, 0), step(2, 0)], &mut fake).unwrap();
+    go(&p, &[step(1, 0), step(2, 0)], &mut fake).unwrap();
+    assert!(matches!(fake.phase("b"), Phase::Open { .. }));
+    fake.now += 1_000;
+    fake.quotas.insert("b/0".into(), Quota::ProviderOver { retry_in_ms: 100 });
+    go(&p, &[step(1, 0), step(2, 0)], &mut fake).unwrap();
+    assert_eq!(fake.reports.last().unwrap(), "c/- Success");
+    assert!(fake.reports.contains(&"b/0 Neutral probe".to_string()));
+    assert_eq!(fake.phase("b"), &Phase::HalfOpen { probes: vec![] }, "the slot is free for the next probe");
+}
+
+#[test]
+fn a_breaker_per_key_open_on_one_key_moves_to_the_next_key() {
+    let p = plan(vec![policy(1)]);
+    let mut cfg = two_failures_cooldown_1s();
+    cfg.per_key = true;
+    let mut fake = Fake::new(&[Status(200, 5)]).with_breaker("a", cfg);
+    // The fake keys its breakers by provider; a per-key breaker open on key 0
+    // is modelled by opening it and closing it again for key 1's question.
+    let (c, state) = fake.breakers.get_mut("a").unwrap();
+    state.record(c, Verdict::Failure, false, 1_000);
+    state.record(c, Verdict::Failure, false, 1_000);
+    let mut p2 = p.clone();
+    p2.policies[0].breaker = Some(cfg);
+    struct KeyOne<'f>(&'f mut Fake);
+    impl Effects for KeyOne<'_> {
+        type Body = &'static str;
+        async fn send(&mut self, t: &Try<'_>) -> Sent<&'static str> {
+            self.0.send(t).await
+        }
+        async fn sleep(&mut self, ms: u64) {
+            self.0.sleep(ms).await
+        }
+        fn now_ms(&self) -> u64 {
+            self.0.now
+        }
+        fn random(&mut self) -> f64 {
+            0.5
+        }
+        async fn breaker_admits(&mut self, t: &Try<'_>) -> Admission {
+            if t.key == Some(0) {
+                self.0.breaker_admits(t).await
+            } else {
+                Admission::Admit
+            }
+        }
+    }
+    let chain = [&Step { provider: 0, model: ModelRef::Fixed("m".into()), policy: 0 }];
+    let done = block_on(run(&p2, &chain, &mut KeyOne(&mut fake))).unwrap();
+    assert_eq!(fake.log, ["a/1"]);
+    assert_eq!(done.attempts[0].reason, Some("breaker_open"));
+    assert_eq!(done.attempts[1].key, Some(1));
+}
+
+#[test]
+fn verdicts_count_failures_against_the_target_only() {
+    assert_eq!(verdict_of(Class::Retryable(503)), Verdict::Failure);
+    assert_eq!(verdict_of(Class::Failed(Transport::Timeout)), Verdict::Failure);
+    assert_eq!(verdict_of(Class::RateLimited), Verdict::Neutral);
+    assert_eq!(verdict_of(Class::Fatal(400)), Verdict::Success);
+    assert_eq!(verdict_of(Class::Success), Verdict::Success);
 }

@@ -20,6 +20,31 @@ pub struct Attempt {
     pub duration_ms: u64,
     /// The wait before this try.
     pub waited_ms: u64,
+    /// Why a target was skipped without a call (`outcome` is then `skipped`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+/// Why a try was not made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// The target's circuit breaker is open (or half-open with every probe out).
+    BreakerOpen,
+    /// The provider key has used up its own quota.
+    KeyOverQuota,
+    /// The provider has used up its quota.
+    ProviderOverQuota,
+}
+
+impl Skip {
+    /// The trail's `reason`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Skip::BreakerOpen => "breaker_open",
+            Skip::KeyOverQuota => "key_over_quota",
+            Skip::ProviderOverQuota => "provider_over_quota",
+        }
+    }
 }
 
 impl Attempt {
@@ -34,21 +59,45 @@ impl Attempt {
     ) -> Self {
         Attempt {
             provider: plan.provider(step).name.clone(),
-            model: match &step.model {
-                ModelRef::Fixed(m) => m.clone(),
-                ModelRef::Request => "{model}".into(),
-            },
+            model: model_of(step),
             key,
             outcome: class.label(),
             status,
             duration_ms,
             waited_ms,
+            reason: None,
         }
+    }
+
+    /// A target skipped without a call.
+    pub fn skipped(plan: &RoutingPlan, step: &Step, key: Option<usize>, skip: Skip) -> Self {
+        Attempt {
+            provider: plan.provider(step).name.clone(),
+            model: model_of(step),
+            key,
+            outcome: "skipped".into(),
+            status: None,
+            duration_ms: 0,
+            waited_ms: 0,
+            reason: Some(skip.reason()),
+        }
+    }
+
+    /// Whether a call was made.
+    pub fn was_sent(&self) -> bool {
+        self.reason.is_none()
     }
 
     /// `provider:model`.
     pub fn target(&self) -> String {
         format!("{}:{}", self.provider, self.model)
+    }
+}
+
+fn model_of(step: &Step) -> String {
+    match &step.model {
+        ModelRef::Fixed(m) => m.clone(),
+        ModelRef::Request => "{model}".into(),
     }
 }
 

@@ -16,7 +16,9 @@ pub mod select;
 
 use serde::{Deserialize, Serialize};
 
-pub use select::{parse_metadata, pick_chain, Facts, KeyFacts, Router};
+pub use select::{
+    balanced_candidates, first_step, parse_metadata, pick_chain, pick_chain_by_load, Facts, KeyFacts, Router, TargetLoad,
+};
 
 /// The plan format this build writes and understands. A plan with a higher
 /// format is refused by the Worker, which keeps serving the one it has.
@@ -263,6 +265,38 @@ pub enum Node {
     /// One branch picked at random by weight (weights sum to 100); the
     /// branches not picked are not tried.
     Split(Vec<Branch>),
+    /// One branch picked by the targets' load (`split least_busy …`,
+    /// `split lowest_latency …`): the branch whose first target has the
+    /// fewest tries in flight, or the lowest latency; ties at random.
+    Balanced(Balanced),
+}
+
+/// A split that picks by load instead of by weight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Balanced {
+    pub mode: BalanceMode,
+    pub branches: Vec<Node>,
+}
+
+/// What a balanced split compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BalanceMode {
+    /// Fewest tries in flight (over every isolate).
+    LeastBusy,
+    /// Lowest moving average of successful tries' durations; a target
+    /// not measured yet counts as the fastest, so it gets measured.
+    LowestLatency,
+}
+
+impl BalanceMode {
+    /// The word route files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            BalanceMode::LeastBusy => "least_busy",
+            BalanceMode::LowestLatency => "lowest_latency",
+        }
+    }
 }
 
 /// A weighted branch of a split.
@@ -370,6 +404,9 @@ pub struct Breaker {
     pub cooldown_ms: u64,
     /// Probes admitted while half-open.
     pub probes: u32,
+    /// One breaker per provider key (`per key`) instead of one per target.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub per_key: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

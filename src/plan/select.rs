@@ -18,7 +18,7 @@
 
 mod index;
 
-use super::{CompareOp, Condition, Field, Node, Route, RoutingPlan, Step, Value};
+use super::{Balanced, BalanceMode, CompareOp, Condition, Field, Node, Route, RoutingPlan, Step, Value};
 use index::ModelIndex;
 use regex_lite::Regex;
 use serde_json::{Map, Value as Json};
@@ -268,21 +268,81 @@ fn check_providers(node: &Node, providers: usize) -> Result<(), String> {
         Node::Split(branches) => branches
             .iter()
             .try_for_each(|b| check_providers(&b.node, providers)),
+        Node::Balanced(b) => b.branches.iter().try_for_each(|n| check_providers(n, providers)),
     }
 }
 
 /// The ordered steps to try for a target tree: chains concatenate, and of
 /// each split one branch is picked by weight with `random` (in `[0, 1)`).
+/// A balanced split, with nothing known of its targets' load, picks at
+/// random (see [`pick_chain_by_load`]).
 pub fn pick_chain<'p>(node: &'p Node, random: &mut impl FnMut() -> f64) -> Vec<&'p Step> {
+    pick_chain_by_load(node, random, &mut |_| TargetLoad::default())
+}
+
+/// What a balanced split knows of a target.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TargetLoad {
+    /// Tries in flight on it, over every isolate.
+    pub in_flight: u32,
+    /// Moving average of its successful tries; `None`: not measured yet.
+    pub latency_ms: Option<f64>,
+}
+
+/// [`pick_chain`], with `load` telling a balanced split about the first
+/// target of each of its branches.
+pub fn pick_chain_by_load<'p>(
+    node: &'p Node,
+    random: &mut impl FnMut() -> f64,
+    load: &mut dyn FnMut(&Step) -> TargetLoad,
+) -> Vec<&'p Step> {
     let mut steps = Vec::new();
-    collect(node, random, &mut steps);
+    collect(node, random, load, &mut steps);
     steps
 }
 
-fn collect<'p>(node: &'p Node, random: &mut impl FnMut() -> f64, out: &mut Vec<&'p Step>) {
+/// The first target of every branch of every balanced split in the tree:
+/// what [`pick_chain_by_load`] will ask `load` about.
+pub fn balanced_candidates(node: &Node) -> Vec<&Step> {
+    let mut out = Vec::new();
+    fn walk<'p>(node: &'p Node, out: &mut Vec<&'p Step>) {
+        match node {
+            Node::Step(_) => {}
+            Node::Chain(nodes) => nodes.iter().for_each(|n| walk(n, out)),
+            Node::Split(branches) => branches.iter().for_each(|b| walk(&b.node, out)),
+            Node::Balanced(b) => {
+                for n in &b.branches {
+                    if let Some(step) = first_step(n) {
+                        out.push(step);
+                    }
+                    walk(n, out);
+                }
+            }
+        }
+    }
+    walk(node, &mut out);
+    out
+}
+
+/// The first target a tree would try (the first branch of every split).
+pub fn first_step(node: &Node) -> Option<&Step> {
+    match node {
+        Node::Step(step) => Some(step),
+        Node::Chain(nodes) => nodes.first().and_then(first_step),
+        Node::Split(branches) => branches.first().and_then(|b| first_step(&b.node)),
+        Node::Balanced(b) => b.branches.first().and_then(first_step),
+    }
+}
+
+fn collect<'p>(
+    node: &'p Node,
+    random: &mut impl FnMut() -> f64,
+    load: &mut dyn FnMut(&Step) -> TargetLoad,
+    out: &mut Vec<&'p Step>,
+) {
     match node {
         Node::Step(step) => out.push(step),
-        Node::Chain(nodes) => nodes.iter().for_each(|n| collect(n, random, out)),
+        Node::Chain(nodes) => nodes.iter().for_each(|n| collect(n, random, load, out)),
         Node::Split(branches) => {
             let total: f64 = branches.iter().map(|b| b.weight.max(0.0)).sum();
             let mut point = random() * total;
@@ -294,10 +354,40 @@ fn collect<'p>(node: &'p Node, random: &mut impl FnMut() -> f64, out: &mut Vec<&
                 })
                 .or(branches.last());
             if let Some(branch) = picked {
-                collect(&branch.node, random, out);
+                collect(&branch.node, random, load, out);
+            }
+        }
+        Node::Balanced(b) => {
+            if let Some(picked) = pick_balanced(b, random, load) {
+                collect(picked, random, load, out);
             }
         }
     }
+}
+
+/// The branch with the least load (by the mode); ties broken at random.
+fn pick_balanced<'p>(
+    b: &'p Balanced,
+    random: &mut impl FnMut() -> f64,
+    load: &mut dyn FnMut(&Step) -> TargetLoad,
+) -> Option<&'p Node> {
+    let score = |l: TargetLoad| match b.mode {
+        BalanceMode::LeastBusy => l.in_flight as f64,
+        BalanceMode::LowestLatency => l.latency_ms.unwrap_or(0.0),
+    };
+    let scores: Vec<f64> = b
+        .branches
+        .iter()
+        .map(|n| first_step(n).map_or(f64::INFINITY, |s| score(load(s))))
+        .collect();
+    let best = scores.iter().copied().fold(f64::INFINITY, f64::min);
+    let tied: Vec<usize> = (0..scores.len()).filter(|&i| scores[i] == best).collect();
+    let pick = match tied.len() {
+        0 => return b.branches.first(),
+        1 => tied[0],
+        n => tied[((random() * n as f64) as usize).min(n - 1)],
+    };
+    b.branches.get(pick)
 }
 
 /// A field's value in one request.

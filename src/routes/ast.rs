@@ -171,6 +171,8 @@ pub enum BreakerItem {
     Cooldown(Millis),
     /// `probes 2`
     Probes(Spanned<f64>),
+    /// `per key`
+    PerKey,
     /// `off`
     Off,
 }
@@ -207,6 +209,8 @@ pub enum Target {
     Chain(Vec<Spanned<Target>>),
     /// `split 70% a, 30% b`
     Split(Vec<(Spanned<f64>, Spanned<Target>)>),
+    /// `split least_busy a, b` / `split lowest_latency a, b`
+    Balanced(Spanned<crate::plan::BalanceMode>, Vec<Spanned<Target>>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -110,17 +110,37 @@ export const PLAN_KEY = "plan";
  * (an object, serialized as JSON, or a raw string) unless it is `null`.
  * The result's `putPlan(plan)` / `deletePlan()` change it while running.
  */
-export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes } = {}) {
+export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, persist, instances = 1 } = {}) {
   if (!existsSync(scriptPath)) {
     throw new Error(`${scriptPath} is missing: run \`sh scripts/build-worker.sh\` (make test does)`);
   }
-  const mf = new Miniflare({
+  // The gateway's Durable Objects (wrangler.toml), SQLite-backed; the
+  // pass-through Worker of the benchmarks has none.
+  const gatewayObjects = scriptPath === WORKER_SCRIPT;
+  const worker = (name, objectsFrom) => ({
+    name,
     modules: true,
     scriptPath,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     compatibilityDate: COMPATIBILITY_DATE,
     bindings,
     ...(routes === undefined ? {} : { kvNamespaces: [ROUTES_BINDING] }),
+    ...(gatewayObjects
+      ? {
+          durableObjects: {
+            LIMITER: { className: "RateLimiter", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) },
+            BREAKER: { className: "CircuitBreaker", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) },
+          },
+        }
+      : {}),
+  });
+  // `instances > 1`: more gateway Workers in the same runtime, each its own
+  // isolate with its own caches, all bound to the first one's objects.
+  const workers = [worker("gateway", null)];
+  for (let i = 1; i < instances; i++) workers.push(worker(`gateway-${i}`, "gateway"));
+  const mf = new Miniflare({
+    workers,
+    ...(persist === undefined ? {} : { durableObjectsPersist: persist }),
     ...(port === undefined ? {} : { host: "127.0.0.1", port }),
   });
   const url = await mf.ready;
@@ -137,6 +157,12 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
     deletePlan: async () => (await kv()).delete(PLAN_KEY),
     url: url.href.replace(/\/$/, ""),
     fetch: (path, init) => mf.dispatchFetch(new URL(path, "http://gateway.test").href, init),
+    /** The same request to the `n`-th gateway Worker (0 is the first). */
+    async fetchVia(n, path, init) {
+      if (n === 0) return mf.dispatchFetch(new URL(path, "http://gateway.test").href, init);
+      const w = await mf.getWorker(`gateway-${n}`);
+      return w.fetch(new URL(path, "http://gateway.test").href, init);
+    },
     stop: () => mf.dispose(),
   };
 }

@@ -3,7 +3,7 @@
 
 use switchyard::routes::compile::show_ms;
 use switchyard::plan::{
-    Backoff, BackoffShape, Breaker, Jitter, ModelRef, Node, Outcome, Policy, RoutingPlan, Step, Trip,
+    Backoff, BackoffShape, BalanceMode, Breaker, Jitter, ModelRef, Node, Outcome, Policy, RoutingPlan, Step, Trip,
 };
 
 /// A duration as route files write it.
@@ -53,7 +53,8 @@ fn breaker(b: &Option<Breaker>) -> String {
                     format!("{percent}% failures in {} min {min_requests} requests", ms(window_ms))
                 }
             };
-            format!("{trip}, cooldown {}, probes {}", ms(b.cooldown_ms), b.probes)
+            let per_key = if b.per_key { ", per key" } else { "" };
+            format!("{trip}, cooldown {}, probes {}{per_key}", ms(b.cooldown_ms), b.probes)
         }
     }
 }
@@ -137,6 +138,17 @@ fn walk(plan: &RoutingPlan, node: &Node, model: &str, depth: usize, n: &mut usiz
             for b in branches {
                 out.push_str(&format!("{pad}  {}%:\n", b.weight));
                 walk(plan, &b.node, model, depth + 2, n, out);
+            }
+        }
+        Node::Balanced(b) => {
+            let by = match b.mode {
+                BalanceMode::LeastBusy => "the fewest tries in flight",
+                BalanceMode::LowestLatency => "the lowest latency",
+            };
+            out.push_str(&format!("{pad}split {}, the branch whose first target has {by}:\n", b.mode.name()));
+            for node in &b.branches {
+                out.push_str(&format!("{pad}  -\n"));
+                walk(plan, node, model, depth + 2, n, out);
             }
         }
     }

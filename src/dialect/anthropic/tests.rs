@@ -329,6 +329,7 @@ fn the_attempt_trail_rides_in_the_error() {
         status: Some(529),
         duration_ms: 12,
         waited_ms: 0,
+        reason: None,
     }];
     let e = GatewayError::new(Fault::UpstreamStatus(529), "Overloaded");
     let v: Value = serde_json::from_str(&error_body(&e, Some(&attempts))).unwrap();

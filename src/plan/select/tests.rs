@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::plan::{
-    Backoff, BackoffShape, Base, Branch, Jitter, ModelRef, Policy, Provider, ProviderKind, FORMAT,
+    Backoff, BackoffShape, BalanceMode, Balanced, Base, Branch, Jitter, ModelRef, Policy, Provider, ProviderKind, FORMAT,
 };
 use serde_json::json;
 
@@ -581,4 +581,50 @@ fn model_index_agrees_with_a_full_scan() {
         let scan = r.explain(&f).into_iter().find(|(_, held, _)| *held).map(|(n, _, _)| n.to_string());
         assert_eq!(selected(&r, &f), scan, "model {model:?}");
     }
+}
+
+fn balanced(mode: BalanceMode, branches: Vec<Node>) -> Node {
+    Node::Balanced(Balanced { mode, branches })
+}
+
+fn loads<'t>(table: &'t [(&'t str, u32, Option<f64>)]) -> impl FnMut(&Step) -> TargetLoad + 't {
+    move |s: &Step| {
+        let (_, in_flight, latency_ms) = table.iter().find(|(m, _, _)| *m == fixed(s)).copied().unwrap_or(("", 0, None));
+        TargetLoad { in_flight, latency_ms }
+    }
+}
+
+#[test]
+fn least_busy_picks_the_branch_whose_first_target_has_the_fewest_in_flight() {
+    let tree = balanced(BalanceMode::LeastBusy, vec![Node::Chain(vec![step(0, "a"), step(0, "z")]), step(0, "b"), step(0, "c")]);
+    let mut load = loads(&[("a", 3, None), ("b", 1, None), ("c", 2, None)]);
+    let steps = pick_chain_by_load(&tree, &mut || 0.0, &mut load);
+    assert_eq!(steps.into_iter().map(fixed).collect::<Vec<_>>(), ["b"]);
+    let mut load = loads(&[("a", 0, None), ("b", 1, None), ("c", 2, None)]);
+    let steps = pick_chain_by_load(&tree, &mut || 0.0, &mut load);
+    assert_eq!(steps.into_iter().map(fixed).collect::<Vec<_>>(), ["a", "z"], "the whole branch");
+}
+
+#[test]
+fn lowest_latency_tries_unmeasured_targets_first_and_breaks_ties_at_random() {
+    let tree = balanced(BalanceMode::LowestLatency, vec![step(0, "a"), step(0, "b"), step(0, "c")]);
+    let mut load = loads(&[("a", 0, Some(80.0)), ("b", 0, Some(20.0)), ("c", 0, Some(50.0))]);
+    assert_eq!(fixed(pick_chain_by_load(&tree, &mut || 0.0, &mut load)[0]), "b");
+    let mut load = loads(&[("a", 0, Some(80.0)), ("b", 0, Some(20.0)), ("c", 0, None)]);
+    assert_eq!(fixed(pick_chain_by_load(&tree, &mut || 0.0, &mut load)[0]), "c", "not measured yet");
+    // Nothing known: a tie of three, the random number decides.
+    assert_eq!(fixed(pick_chain(&tree, &mut || 0.0)[0]), "a");
+    assert_eq!(fixed(pick_chain(&tree, &mut || 0.5)[0]), "b");
+    assert_eq!(fixed(pick_chain(&tree, &mut || 0.99)[0]), "c");
+}
+
+#[test]
+fn the_candidates_are_the_first_target_of_each_balanced_branch() {
+    let tree = Node::Chain(vec![
+        balanced(BalanceMode::LeastBusy, vec![Node::Chain(vec![step(0, "a"), step(0, "z")]), step(0, "b")]),
+        step(0, "c"),
+    ]);
+    let names: Vec<&str> = balanced_candidates(&tree).into_iter().map(fixed).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert!(balanced_candidates(&step(0, "a")).is_empty());
 }

@@ -429,6 +429,7 @@ fn breaker(items: &[Spanned<BreakerItem>], span: Span, sink: &mut Sink) -> Optio
     let mut trip: Option<(Trip, Span)> = None;
     let mut cooldown_ms = 30_000;
     let mut probes = 1;
+    let mut per_key = false;
     let mut ok = true;
     for item in items {
         let found = match &item.node {
@@ -486,6 +487,10 @@ fn breaker(items: &[Spanned<BreakerItem>], span: Span, sink: &mut Sink) -> Optio
                 }
                 None
             }
+            BreakerItem::PerKey => {
+                per_key = true;
+                None
+            }
             BreakerItem::Probes(n) => {
                 match values::whole(n, "the number of probes", 1, sink) {
                     Some(n) => probes = n as u32,
@@ -515,6 +520,7 @@ fn breaker(items: &[Spanned<BreakerItem>], span: Span, sink: &mut Sink) -> Optio
             trip,
             cooldown_ms,
             probes,
+            per_key,
         })),
         None => {
             sink.push(

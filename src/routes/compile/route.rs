@@ -5,7 +5,7 @@ use super::condition::condition;
 use super::limits::limits;
 use super::policy::{unknown_statement, Draft, Policies};
 use super::values::{self, Sink};
-use crate::plan::{Branch, Cache, Condition, LimitScope, ModelRef, Node, Policy, Provider, Route, Step};
+use crate::plan::{Balanced, Branch, Cache, Condition, LimitScope, ModelRef, Node, Policy, Provider, Route, Step};
 use crate::routes::ast::{Block, CacheExpr, ModelExpr, RouteStmt, Target};
 use crate::routes::diag::{did_you_mean, Diagnostic};
 use crate::routes::source::{Span, Spanned};
@@ -229,6 +229,24 @@ fn target(t: &Spanned<Target>, base: &Draft, cx: &mut Context, sink: &mut Sink, 
             }
             ok.then_some(Node::Split(out))
         }
+        Target::Balanced(mode, branches) => {
+            if branches.len() < 2 {
+                sink.push(
+                    Diagnostic::error(t.span, format!("a `{}` split needs at least two branches to choose from", mode.node.name()))
+                        .hint("add another target after a comma, or write the target with `try`"),
+                );
+                return None;
+            }
+            let mut out = Vec::new();
+            let mut ok = true;
+            for node in branches {
+                match target(node, base, cx, sink, depth + 1) {
+                    Some(n) => out.push(n),
+                    None => ok = false,
+                }
+            }
+            ok.then_some(Node::Balanced(Balanced { mode: mode.node, branches: out }))
+        }
     }
 }
 
@@ -261,5 +279,6 @@ pub fn max_calls(node: &Node, providers: &[Provider], policies: &[Policy]) -> u6
         Node::Split(branches) => {
             branches.iter().map(|b| max_calls(&b.node, providers, policies)).max().unwrap_or(0)
         }
+        Node::Balanced(b) => b.branches.iter().map(|n| max_calls(n, providers, policies)).max().unwrap_or(0),
     }
 }

@@ -401,6 +401,7 @@ impl Conv<'_> {
                     BreakerItem::Cooldown(self.number_in(&k, Rule::duration)?)
                 }
                 Rule::breaker_probes => BreakerItem::Probes(self.number_in(&k, Rule::number)?),
+                Rule::breaker_per_key => BreakerItem::PerKey,
                 _ => continue,
             };
             out.push(Spanned::new(item, self.span(&k)));
@@ -425,7 +426,10 @@ impl Conv<'_> {
             },
             Rule::limit_stmt => RouteStmt::Limit(self.limit(&s)?),
             Rule::try_stmt => RouteStmt::Targets(self.chain(&find(&s, Rule::chain)?)?),
-            Rule::split_stmt => RouteStmt::Targets(self.split(&find(&s, Rule::split_list)?)?),
+            Rule::split_stmt => RouteStmt::Targets(match find(&s, Rule::balance_list) {
+                Some(b) => self.balanced(&b)?,
+                None => self.split(&find(&s, Rule::split_list)?)?,
+            }),
             Rule::unknown_route_stmt => {
                 let (u, span) = self.unknown(&s)?;
                 return Some(Spanned::new(RouteStmt::Unknown(u), span));
@@ -445,6 +449,7 @@ impl Conv<'_> {
                 Rule::step => out.push(self.step(&k)?),
                 Rule::chain => out.push(self.chain(&k)?),
                 Rule::split_list => out.push(self.split(&k)?),
+                Rule::balance_list => out.push(self.balanced(&k)?),
                 _ => {}
             }
         }
@@ -466,6 +471,20 @@ impl Conv<'_> {
             branches.push((weight, self.chain(&find(&b, Rule::chain)?)?));
         }
         Some(Spanned::new(Target::Split(branches), self.span(p)))
+    }
+
+    fn balanced(&mut self, p: &P) -> Option<Spanned<Target>> {
+        let m = find(p, Rule::balance_mode)?;
+        let mode = if has(&m, Rule::kw_least_busy) {
+            crate::plan::BalanceMode::LeastBusy
+        } else {
+            crate::plan::BalanceMode::LowestLatency
+        };
+        let mut branches = Vec::new();
+        for c in kids(p).filter(|k| k.as_rule() == Rule::chain) {
+            branches.push(self.chain(&c)?);
+        }
+        Some(Spanned::new(Target::Balanced(Spanned::new(mode, self.span(&m)), branches), self.span(p)))
     }
 
     fn step(&mut self, p: &P) -> Option<Spanned<Target>> {

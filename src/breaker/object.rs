@@ -1,0 +1,227 @@
+//! What one target object does, as plain data in and out: the Durable
+//! Object (`crate::objects::breaker`) loads a [`Target`], hands it each
+//! [`Message`] with the time, and stores it back.
+//!
+//! A target is a provider and model (`breaker:PROVIDER:MODEL`). Its object
+//! holds the circuit breaker ([`super::state`]) and the in-flight and
+//! latency counters ([`super::stats`]) the balancing split modes read.
+
+use super::state::{Admission, Phase, State, Verdict};
+use super::stats::Load;
+use crate::plan::Breaker;
+use serde::{Deserialize, Serialize};
+
+/// What the stored state looks like; bumped if it ever changes shape.
+pub const STATE_VERSION: u32 = 1;
+/// The most tallied outcomes one message applies one by one (the rest only
+/// count in the latency average): a bound on the work of one message.
+const MAX_TALLY: u32 = 10_000;
+
+/// What a message asks for, besides the reports it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// May one call go now?
+    Admit,
+    /// Only the reports.
+    Report,
+    /// The state, for the status endpoint and the balancing modes.
+    Peek,
+}
+
+/// Outcomes of calls that were not probes, since the isolate's last message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Tally {
+    pub successes: u32,
+    pub failures: u32,
+    /// Successful calls' durations, for the latency average.
+    pub latency_sum_ms: u64,
+    pub latency_n: u32,
+}
+
+impl Tally {
+    pub fn is_empty(&self) -> bool {
+        self.successes == 0 && self.failures == 0 && self.latency_n == 0
+    }
+
+    pub fn add(&mut self, verdict: Verdict, latency_ms: Option<u64>) {
+        match verdict {
+            Verdict::Success => self.successes += 1,
+            Verdict::Failure => self.failures += 1,
+            Verdict::Neutral => {}
+        }
+        if let Some(ms) = latency_ms {
+            self.latency_sum_ms += ms;
+            self.latency_n += 1;
+        }
+    }
+}
+
+/// A message from an isolate to a target object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub op: Op,
+    /// The target's breaker as the plan declares it; `None`: counters only.
+    pub breaker: Option<Breaker>,
+    /// The sending isolate (random, per isolate) and its tries in flight
+    /// on this target after this message.
+    pub isolate: u64,
+    pub in_flight: u32,
+    #[serde(default)]
+    pub tally: Tally,
+    /// The outcome of a probe this isolate was admitted for.
+    #[serde(default)]
+    pub probe: Option<Verdict>,
+}
+
+/// The object's answer: its state after the message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// `closed`, `open` or `half_open` (`closed` without a breaker).
+    pub phase: String,
+    /// When an open breaker turns half-open (the object's clock).
+    pub open_until_ms: Option<u64>,
+    /// The answer to an `admit`.
+    pub admission: Option<Admission>,
+    pub in_flight: u32,
+    pub latency_ms: Option<f64>,
+    pub samples: u64,
+    pub trips: u64,
+    pub failures_in_a_row: usize,
+    /// Calls and failures in the failure-rate window.
+    pub window_calls: u64,
+    pub window_failures: u64,
+    /// The object's clock when it answered.
+    pub now_ms: u64,
+}
+
+/// The state of one target object.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Target {
+    #[serde(default)]
+    pub version: u32,
+    pub breaker: State,
+    pub load: Load,
+}
+
+impl Target {
+    pub fn new() -> Target {
+        Target { version: STATE_VERSION, ..Target::default() }
+    }
+
+    /// Handles one message at `now_ms`: the reports first (earlier calls'
+    /// successes, then their failures, then a probe's outcome), then the
+    /// question.
+    pub fn handle(&mut self, m: &Message, now_ms: u64) -> Snapshot {
+        if let Some(cfg) = &m.breaker {
+            for _ in 0..m.tally.successes.min(MAX_TALLY) {
+                self.breaker.record(cfg, Verdict::Success, false, now_ms);
+            }
+            for _ in 0..m.tally.failures.min(MAX_TALLY) {
+                self.breaker.record(cfg, Verdict::Failure, false, now_ms);
+            }
+            if let Some(v) = m.probe {
+                self.breaker.record(cfg, v, true, now_ms);
+            }
+        }
+        self.load.add_latency(m.tally.latency_n, m.tally.latency_sum_ms);
+        if m.op != Op::Peek || m.isolate != 0 {
+            self.load.report_in_flight(m.isolate, m.in_flight, now_ms);
+        }
+        let admission = match (&m.op, &m.breaker) {
+            (Op::Admit, Some(cfg)) => Some(self.breaker.admit(cfg, now_ms)),
+            (Op::Admit, None) => Some(Admission::Admit),
+            (_, Some(cfg)) => {
+                self.breaker.advance(cfg, now_ms);
+                None
+            }
+            _ => None,
+        };
+        self.snapshot(m.breaker.is_some(), admission, now_ms)
+    }
+
+    fn snapshot(&self, has_breaker: bool, admission: Option<Admission>, now_ms: u64) -> Snapshot {
+        let (phase, open_until_ms) = match (&self.breaker.phase, has_breaker) {
+            (_, false) | (Phase::Closed, _) => ("closed", None),
+            (Phase::Open { until_ms }, _) => ("open", Some(*until_ms)),
+            (Phase::HalfOpen { .. }, _) => ("half_open", None),
+        };
+        let (window_calls, window_failures) = self.breaker.window_counts();
+        Snapshot {
+            phase: phase.into(),
+            open_until_ms,
+            admission,
+            in_flight: self.load.in_flight(now_ms),
+            latency_ms: self.load.latency_ms,
+            samples: self.load.samples,
+            trips: self.breaker.trips,
+            failures_in_a_row: self.breaker.failures_in_a_row(),
+            window_calls,
+            window_failures,
+            now_ms,
+        }
+    }
+}
+
+/// The object name of a target: `PROVIDER:MODEL` (the model as sent;
+/// a breaker `per key` adds `|key:SECRET_NAME`).
+pub fn target_key(provider: &str, model: &str) -> String {
+    format!("{provider}:{model}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Trip;
+
+    fn cfg() -> Breaker {
+        Breaker { trip: Trip::Failures { count: 2, window_ms: 10_000 }, cooldown_ms: 1_000, probes: 1, per_key: false }
+    }
+
+    fn msg(op: Op, tally: Tally, probe: Option<Verdict>) -> Message {
+        Message { op, breaker: Some(cfg()), isolate: 7, in_flight: 1, tally, probe }
+    }
+
+    #[test]
+    fn reports_then_the_question() {
+        let mut t = Target::new();
+        let tally = Tally { failures: 2, ..Tally::default() };
+        let s = t.handle(&msg(Op::Admit, tally, None), 100);
+        assert_eq!(s.phase, "open");
+        assert_eq!(s.admission, Some(Admission::Open { retry_in_ms: 1_000 }));
+        assert_eq!(s.open_until_ms, Some(1_100));
+        let s = t.handle(&msg(Op::Admit, Tally::default(), None), 1_100);
+        assert_eq!(s.admission, Some(Admission::Probe));
+        assert_eq!(s.phase, "half_open");
+        let s = t.handle(&msg(Op::Report, Tally::default(), Some(Verdict::Success)), 1_200);
+        assert_eq!(s.phase, "closed");
+        assert_eq!(s.trips, 1);
+    }
+
+    #[test]
+    fn successes_counted_before_a_failure_break_the_run() {
+        let mut t = Target::new();
+        t.handle(&msg(Op::Report, Tally { failures: 1, ..Tally::default() }, None), 0);
+        let s = t.handle(&msg(Op::Report, Tally { successes: 3, failures: 1, ..Tally::default() }, None), 1);
+        assert_eq!(s.phase, "closed");
+        assert_eq!(s.failures_in_a_row, 1);
+    }
+
+    #[test]
+    fn counters_without_a_breaker() {
+        let mut t = Target::new();
+        let m = Message {
+            op: Op::Report,
+            breaker: None,
+            isolate: 1,
+            in_flight: 4,
+            tally: Tally { successes: 2, latency_sum_ms: 300, latency_n: 2, ..Tally::default() },
+            probe: None,
+        };
+        let s = t.handle(&m, 0);
+        assert_eq!((s.phase.as_str(), s.in_flight, s.latency_ms), ("closed", 4, Some(150.0)));
+        let peek = Message { op: Op::Peek, isolate: 0, in_flight: 0, ..m };
+        let s = t.handle(&Message { tally: Tally::default(), ..peek }, 10);
+        assert_eq!(s.in_flight, 4, "a peek from the status endpoint reports nothing");
+    }
+}

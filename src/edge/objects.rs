@@ -1,0 +1,71 @@
+//! Calls to the Durable Objects (`crate::objects`): one POST with a JSON
+//! message, one JSON answer, bounded by `OBJECT_TIMEOUT_MS`.
+//!
+//! Goes through the runtime's own `fetch` on the stub and reads the answer
+//! with one `text()` promise (the `worker` crate's response helpers would
+//! read it chunk by chunk through Rust futures). An object that does not
+//! answer in time, or answers with an error, is an `Err` with a reason:
+//! the callers fail open and log it.
+
+use crate::objects::CLOCK_HEADER;
+use futures::future::{select, Either};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::pin::pin;
+use std::time::Duration;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::{Delay, Env};
+
+/// Sends `message` to the object `name` of `binding` and reads its answer.
+/// `offset_ms` moves the object's clock (tests only; 0 otherwise).
+pub async fn call<M: Serialize, A: DeserializeOwned>(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    message: &M,
+    timeout_ms: u64,
+    offset_ms: i64,
+) -> Result<A, String> {
+    let exchange = pin!(exchange(env, binding, name, message, offset_ms));
+    let timer = pin!(Delay::from(Duration::from_millis(timeout_ms)));
+    match select(exchange, timer).await {
+        Either::Left((answer, _)) => answer,
+        Either::Right(((), _)) => Err(format!("no answer within {timeout_ms} ms")),
+    }
+}
+
+async fn exchange<M: Serialize, A: DeserializeOwned>(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    message: &M,
+    offset_ms: i64,
+) -> Result<A, String> {
+    let js = |e: JsValue| super::proxy::describe(&e);
+    let namespace = env.durable_object(binding).map_err(|e| format!("binding {binding}: {e}"))?;
+    let stub: worker::worker_sys::DurableObject = namespace.get_by_name(name).map_err(|e| e.to_string())?.into_rpc();
+    let headers = web_sys::Headers::new().map_err(js)?;
+    headers.set("content-type", "application/json").map_err(js)?;
+    if offset_ms != 0 {
+        headers.set(CLOCK_HEADER, &offset_ms.to_string()).map_err(js)?;
+    }
+    let body = serde_json::to_string(message).map_err(|e| e.to_string())?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&JsValue::from_str(&body));
+    let request = web_sys::Request::new_with_str_and_init("https://object.switchyard/", &init).map_err(js)?;
+    let promise = stub.fetch_with_request(&request).map_err(js)?;
+    let response: web_sys::Response = JsFuture::from(promise).await.map_err(js)?.dyn_into().map_err(js)?;
+    let text = JsFuture::from(response.text().map_err(js)?).await.map_err(js)?.as_string().unwrap_or_default();
+    if !response.ok() {
+        return Err(format!("status {}: {}", response.status(), text.chars().take(200).collect::<String>()));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("unreadable answer: {e}"))
+}
+
+/// Whether `binding` is bound.
+pub fn bound(env: &Env, binding: &str) -> bool {
+    env.durable_object(binding).is_ok()
+}

@@ -1,0 +1,157 @@
+//! `GET /v1/switchyard/status` (admin gateway keys only): every limiter's
+//! fill levels, every target's breaker state, tries in flight and latency.
+//!
+//! Which objects exist is derived from the plan: a route's limits per
+//! route and per gateway key (every key of `GATEWAY_KEYS`), a provider's
+//! per provider and per provider key, and every target with a breaker or
+//! in a balanced split. A `provider:{model}` target has one object per
+//! model clients asked for; those this isolate has served are listed
+//! (others exist but cannot be enumerated without a directory). At most
+//! [`MAX_OBJECTS`] objects are asked, all at once.
+
+use super::{guard, objects};
+use crate::breaker::object::{target_key, Message as TargetMessage, Op, Snapshot, Tally};
+use crate::breaker::{self};
+use crate::config::Settings;
+use crate::limits::headers::duration;
+use crate::limits::object::{Message as LimiterMessage, Verdict};
+use crate::limits::{self};
+use crate::plan::{balanced_candidates, Breaker, LimitScope, ModelRef, Node, RoutingPlan, Step};
+use futures::future::join_all;
+use serde_json::{json, Value};
+use worker::Env;
+
+/// The most objects one status request asks.
+pub const MAX_OBJECTS: usize = 200;
+
+fn steps<'p>(node: &'p Node, out: &mut Vec<&'p Step>) {
+    match node {
+        Node::Step(s) => out.push(s),
+        Node::Chain(items) => items.iter().for_each(|n| steps(n, out)),
+        Node::Split(branches) => branches.iter().for_each(|b| steps(&b.node, out)),
+        Node::Balanced(b) => b.branches.iter().for_each(|n| steps(n, out)),
+    }
+}
+
+/// The limiter object names the plan implies.
+fn limiter_keys(plan: &RoutingPlan, settings: &Settings) -> Vec<String> {
+    let mut keys = Vec::new();
+    for route in &plan.routes {
+        if route.limits.iter().any(|l| l.scope == LimitScope::Route) {
+            keys.push(format!("route:{}", route.name));
+        }
+        if route.limits.iter().any(|l| l.scope == LimitScope::GatewayKey) {
+            keys.extend(settings.gateway_keys.names().map(|k| format!("route:{}|key:{k}", route.name)));
+        }
+    }
+    for p in &plan.providers {
+        if p.limits.iter().any(|l| l.scope == LimitScope::Provider) {
+            keys.push(format!("provider:{}", p.name));
+        }
+        if p.limits.iter().any(|l| l.scope == LimitScope::ProviderKey) {
+            keys.extend(p.keys.iter().map(|k| format!("provider:{}|key:{k}", p.name)));
+        }
+    }
+    keys.dedup();
+    keys
+}
+
+/// The target objects the plan implies, with their breakers.
+fn targets(plan: &RoutingPlan) -> Vec<(String, Option<Breaker>)> {
+    let known = guard::known_targets();
+    let mut out: Vec<(String, Option<Breaker>)> = Vec::new();
+    let mut add = |key: String, cfg: Option<Breaker>| {
+        if !out.iter().any(|(k, _)| *k == key) {
+            out.push((key, cfg));
+        }
+    };
+    for route in &plan.routes {
+        let balanced = balanced_candidates(&route.targets);
+        let mut all = Vec::new();
+        steps(&route.targets, &mut all);
+        for step in all {
+            let cfg = plan.policy(step).breaker;
+            if cfg.is_none() && !balanced.iter().any(|b| std::ptr::eq(*b, step)) {
+                continue;
+            }
+            let provider = plan.provider(step);
+            match &step.model {
+                ModelRef::Fixed(m) if cfg.is_some_and(|b| b.per_key) && !provider.keys.is_empty() => {
+                    for secret in &provider.keys {
+                        add(format!("{}|key:{secret}", target_key(&provider.name, m)), cfg);
+                    }
+                }
+                ModelRef::Fixed(m) => add(target_key(&provider.name, m), cfg),
+                ModelRef::Request => {
+                    let prefix = format!("{}:", provider.name);
+                    for k in known.iter().filter(|k| k.starts_with(&prefix)) {
+                        add(k.clone(), cfg);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The status document.
+pub async fn body(env: &Env, settings: &Settings, plan: &RoutingPlan, offset_ms: i64) -> String {
+    let mut limiter_names = limiter_keys(plan, settings);
+    let mut target_list = targets(plan);
+    let truncated = limiter_names.len() + target_list.len() > MAX_OBJECTS;
+    limiter_names.truncate(MAX_OBJECTS);
+    target_list.truncate(MAX_OBJECTS - limiter_names.len());
+    let timeout = settings.object_timeout_ms;
+
+    let limiter_calls = limiter_names.iter().map(|key| async move {
+        let answer = if objects::bound(env, limits::BINDING) {
+            objects::call::<_, Verdict>(env, limits::BINDING, key, &LimiterMessage::Peek, timeout, offset_ms).await
+        } else {
+            Err(format!("{} is not bound", limits::BINDING))
+        };
+        match answer {
+            Ok(v) => json!({
+                "key": key,
+                "levels": v.levels.iter().map(|l| json!({
+                    "unit": l.unit, "limit": l.limit, "remaining": l.remaining,
+                    "used": l.limit.saturating_sub(l.remaining),
+                    "reset_ms": l.reset_ms, "reset": duration(l.reset_ms),
+                })).collect::<Vec<Value>>(),
+            }),
+            Err(e) => json!({ "key": key, "error": e }),
+        }
+    });
+    let target_calls = target_list.iter().map(|(key, cfg)| async move {
+        let message = TargetMessage { op: Op::Peek, breaker: *cfg, isolate: 0, in_flight: 0, tally: Tally::default(), probe: None };
+        let answer = if objects::bound(env, breaker::BINDING) {
+            objects::call::<_, Snapshot>(env, breaker::BINDING, key, &message, timeout, offset_ms).await
+        } else {
+            Err(format!("{} is not bound", breaker::BINDING))
+        };
+        match answer {
+            Ok(s) => json!({
+                "target": key,
+                "breaker": cfg.is_some(),
+                "state": if cfg.is_some() { s.phase.as_str() } else { "none" },
+                "half_open_in_ms": s.open_until_ms.map(|u| u.saturating_sub(s.now_ms)),
+                "trips": s.trips,
+                "failures_in_a_row": s.failures_in_a_row,
+                "window_calls": s.window_calls,
+                "window_failures": s.window_failures,
+                "in_flight": s.in_flight,
+                "latency_ms": s.latency_ms.map(|l| (l * 10.0).round() / 10.0),
+                "samples": s.samples,
+            }),
+            Err(e) => json!({ "target": key, "error": e }),
+        }
+    });
+    let (limiters, targets) = futures::future::join(join_all(limiter_calls), join_all(target_calls)).await;
+    json!({
+        "plan": plan.hash,
+        "breaker_cache_ms": settings.breaker_cache_ms,
+        "limiters": limiters,
+        "targets": targets,
+        "truncated": truncated,
+    })
+    .to_string()
+}

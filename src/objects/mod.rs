@@ -1,0 +1,91 @@
+//! The Durable Objects: the only code besides `crate::edge` that imports
+//! `worker`. Each object is thin glue around plain state that is tested on
+//! the host: [`limiter::RateLimiter`] around [`crate::limits::object`],
+//! [`breaker::CircuitBreaker`] around [`crate::breaker::object`].
+//!
+//! Every object keeps its state in memory (the truth while it lives) and
+//! writes it to `state.storage()` (key `state`, JSON with a version) so a
+//! new instance after an eviction or a restart continues where the last one
+//! stopped. Writes are not awaited and are made with `allowUnconfirmed`:
+//! the answer does not wait for the write to be durable. The output gate
+//! would otherwise hold every answer of the object (leases included) for
+//! each write's flush, which measured as half the gateway's throughput on
+//! a busy key (bench/README.md); the cost is that a write lost in a crash
+//! loses the last takes, which the in-memory state already answered. No
+//! borrow of the state is held across an await. Messages are JSON in a
+//! POST body; the answer is JSON.
+//!
+//! The clock is `Date.now()`. Only when the object's environment has
+//! `SWITCHYARD_TEST_CLOCK=1` does it add the offset a test sends in
+//! [`CLOCK_HEADER`], so tests can move time forward without sleeping.
+
+pub mod breaker;
+pub mod limiter;
+
+use crate::config::var;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::{Env, Request, Response, Result, State};
+
+/// Milliseconds a test moves the objects' clock forward (honoured only
+/// with `SWITCHYARD_TEST_CLOCK=1` bound for the object too).
+pub const CLOCK_HEADER: &str = "x-switchyard-clock-offset-ms";
+/// The storage key of an object's state.
+const STATE_KEY: &str = "state";
+
+/// Whether this environment lets tests move the clock.
+fn test_clock(env: &Env) -> bool {
+    env.var(var::TEST_CLOCK).is_ok_and(|v| v.to_string() == "1")
+}
+
+/// The object's clock for this message.
+fn now_ms(req: &Request, test_clock: bool) -> u64 {
+    let now = worker::Date::now().as_millis();
+    if !test_clock {
+        return now;
+    }
+    let offset: i64 = req.headers().get(CLOCK_HEADER).ok().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
+    now.saturating_add_signed(offset)
+}
+
+/// The message in the request body (one promise, no stream reading in Rust).
+async fn message<T: DeserializeOwned>(req: &Request) -> Result<T> {
+    let text = JsFuture::from(req.inner().text()?).await?;
+    let text = text.as_string().unwrap_or_default();
+    serde_json::from_str(&text).map_err(|e| worker::Error::RustError(format!("bad message: {e}")))
+}
+
+/// The state stored by an earlier instance, if any (and readable).
+async fn load<T: DeserializeOwned>(state: &State) -> Option<T> {
+    let text: Option<String> = state.storage().get(STATE_KEY).await.ok().flatten();
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// Writes the state, `allowUnconfirmed`: the answer does not wait for the
+/// write to be durable (see the module doc).
+fn store<T: Serialize>(state: &State, value: &T) {
+    let Ok(text) = serde_json::to_string(value) else { return };
+    let storage = state.storage();
+    let raw: &JsValue = storage.as_raw();
+    let put = js_sys::Reflect::get(raw, &JsValue::from_str("put")).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &JsValue::from_str("allowUnconfirmed"), &JsValue::TRUE);
+    let called = put.map(|put| put.call3(raw, &JsValue::from_str(STATE_KEY), &JsValue::from_str(&text), &options));
+    if let Some(Ok(promise)) = called {
+        let promise: js_sys::Promise = promise.unchecked_into();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = JsFuture::from(promise).await {
+                worker::console_error!("{{\"event\":\"object_store_failed\",\"error\":{:?}}}", format!("{e:?}"));
+            }
+        });
+    }
+}
+
+fn answer<T: Serialize>(value: &T) -> Result<Response> {
+    let text = serde_json::to_string(value).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let headers = worker::Headers::new();
+    headers.set("content-type", "application/json")?;
+    Ok(Response::from_bytes(text.into_bytes())?.with_headers(headers))
+}
