@@ -7,6 +7,7 @@
 //! `Response`. See ARCHITECTURE.md for the code map and invariants.
 
 pub mod auth;
+pub mod cache;
 pub mod call;
 pub mod canonical;
 pub mod chat;
