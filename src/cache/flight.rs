@@ -19,17 +19,22 @@
 //! - A leader that never reports (its isolate died) holds the key until
 //!   its lease ends; its followers stop waiting then and call the upstream
 //!   themselves ([`Reply::Alone`]), and the next claim leads.
+//!
+//! On the wire a message is a line of words, then (for some) a payload
+//! after the first `\n`: `claim LEASE WAIT FRESH_AFTER`, `done TOKEN|-
+//! STORED_AT KEEP\n<entry>`, `failed TOKEN STATUS RETRY|- KIND\n<message>`,
+//! `release TOKEN`; replies `lead TOKEN`, `entry\n<entry>`, `error STATUS
+//! RETRY|- KIND\n<message>`, `alone\n<reason>`, `ok` ([`Message::encode`],
+//! [`Reply::decode`] and back).
 
 use crate::error::{Fault, GatewayError};
-use serde::{Deserialize, Serialize};
 
 /// How long the object serves a finished answer to later claims: KV may
 /// take up to a minute to show a write in other locations.
 pub const RECENT_MS: u64 = 60_000;
 
 /// A message to the flight object of one key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Message {
     /// A request missed. `lease_ms`: how long a leader may take;
     /// `wait_ms`: how long this request may wait for another's answer;
@@ -46,8 +51,7 @@ pub enum Message {
 }
 
 /// The object's answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     /// Call the upstream, then report with this token.
     Lead { token: u64 },
@@ -62,14 +66,98 @@ pub enum Reply {
 }
 
 /// A leader's error as its followers answer it (each in its own dialect).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedError {
     pub status: u16,
     /// [`GatewayError::kind`].
     pub kind: String,
     pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+}
+
+/// Splits a message into its words and its payload.
+fn split(text: &str) -> (Vec<&str>, &str) {
+    let (head, payload) = text.split_once('\n').unwrap_or((text, ""));
+    (head.split(' ').collect(), payload)
+}
+
+fn opt(word: &str) -> Option<Option<u64>> {
+    if word == "-" {
+        Some(None)
+    } else {
+        word.parse().ok().map(Some)
+    }
+}
+
+fn show(n: Option<u64>) -> String {
+    n.map_or_else(|| "-".to_string(), |n| n.to_string())
+}
+
+impl SharedError {
+    fn encode(&self, head: &str) -> String {
+        format!("{head} {} {} {}\n{}", self.status, show(self.retry_after_ms), self.kind, self.message)
+    }
+
+    fn decode(words: &[&str], message: &str) -> Option<SharedError> {
+        match words {
+            [status, retry, kind] => Some(SharedError {
+                status: status.parse().ok()?,
+                retry_after_ms: opt(retry)?,
+                kind: kind.to_string(),
+                message: message.to_string(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl Message {
+    pub fn encode(&self) -> String {
+        match self {
+            Message::Claim { lease_ms, wait_ms, fresh_after_ms } => format!("claim {lease_ms} {wait_ms} {fresh_after_ms}"),
+            Message::Done { token, entry, stored_at_ms, keep_ms } => {
+                format!("done {} {stored_at_ms} {keep_ms}\n{entry}", show(*token))
+            }
+            Message::Failed { token, error } => error.encode(&format!("failed {token}")),
+            Message::Release { token } => format!("release {token}"),
+        }
+    }
+
+    pub fn decode(text: &str) -> Option<Message> {
+        let (words, payload) = split(text);
+        let n = |i: usize| words.get(i).and_then(|w| w.parse::<u64>().ok());
+        Some(match *words.first()? {
+            "claim" => Message::Claim { lease_ms: n(1)?, wait_ms: n(2)?, fresh_after_ms: n(3)? },
+            "done" => Message::Done { token: opt(words.get(1)?)?, stored_at_ms: n(2)?, keep_ms: n(3)?, entry: payload.to_string() },
+            "failed" => Message::Failed { token: n(1)?, error: SharedError::decode(words.get(2..)?, payload)? },
+            "release" => Message::Release { token: n(1)? },
+            _ => return None,
+        })
+    }
+}
+
+impl Reply {
+    pub fn encode(&self) -> String {
+        match self {
+            Reply::Lead { token } => format!("lead {token}"),
+            Reply::Entry { entry } => format!("entry\n{entry}"),
+            Reply::Error { error } => error.encode("error"),
+            Reply::Alone { reason } => format!("alone\n{reason}"),
+            Reply::Ok => "ok".to_string(),
+        }
+    }
+
+    pub fn decode(text: &str) -> Option<Reply> {
+        let (words, payload) = split(text);
+        Some(match *words.first()? {
+            "lead" => Reply::Lead { token: words.get(1)?.parse().ok()? },
+            "entry" => Reply::Entry { entry: payload.to_string() },
+            "error" => Reply::Error { error: SharedError::decode(words.get(1..)?, payload)? },
+            "alone" => Reply::Alone { reason: payload.to_string() },
+            "ok" => Reply::Ok,
+            _ => return None,
+        })
+    }
 }
 
 impl SharedError {
@@ -303,11 +391,44 @@ mod tests {
             GatewayError::new(Fault::Misconfigured, "no key"),
         ] {
             let shared = SharedError::new(&error, None);
-            let text = serde_json::to_string(&Message::Failed { token: 1, error: shared.clone() }).unwrap();
-            let Message::Failed { error: back, .. } = serde_json::from_str(&text).unwrap() else { panic!() };
+            let text = Message::Failed { token: 1, error: shared.clone() }.encode();
+            let Some(Message::Failed { error: back, .. }) = Message::decode(&text) else { panic!("{text}") };
             assert_eq!(back.error(), error);
         }
         let unknown = SharedError { status: 429, kind: "rate_limited".into(), message: "m".into(), retry_after_ms: None };
         assert_eq!(unknown.error().status(), 429);
+    }
+}
+
+#[cfg(test)]
+mod wire {
+    use super::*;
+
+    #[test]
+    fn messages_and_replies_round_trip() {
+        let error = SharedError { status: 429, kind: "upstream_status".into(), message: "a\nmulti-line message".into(), retry_after_ms: Some(1_500) };
+        for m in [
+            Message::Claim { lease_ms: 1, wait_ms: 2, fresh_after_ms: 3 },
+            Message::Done { token: Some(4), entry: "{\"v\":1}\nwith a newline".into(), stored_at_ms: 5, keep_ms: 6 },
+            Message::Done { token: None, entry: String::new(), stored_at_ms: 5, keep_ms: 6 },
+            Message::Failed { token: 7, error: error.clone() },
+            Message::Failed { token: 7, error: SharedError { retry_after_ms: None, ..error.clone() } },
+            Message::Release { token: 8 },
+        ] {
+            assert_eq!(Message::decode(&m.encode()), Some(m.clone()), "{}", m.encode());
+        }
+        for r in [
+            Reply::Lead { token: 9 },
+            Reply::Entry { entry: "e\nf".into() },
+            Reply::Error { error },
+            Reply::Alone { reason: "why".into() },
+            Reply::Ok,
+        ] {
+            assert_eq!(Reply::decode(&r.encode()), Some(r.clone()));
+        }
+        for bad in ["", "claim 1 2", "claim a b c", "lead", "nonsense", "done x 1 2", "failed 1 2 3"] {
+            assert_eq!(Message::decode(bad), None, "{bad}");
+        }
+        assert_eq!(Reply::decode("error 500"), None);
     }
 }

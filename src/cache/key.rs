@@ -193,19 +193,19 @@ impl Feed {
             },
             Value::String(s) => self.str(b's', s),
             Value::Array(items) => self.list(b'a', items, Feed::value),
-            Value::Object(map) => self.object(map.iter(), |_| true),
+            Value::Object(map) => self.object(map, |_| true),
         }
     }
 
-    /// An object with its keys in sorted order (whatever the map keeps).
-    fn object<'v>(&mut self, entries: impl Iterator<Item = (&'v String, &'v Value)>, keep: impl Fn(&str) -> bool) {
-        let mut entries: Vec<_> = entries.filter(|(k, _)| keep(k)).collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        self.uint(b'o', entries.len() as u64);
-        for (k, v) in entries {
+    /// An object, keys in sorted order: serde_json's `Map` is a `BTreeMap`
+    /// (the crate does not enable `preserve_order`; a test checks).
+    fn object(&mut self, map: &serde_json::Map<String, Value>, keep: impl Fn(&str) -> bool) {
+        self.tag(b'o');
+        for (k, v) in map.iter().filter(|(k, _)| keep(k)) {
             self.str(b'k', k);
             self.value(v);
         }
+        self.tag(b'O');
     }
 
     fn request(&mut self, r: &ChatRequest) {
@@ -251,7 +251,7 @@ impl Feed {
         self.opt_number(b'q', r.frequency_penalty);
         self.opt_bool(b'l', r.logprobs);
         self.opt_uint(b'L', r.top_logprobs);
-        self.object(r.extra.iter(), |k| !VOLATILE.contains(&k));
+        self.object(&r.extra, |k| !VOLATILE.contains(&k));
     }
 
     fn message(&mut self, m: &Message) {

@@ -77,20 +77,16 @@ impl Assembler {
         if !self.done {
             return Err("the stream never reached its end marker".into());
         }
-        let mut answer = self.answer.ok_or("the stream was empty")?;
-        answer.choices.sort_by_key(|c| c.index);
-        Ok(answer)
+        Ok(self.answer.ok_or("the stream was empty")?)
     }
 }
 
+/// Choice `index`, added in index order when it is new.
 fn choice_mut(answer: &mut ChatResponse, index: u32) -> &mut Choice {
-    let at = match answer.choices.iter().position(|c| c.index == index) {
-        Some(at) => at,
-        None => {
-            answer.choices.push(Choice { index, text: None, tool_calls: Vec::new(), finish_reason: None });
-            answer.choices.len() - 1
-        }
-    };
+    let at = answer.choices.iter().position(|c| c.index >= index).unwrap_or(answer.choices.len());
+    if answer.choices.get(at).is_none_or(|c| c.index != index) {
+        answer.choices.insert(at, Choice { index, text: None, tool_calls: Vec::new(), finish_reason: None });
+    }
     &mut answer.choices[at]
 }
 

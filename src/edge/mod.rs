@@ -13,6 +13,7 @@
 //! every failure is a [`GatewayError`], never a runtime 500.
 
 mod body;
+mod cache;
 mod effects;
 mod plan;
 mod proxy;
@@ -45,10 +46,10 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<web_sys::Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let request_id = request_id();
     let dialect = Endpoint::dialect_of(&req.path());
-    let response = match handle(req, &env, &request_id, dialect).await {
+    let response = match handle(req, &env, &ctx, &request_id, dialect).await {
         Ok(response) => response,
         Err(error) => {
             if error.status() >= 500 {
@@ -70,6 +71,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<web_sys:
 async fn handle(
     mut req: Request,
     env: &Env,
+    ctx: &Context,
     request_id: &str,
     dialect: Dialect,
 ) -> Result<web_sys::Response, GatewayError> {
@@ -130,14 +132,17 @@ async fn handle(
                 }
             };
             let endpoint_name = admitted.endpoint.route_name().unwrap_or("chat");
-            route_and_run(env, &settings, &req, admitted.key.map_or("", |k| k.name.as_str()), endpoint_name, &inbound, request_id).await
+            let key_name = admitted.key.map_or("", |k| k.name.as_str());
+            route_and_run(env, ctx, &settings, &req, key_name, endpoint_name, &inbound, request_id).await
         }
     }
 }
 
 /// Picks the route for `inbound` and runs the engine over its chain.
+#[allow(clippy::too_many_arguments)] // one request's context, named
 async fn route_and_run(
     env: &Env,
+    ctx: &Context,
     settings: &Settings,
     req: &Request,
     key_name: &str,
@@ -174,6 +179,10 @@ async fn route_and_run(
         .with_param("model")
     })?;
     let chain = pick_chain(&route.targets, &mut js_sys::Math::random);
+    let mut cached = match cache::begin(env, req, router.plan(), route, &chain, inbound).await {
+        Ok(turn) => turn,
+        Err(served) => return Ok(served),
+    };
     let mut edge = effects::Edge {
         env,
         plan: router.plan(),
@@ -182,7 +191,10 @@ async fn route_and_run(
         timeout_cap_ms: settings.upstream_timeout_ms.into(),
     };
     let outcome = engine::run(router.plan(), &chain, &mut edge).await;
-    Ok(answer(&route.name, inbound, outcome, request_id))
+    let outcome = cached.settle(ctx, outcome).await;
+    let response = answer(&route.name, inbound, outcome, request_id);
+    cached.mark(&response);
+    Ok(response)
 }
 
 /// The client's response for a run of the engine: the success as it came,
