@@ -1,10 +1,13 @@
 //! Single-flight: identical cacheable requests that miss at the same time
 //! make one upstream call.
 //!
-//! One Durable Object per cache key (`FLIGHT`, named by the key) keeps this
-//! state; the Worker sends it [`Message`]s. Every isolate goes through the
-//! object, so requests coalesce within an isolate and across isolates and
-//! locations alike (no isolate keeps pending state in a static).
+//! A Durable Object (`FLIGHT`) keeps this state; the Worker sends it
+//! [`Message`]s about a key. By default each cache key has its own object
+//! (named by the key); with `FLIGHT_SHARDS=N` the keys share N objects
+//! ([`object_name`]), each holding the flights of its keys ([`Flights`]).
+//! Every isolate goes through the object, so requests coalesce within an
+//! isolate and across isolates and locations alike (no isolate keeps
+//! pending state in a static).
 //!
 //! - A request that misses sends [`Message::Claim`]. The first gets
 //!   [`Reply::Lead`] with a token and a lease (the route's total deadline);
@@ -32,6 +35,34 @@ use crate::error::{Fault, GatewayError};
 /// How long the object serves a finished answer to later claims: KV may
 /// take up to a minute to show a write in other locations.
 pub const RECENT_MS: u64 = 60_000;
+/// Larger answers are handed to the waiting followers but not kept.
+pub const MAX_RECENT_ENTRY_BYTES: usize = 1 << 20;
+/// What one object keeps of recent answers, all keys together; the
+/// soonest to expire go first.
+pub const MAX_RECENT_BYTES: usize = 32 << 20;
+/// Most shards `FLIGHT_SHARDS` may ask for.
+pub const MAX_SHARDS: u32 = 4096;
+
+/// The flight object for `key` (`sy1:<hex>`): the key itself, or with
+/// `shards` > 0 one of that many shard objects, chosen by the key's hash.
+pub fn object_name(key: &str, shards: u32) -> String {
+    if shards == 0 {
+        return key.to_string();
+    }
+    let hash = key.get(4..12).and_then(|h| u32::from_str_radix(h, 16).ok()).unwrap_or(0);
+    format!("shard-{}-of-{}", hash % shards.min(MAX_SHARDS), shards.min(MAX_SHARDS))
+}
+
+/// A message about `key`, as sent.
+pub fn envelope(key: &str, message: &Message) -> String {
+    format!("{key} {}", message.encode())
+}
+
+/// The key and the message of an envelope.
+pub fn open(text: &str) -> Option<(&str, Message)> {
+    let (key, message) = text.split_once(' ')?;
+    Some((key, Message::decode(message)?))
+}
 
 /// A message to the flight object of one key.
 #[derive(Debug, Clone, PartialEq)]
@@ -263,7 +294,8 @@ impl Flight {
                 if token.is_some_and(|t| leads(t, &self.leader)) {
                     self.leader = None;
                 }
-                if self.recent.as_ref().is_none_or(|r| r.stored_at_ms <= stored_at_ms) {
+                let newer = self.recent.as_ref().is_none_or(|r| r.stored_at_ms <= stored_at_ms);
+                if newer && entry.len() <= MAX_RECENT_ENTRY_BYTES {
                     self.recent = Some(Recent { entry: entry.clone(), stored_at_ms, until_ms: now_ms.saturating_add(keep_ms) });
                 }
                 Reply::Entry { entry }
@@ -282,11 +314,72 @@ impl Flight {
         (std::mem::take(&mut self.waiters), reply)
     }
 
-    /// Whether the object holds anything (else it may forget everything).
+    /// Whether the object holds anything for this key (else it may forget it).
     pub fn idle(&self, now_ms: u64) -> bool {
         self.waiters.is_empty()
             && self.leader.as_ref().is_none_or(|l| now_ms >= l.until_ms)
             && self.recent.as_ref().is_none_or(|r| now_ms >= r.until_ms)
+    }
+}
+
+/// The flights of every key one object serves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flights {
+    /// By key; few at a time (idle ones are dropped), so a list.
+    flights: Vec<(String, Flight)>,
+    seed: u64,
+    messages: u32,
+}
+
+impl Flights {
+    /// `seed`: the object's start time (see [`Flight::new`]).
+    pub fn new(seed: u64) -> Flights {
+        Flights { flights: Vec::new(), seed, messages: 0 }
+    }
+
+    /// The flight of `key` (a new one if there is none).
+    pub fn flight(&mut self, key: &str) -> &mut Flight {
+        let at = match self.flights.iter().position(|(k, _)| k == key) {
+            Some(at) => at,
+            None => {
+                self.flights.push((key.to_string(), Flight::new(self.seed)));
+                self.flights.len() - 1
+            }
+        };
+        &mut self.flights[at].1
+    }
+
+    /// After a message: now and then, forgets idle keys; always keeps the
+    /// recent answers under [`MAX_RECENT_BYTES`].
+    pub fn tidy(&mut self, now_ms: u64) {
+        self.messages = self.messages.wrapping_add(1);
+        if self.messages.is_multiple_of(32) {
+            self.flights.retain(|(_, f)| !f.idle(now_ms));
+        }
+        let size = |f: &Flight| f.recent.as_ref().map_or(0, |r| r.entry.len());
+        let mut total: usize = self.flights.iter().map(|(_, f)| size(f)).sum();
+        while total > MAX_RECENT_BYTES {
+            let Some(oldest) = self
+                .flights
+                .iter_mut()
+                .map(|(_, f)| f)
+                .filter(|f| f.recent.is_some())
+                .min_by_key(|f| f.recent.as_ref().map(|r| r.until_ms))
+            else {
+                break;
+            };
+            total -= size(oldest);
+            oldest.recent = None;
+        }
+    }
+
+    /// Keys with any state.
+    pub fn len(&self) -> usize {
+        self.flights.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flights.is_empty()
     }
 }
 
@@ -430,5 +523,59 @@ mod wire {
             assert_eq!(Message::decode(bad), None, "{bad}");
         }
         assert_eq!(Reply::decode("error 500"), None);
+    }
+}
+
+#[cfg(test)]
+mod objects {
+    use super::*;
+
+    #[test]
+    fn one_object_serves_many_keys_apart() {
+        let mut f = Flights::new(0);
+        let Claimed::Reply(Reply::Lead { token: a }) = f.flight("sy1:aa").claim(0, 1_000, 1_000, 0) else { panic!() };
+        assert!(matches!(f.flight("sy1:bb").claim(0, 1_000, 1_000, 0), Claimed::Reply(Reply::Lead { .. })), "another key leads on its own");
+        assert!(matches!(f.flight("sy1:aa").claim(1, 1_000, 1_000, 0), Claimed::Wait { .. }));
+        let (woken, _) = f.flight("sy1:aa").report(2, Message::Done { token: Some(a), entry: "A".into(), stored_at_ms: 2, keep_ms: 10 });
+        assert_eq!(woken.len(), 1);
+        let Claimed::Wait { waiter, .. } = f.flight("sy1:bb").claim(3, 1_000, 1_000, 0) else { panic!("still leading") };
+        f.flight("sy1:bb").give_up(waiter);
+        // Idle keys are forgotten (every 32 messages).
+        for _ in 0..32 {
+            f.tidy(5_000);
+        }
+        assert_eq!(f.len(), 0);
+    }
+
+    #[test]
+    fn recent_answers_are_bounded_in_size() {
+        let mut f = Flights::new(0);
+        let big = "x".repeat(MAX_RECENT_ENTRY_BYTES);
+        let keys = MAX_RECENT_BYTES / MAX_RECENT_ENTRY_BYTES + 2;
+        for i in 0..keys {
+            let key = format!("sy1:{i}");
+            f.flight(&key).report(i as u64, Message::Done { token: None, entry: big.clone(), stored_at_ms: 1, keep_ms: 60_000 });
+            f.tidy(i as u64);
+        }
+        let kept: Vec<usize> =
+            (0..keys).filter(|i| matches!(f.flight(&format!("sy1:{i}")).claim(100, 1, 1, 0), Claimed::Reply(Reply::Entry { .. }))).collect();
+        assert_eq!(kept.len(), MAX_RECENT_BYTES / MAX_RECENT_ENTRY_BYTES);
+        assert_eq!(kept[0], 2, "the soonest to expire went first");
+        // An answer over the entry bound is never kept.
+        let mut g = Flight::new(0);
+        g.report(0, Message::Done { token: None, entry: "x".repeat(MAX_RECENT_ENTRY_BYTES + 1), stored_at_ms: 1, keep_ms: 60_000 });
+        assert!(matches!(g.claim(1, 1, 1, 0), Claimed::Reply(Reply::Lead { .. })));
+    }
+
+    #[test]
+    fn keys_map_to_objects_and_envelopes_carry_them() {
+        let key = "sy1:00000005ffffffff";
+        assert_eq!(object_name(key, 0), key);
+        assert_eq!(object_name(key, 4), "shard-1-of-4");
+        assert_eq!(object_name(key, 1), "shard-0-of-1");
+        assert_eq!(object_name("odd", 8), "shard-0-of-8");
+        let m = Message::Release { token: 3 };
+        assert_eq!(open(&envelope(key, &m)), Some((key, m)));
+        assert_eq!(open("nokey"), None);
     }
 }

@@ -295,13 +295,8 @@ impl Turn {
                         None => After::Release,
                     }
                 }
-                Err(bytes) => {
-                    // Not a canonical answer: passed on as it came, not stored.
-                    if let Some(bytes) = bytes {
-                        done.body = respond_bytes(&done.body, &bytes);
-                    }
-                    After::Release
-                }
+                // Not a canonical answer: passed on as it came (only a copy was read), not stored.
+                Err(()) => After::Release,
             },
             _ => After::Release,
         };
@@ -425,21 +420,12 @@ fn with_body(response: &Response, body: &ReadableStream) -> Option<Response> {
     Response::new_with_opt_readable_stream_and_init(Some(body), &init).ok()
 }
 
-fn respond_bytes(response: &Response, bytes: &[u8]) -> Response {
-    let init = ResponseInit::new();
-    init.set_status(response.status());
-    init.set_headers(&response.headers());
-    let mut bytes = bytes.to_vec();
-    Response::new_with_opt_u8_array_and_init(Some(&mut bytes), &init).expect("a response from bytes")
-}
-
-/// A JSON answer in the client's dialect, decoded; `Err` with its bytes
-/// (when they could be read) when it is not a canonical answer.
-async fn read_json(response: &Response, dialect: Dialect) -> Result<ChatResponse, Option<Vec<u8>>> {
-    let promise = response.array_buffer().map_err(|_| None)?;
-    let buffer = JsFuture::from(promise).await.map_err(|_| None)?;
-    let bytes = Uint8Array::new(&buffer).to_vec();
-    dialect.native().chat_response(&bytes).map_err(|_| Some(bytes))
+/// A JSON answer in the client's dialect, decoded from a copy (the
+/// response itself stays readable); `Err` when it is not a canonical answer.
+async fn read_json(response: &Response, dialect: Dialect) -> Result<ChatResponse, ()> {
+    let copy = response.clone().map_err(drop)?;
+    let buffer = JsFuture::from(copy.array_buffer().map_err(drop)?).await.map_err(drop)?;
+    dialect.native().chat_response(&Uint8Array::new(&buffer).to_vec()).map_err(drop)
 }
 
 /// Reads the recorder's half of a stream to its end: the answer, if the

@@ -364,6 +364,42 @@ describe("single-flight", () => {
   });
 });
 
+describe("single-flight over shared objects (FLIGHT_SHARDS)", () => {
+  test("keys spread over 4 objects still coalesce: 20 concurrent → one upstream call; other keys are apart", async () => {
+    const sharded = await startGateway({
+      bindings: { GATEWAY_KEYS: hashKey(KEY), SLOW_URL: base("slow"), FLIGHT_SHARDS: "4" },
+      routes: compileRoutes(`
+provider slow { kind openai-compatible  base env SLOW_URL }
+route slow { cache 1h  try slow:{model} }
+`),
+      cache: true,
+    });
+    try {
+      const ask = (body) =>
+        sharded
+          .fetch("/v1/chat/completions", {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+            body: JSON.stringify(body),
+          })
+          .then(async (r) => ({ status: r.status, cache: r.headers.get("x-switchyard-cache"), text: await r.text() }));
+      await ask(chat("warm-up", fresh()));
+      const before = await calls("slow");
+      const questions = Array.from({ length: 6 }, fresh);
+      const answers = await Promise.all(questions.flatMap((q) => Array.from({ length: 20 }, () => ask(chat("slow", q)))));
+      assert.equal(await calls("slow"), before + questions.length, "one upstream call per distinct question");
+      for (let i = 0; i < questions.length; i++) {
+        const mine = answers.slice(i * 20, i * 20 + 20);
+        assert.ok(mine.every((a) => a.status === 200 && a.text === mine[0].text), "the same answer for the same question");
+        assert.equal(mine.filter((a) => a.cache === "MISS").length, 1);
+      }
+      assert.equal(new Set(answers.map((a) => a.text)).size, questions.length, "different questions, different answers");
+    } finally {
+      await sharded.stop();
+    }
+  });
+});
+
 describe("cache: KV only, no flight object", () => {
   test("caching still works; identical misses are not coalesced", async () => {
     const alone = await startGateway({

@@ -143,10 +143,13 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
     putPlan,
     deletePlan: async () => (await kv()).delete(PLAN_KEY),
     cacheKv: () => mf.getKVNamespace(CACHE_BINDING),
-    /** Sends one message (text, see src/cache/flight.rs) to the flight object of `key`; resolves to its reply. */
+    /**
+     * Sends one message about `key` (text, see src/cache/flight.rs) to its
+     * flight object (the one named `key`, without FLIGHT_SHARDS); resolves to the reply.
+     */
     async flight(key, message) {
       const ns = await mf.getDurableObjectNamespace(FLIGHT_BINDING);
-      const res = await ns.get(ns.idFromName(key)).fetch("https://flight.test/", { method: "POST", body: message });
+      const res = await ns.get(ns.idFromName(key)).fetch("https://flight.test/", { method: "POST", body: `${key} ${message}` });
       return res.text();
     },
     url: url.href.replace(/\/$/, ""),
