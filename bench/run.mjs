@@ -8,6 +8,7 @@
 //   switchyard-cache-hit   every request a hit (one question, warmed up)
 //   switchyard-cache-miss  every request a miss (a random question of 50,000
 //                          per request, on a route whose entries live 1 ms)
+//   switchyard-cache-miss-shards16  the same with FLIGHT_SHARDS=16 (0 ms only)
 //   switchyard             (100 ms) the same gateway without a cache, for reference
 // Prints a table with ratios to the pass-through Worker and the CPU time
 // workerd spent per request (from /proc; all of workerd, Miniflare's own
@@ -19,7 +20,7 @@
 // pass-through floor; e.g. BENCH_SYSTEMS=cache).
 import { execFileSync } from "node:child_process";
 import { readFileSync as readProc } from "node:fs";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -51,8 +52,9 @@ function missBodies(model, stream) {
   return path;
 }
 
-function oha(url, { concurrency, stream, headers = {}, seconds = SECONDS, model, lines }) {
+function oha(url, { concurrency, stream, headers = {}, seconds = SECONDS, model, lines, wait = false }) {
   const args = ["-z", `${seconds}s`, "-c", String(concurrency), "--no-tui", "--output-format", "json", "-m", "POST",
+    ...(wait ? ["--wait-ongoing-requests-after-deadline"] : []),
     "-H", "content-type: application/json",
     ...(lines ? ["-Z", lines[stream ? "stream" : "json"]] : ["-d", body(stream, model)])];
   for (const [name, value] of Object.entries(headers)) args.push("-H", `${name}: ${value}`);
@@ -137,9 +139,24 @@ route miss-100 { when model == "miss-100"  cache 1ms sampled  try slow:mock-smal
 route plain    { try slow:{model} }
 `),
 });
+// The same gateway with its flight objects shared by the keys (FLIGHT_SHARDS=16).
+const sharded = await startMeasured({
+  port: 0,
+  cache: true,
+  bindings: { GATEWAY_KEYS: hashKey(KEY), FAST_URL: `${mock.url}/v1`, FLIGHT_SHARDS: "16" },
+  routes: compileRoutes(`
+provider fast { kind openai-compatible  base env FAST_URL }
+route miss-0 { when model == "miss-0"  cache 1ms sampled  try fast:mock-small }
+route plain  { try fast:{model} }
+`),
+});
 const auth = { authorization: `Bearer ${KEY}` };
 const cachedUrl = `${cached.url}/v1/chat/completions`;
-const lines = (model) => ({ json: missBodies(model, false), stream: missBodies(model, true) });
+const lineFiles = new Map();
+const lines = (model) => {
+  if (!lineFiles.has(model)) lineFiles.set(model, { json: missBodies(model, false), stream: missBodies(model, true) });
+  return lineFiles.get(model);
+};
 
 const allSystems = [
   { name: "direct", url: `${mock.url}/v1/chat/completions` },
@@ -153,6 +170,15 @@ const allSystems = [
   },
   { name: "switchyard-cache-hit", upstream: "0ms", url: cachedUrl, headers: auth, pid: cached.pid, model: "hit-0" },
   { name: "switchyard-cache-miss", upstream: "0ms", url: cachedUrl, headers: auth, pid: cached.pid, model: "miss-0", lines: "miss-0" },
+  {
+    name: "switchyard-cache-miss-shards16",
+    upstream: "0ms",
+    url: `${sharded.url}/v1/chat/completions`,
+    headers: auth,
+    pid: sharded.pid,
+    model: "miss-0",
+    lines: "miss-0",
+  },
   { name: "switchyard", upstream: "100ms", url: cachedUrl, headers: auth, pid: cached.pid, model: "mock-small" },
   { name: "switchyard-cache-hit", upstream: "100ms", url: cachedUrl, headers: auth, pid: cached.pid, model: "hit-100" },
   { name: "switchyard-cache-miss", upstream: "100ms", url: cachedUrl, headers: auth, pid: cached.pid, model: "miss-100", lines: "miss-100" },
@@ -168,7 +194,8 @@ const samples = new Map();
 try {
   // Warm every isolate and connection pool before measuring.
   for (const s of systems) for (const w of workloads) {
-    const r = oha(s.url, { ...w, headers: s.headers, seconds: 1, model: s.model, lines: s.lines });
+    // Requests still running at the end are waited for: a slow system's first ones count.
+    const r = oha(s.url, { ...w, headers: s.headers, seconds: 1, model: s.model, lines: s.lines, wait: true });
     if (r.ok === 0) throw new Error(`${label(s)} ${JSON.stringify(w)} answered no request with 200 during warm-up: ${JSON.stringify(r)}`);
   }
   for (let round = 1; round <= ROUNDS; round++) {
@@ -185,7 +212,8 @@ try {
     }
   }
 } finally {
-  await Promise.allSettled([passthrough.stop(), switchyard.stop(), fallback.stop(), cached.stop(), mock.stop()]);
+  await Promise.allSettled([passthrough.stop(), switchyard.stop(), fallback.stop(), cached.stop(), sharded.stop(), mock.stop()]);
+  for (const files of lineFiles.values()) for (const path of Object.values(files)) rmSync(path, { force: true });
 }
 
 const rows = [];
