@@ -3,17 +3,25 @@
 //   passthrough  oha -> trivial Rust Worker in workerd (the runtime's floor) -> mock
 //   switchyard   oha -> Switchyard in workerd -> mock
 // for JSON and streaming chat at concurrency 1 and 32; plus wasm sizes.
+// And the response cache, against a 0 ms and a 100 ms upstream (mock
+// directive `latency_ms=100` in the base path):
+//   switchyard-cache-hit   every request a hit (one question, warmed up)
+//   switchyard-cache-miss  every request a miss (a random question of 50,000
+//                          per request, on a route whose entries live 1 ms)
+//   switchyard-cache-miss-shards16  the same with FLIGHT_SHARDS=16 (0 ms only)
+//   switchyard             (100 ms) the same gateway without a cache, for reference
 // Prints a table with ratios to the pass-through Worker and the CPU time
 // workerd spent per request (from /proc; all of workerd, Miniflare's own
 // entry worker included), and writes JSON.
 //
 // Env: BENCH_SECONDS (per measurement, default 5), BENCH_ROUNDS (default 3;
 // the median of the rounds is reported), BENCH_OUT (default bench/results/latest.json),
-// BENCH_SYSTEMS (comma-separated names: measure only those, and the pass-through).
+// BENCH_SYSTEMS (a regex: only the systems whose name matches, plus the
+// pass-through floor; e.g. BENCH_SYSTEMS=cache).
 import { execFileSync } from "node:child_process";
 import { readFileSync as readProc } from "node:fs";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
@@ -24,17 +32,31 @@ const OUT = process.env.BENCH_OUT ?? join(ROOT, "bench", "results", "latest.json
 const OHA = join(process.env.CARGO_HOME ?? join(process.env.HOME, ".cargo"), "bin", "oha");
 const KEY = "sy-bench-key";
 const PASSTHROUGH_SCRIPT = join(ROOT, "bench", "passthrough", "build", "index.js");
+const ONLY = process.env.BENCH_SYSTEMS ? new RegExp(process.env.BENCH_SYSTEMS) : null;
+/** Distinct questions in a cache-miss body file. */
+const MISS_QUESTIONS = 50_000;
 
-const body = (stream) =>
+const body = (stream, model = "mock-small", question = "Say hello to the benchmark in a few words.") =>
   JSON.stringify({
-    model: "mock-small",
-    messages: [{ role: "user", content: "Say hello to the benchmark in a few words." }],
+    model,
+    messages: [{ role: "user", content: question }],
     ...(stream ? { stream: true } : {}),
   });
 
-function oha(url, { concurrency, stream, headers = {}, seconds = SECONDS }) {
+/** A file of request bodies, one a line, each another question (oha -Z picks one per request). */
+function missBodies(model, stream) {
+  const path = join(tmpdir(), `switchyard-bench-${process.pid}-${model}-${stream ? "stream" : "json"}.jsonl`);
+  const lines = [];
+  for (let i = 0; i < MISS_QUESTIONS; i++) lines.push(body(stream, model, `Question number ${i} of ${process.pid}?`));
+  writeFileSync(path, lines.join("\n") + "\n");
+  return path;
+}
+
+function oha(url, { concurrency, stream, headers = {}, seconds = SECONDS, model, lines, wait = false }) {
   const args = ["-z", `${seconds}s`, "-c", String(concurrency), "--no-tui", "--output-format", "json", "-m", "POST",
-    "-H", "content-type: application/json", "-d", body(stream)];
+    ...(wait ? ["--wait-ongoing-requests-after-deadline"] : []),
+    "-H", "content-type: application/json",
+    ...(lines ? ["-Z", lines[stream ? "stream" : "json"]] : ["-d", body(stream, model)])];
   for (const [name, value] of Object.entries(headers)) args.push("-H", `${name}: ${value}`);
   args.push(url);
   const report = JSON.parse(execFileSync(OHA, args, { encoding: "utf8", maxBuffer: 64 << 20 }));
@@ -42,6 +64,7 @@ function oha(url, { concurrency, stream, headers = {}, seconds = SECONDS }) {
   const ok = codes["200"] ?? 0;
   const total = Object.values(codes).reduce((a, b) => a + b, 0);
   return {
+    codes,
     rps: report.summary.requestsPerSec,
     p50_ms: report.latencyPercentiles.p50 * 1000,
     p99_ms: report.latencyPercentiles.p99 * 1000,
@@ -118,7 +141,44 @@ const limitsExact = await startMeasured({
   routes: LIMITS_ROUTES,
 });
 
-const systems = [
+// The response cache (KV + single-flight object), against a 0 ms and a
+// 100 ms upstream. Hits ask one question (sampling is left to the route:
+// `sampled`); misses ask a random one of MISS_QUESTIONS per request, on
+// routes whose entries live 1 ms, so a repeated question misses as well.
+const cached = await startMeasured({
+  port: 0,
+  cache: true,
+  bindings: { GATEWAY_KEYS: hashKey(KEY), FAST_URL: `${mock.url}/v1`, SLOW_URL: `${mock.url}/latency_ms=100/v1` },
+  routes: compileRoutes(`
+provider fast { kind openai-compatible  base env FAST_URL }
+provider slow { kind openai-compatible  base env SLOW_URL }
+route hit-0    { when model == "hit-0"     cache 1h sampled   try fast:mock-small }
+route hit-100  { when model == "hit-100"   cache 1h sampled   try slow:mock-small }
+route miss-0   { when model == "miss-0"    cache 1ms sampled  try fast:mock-small }
+route miss-100 { when model == "miss-100"  cache 1ms sampled  try slow:mock-small }
+route plain    { try slow:{model} }
+`),
+});
+// The same gateway with its flight objects shared by the keys (FLIGHT_SHARDS=16).
+const sharded = await startMeasured({
+  port: 0,
+  cache: true,
+  bindings: { GATEWAY_KEYS: hashKey(KEY), FAST_URL: `${mock.url}/v1`, FLIGHT_SHARDS: "16" },
+  routes: compileRoutes(`
+provider fast { kind openai-compatible  base env FAST_URL }
+route miss-0 { when model == "miss-0"  cache 1ms sampled  try fast:mock-small }
+route plain  { try fast:{model} }
+`),
+});
+const auth = { authorization: `Bearer ${KEY}` };
+const cachedUrl = `${cached.url}/v1/chat/completions`;
+const lineFiles = new Map();
+const lines = (model) => {
+  if (!lineFiles.has(model)) lineFiles.set(model, { json: missBodies(model, false), stream: missBodies(model, true) });
+  return lineFiles.get(model);
+};
+
+const allSystems = [
   { name: "direct", url: `${mock.url}/v1/chat/completions` },
   { name: "passthrough", url: `${passthrough.url}/v1/chat/completions`, pid: passthrough.pid },
   { name: "switchyard", url: `${switchyard.url}/v1/chat/completions`, headers: { authorization: `Bearer ${KEY}` }, pid: switchyard.pid },
@@ -135,10 +195,25 @@ const systems = [
     headers: { authorization: `Bearer ${KEY}` },
     pid: limitsExact.pid,
   },
+  { name: "switchyard-cache-hit", upstream: "0ms", url: cachedUrl, headers: auth, pid: cached.pid, model: "hit-0" },
+  { name: "switchyard-cache-miss", upstream: "0ms", url: cachedUrl, headers: auth, pid: cached.pid, model: "miss-0", lines: "miss-0" },
+  {
+    name: "switchyard-cache-miss-shards16",
+    upstream: "0ms",
+    url: `${sharded.url}/v1/chat/completions`,
+    headers: auth,
+    pid: sharded.pid,
+    model: "miss-0",
+    lines: "miss-0",
+  },
+  { name: "switchyard", upstream: "100ms", url: cachedUrl, headers: auth, pid: cached.pid, model: "mock-small" },
+  { name: "switchyard-cache-hit", upstream: "100ms", url: cachedUrl, headers: auth, pid: cached.pid, model: "hit-100" },
+  { name: "switchyard-cache-miss", upstream: "100ms", url: cachedUrl, headers: auth, pid: cached.pid, model: "miss-100", lines: "miss-100" },
 ];
-// BENCH_SYSTEMS=a,b,… measures only those (the pass-through floor always).
-const only = process.env.BENCH_SYSTEMS?.split(",");
-if (only) systems.splice(0, systems.length, ...systems.filter((s) => s.name === "passthrough" || only.includes(s.name)));
+for (const s of allSystems) s.upstream ??= "0ms";
+const systems = allSystems.filter((s) => s.name === "passthrough" || !ONLY || ONLY.test(s.name));
+for (const s of systems) if (s.lines) s.lines = lines(s.lines);
+const label = (s) => `${s.name}@${s.upstream}`;
 const workloads = [];
 for (const stream of [false, true]) for (const concurrency of [1, 32]) workloads.push({ stream, concurrency });
 
@@ -146,24 +221,28 @@ const samples = new Map();
 try {
   // Warm every isolate and connection pool before measuring.
   for (const s of systems) for (const w of workloads) {
-    const r = oha(s.url, { ...w, headers: s.headers, seconds: 1 });
-    if (r.ok === 0) throw new Error(`${s.name} answered no request with 200 during warm-up`);
+    // Requests still running at the end are waited for: a slow system's first ones count.
+    const r = oha(s.url, { ...w, headers: s.headers, seconds: 1, model: s.model, lines: s.lines, wait: true });
+    if (r.ok === 0) throw new Error(`${label(s)} ${JSON.stringify(w)} answered no request with 200 during warm-up: ${JSON.stringify(r)}`);
   }
   for (let round = 1; round <= ROUNDS; round++) {
     for (const w of workloads) {
       // Interleave systems inside each workload so drift hits all of them alike.
       for (const s of systems) {
-        const key = `${s.name}|${w.stream ? "stream" : "json"}|${w.concurrency}`;
+        const key = `${label(s)}|${w.stream ? "stream" : "json"}|${w.concurrency}`;
         const cpuBefore = s.pid ? cpuMicros(s.pid) : 0;
-        const r = oha(s.url, { ...w, headers: s.headers });
+        const r = oha(s.url, { ...w, headers: s.headers, model: s.model, lines: s.lines });
         if (s.pid) r.cpu_us_per_req = (cpuMicros(s.pid) - cpuBefore) / Math.max(1, r.ok + r.errors);
         samples.set(key, [...(samples.get(key) ?? []), r]);
-        process.stderr.write(`round ${round}/${ROUNDS} ${key.padEnd(24)} ${r.rps.toFixed(0)} req/s\n`);
+        process.stderr.write(`round ${round}/${ROUNDS} ${key.padEnd(40)} ${r.rps.toFixed(0)} req/s\n`);
       }
     }
   }
 } finally {
-  await Promise.allSettled([passthrough.stop(), switchyard.stop(), fallback.stop(), limits.stop(), limitsExact.stop(), mock.stop()]);
+  await Promise.allSettled([
+    passthrough.stop(), switchyard.stop(), fallback.stop(), limits.stop(), limitsExact.stop(), cached.stop(), sharded.stop(), mock.stop(),
+  ]);
+  for (const files of lineFiles.values()) for (const path of Object.values(files)) rmSync(path, { force: true });
 }
 
 const rows = [];
@@ -171,6 +250,7 @@ for (const w of workloads) {
   const workload = w.stream ? "stream" : "json";
   const summarize = (name) => {
     const runs = samples.get(`${name}|${workload}|${w.concurrency}`);
+    if (!runs) return null;
     return {
       rps: median(runs.map((r) => r.rps)),
       p50_ms: median(runs.map((r) => r.p50_ms)),
@@ -179,10 +259,10 @@ for (const w of workloads) {
       cpu_us_per_req: runs[0].cpu_us_per_req === undefined ? null : median(runs.map((r) => r.cpu_us_per_req)),
     };
   };
-  const floor = summarize("passthrough");
+  const floor = summarize("passthrough@0ms");
   for (const s of systems) {
-    const m = summarize(s.name);
-    rows.push({ workload, concurrency: w.concurrency, system: s.name, ...m, rps_vs_passthrough: m.rps / floor.rps });
+    const m = summarize(label(s));
+    rows.push({ workload, concurrency: w.concurrency, system: s.name, upstream: s.upstream, ...m, rps_vs_passthrough: m.rps / floor.rps });
   }
 }
 
@@ -201,11 +281,22 @@ mkdirSync(dirname(OUT), { recursive: true });
 writeFileSync(OUT, JSON.stringify(result, null, 2) + "\n");
 
 const fmt = (n, d = 0) => n.toFixed(d);
-console.log("\n| workload | conc. | system | req/s | p50 ms | p99 ms | req/s vs passthrough | workerd CPU µs/req | errors |");
-console.log("|---|---:|---|---:|---:|---:|---:|---:|---:|");
+console.log("\n| workload | conc. | upstream | system | req/s | p50 ms | p99 ms | req/s vs passthrough | workerd CPU µs/req | errors |");
+console.log("|---|---:|---|---|---:|---:|---:|---:|---:|---:|");
 for (const r of rows) {
   const cpu = r.cpu_us_per_req === null ? "–" : fmt(r.cpu_us_per_req);
-  console.log(`| ${r.workload} | ${r.concurrency} | ${r.system} | ${fmt(r.rps)} | ${fmt(r.p50_ms, 2)} | ${fmt(r.p99_ms, 2)} | ${fmt(r.rps_vs_passthrough, 2)}× | ${cpu} | ${r.errors} |`);
+  console.log(`| ${r.workload} | ${r.concurrency} | ${r.upstream} | ${r.system} | ${fmt(r.rps)} | ${fmt(r.p50_ms, 2)} | ${fmt(r.p99_ms, 2)} | ${fmt(r.rps_vs_passthrough, 2)}× | ${cpu} | ${r.errors} |`);
+}
+const cacheRows = rows.filter((r) => r.system === "switchyard-cache-hit");
+if (cacheRows.length) {
+  console.log("\n| cache | workload | conc. | upstream | hit p50 ms | miss p50 ms | miss / hit | hit req/s | miss req/s | hit CPU µs | miss CPU µs |");
+  console.log("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+  for (const hit of cacheRows) {
+    const miss = rows.find((r) => r.system === "switchyard-cache-miss" && r.workload === hit.workload && r.concurrency === hit.concurrency && r.upstream === hit.upstream);
+    if (!miss) continue;
+    const verdict = hit.p50_ms < miss.p50_ms ? "hit < miss" : "HIT NOT CHEAPER";
+    console.log(`| ${verdict} | ${hit.workload} | ${hit.concurrency} | ${hit.upstream} | ${fmt(hit.p50_ms, 2)} | ${fmt(miss.p50_ms, 2)} | ${fmt(miss.p50_ms / hit.p50_ms, 1)}× | ${fmt(hit.rps)} | ${fmt(miss.rps)} | ${fmt(hit.cpu_us_per_req ?? 0)} | ${fmt(miss.cpu_us_per_req ?? 0)} |`);
+  }
 }
 console.log("\n| wasm | raw bytes | gzip -9 bytes |\n|---|---:|---:|");
 for (const [name, s] of Object.entries(sizes)) console.log(`| ${name} | ${s.raw} | ${s.gzip} (${fmt(s.gzip / 1024, 1)} KiB) |`);

@@ -13,6 +13,7 @@
 //! every failure is a [`GatewayError`], never a runtime 500.
 
 mod body;
+mod cache;
 mod effects;
 mod guard;
 mod objects;
@@ -217,6 +218,10 @@ async fn route_and_run(
             loads.get(&(s as *const _)).copied().unwrap_or_default()
         })
     };
+    let mut cached = match cache::begin(env, req, plan, route, &chain, inbound).await {
+        Ok(turn) => turn,
+        Err(served) => return Ok(served),
+    };
     let mut edge = effects::Edge {
         env,
         plan,
@@ -227,8 +232,10 @@ async fn route_and_run(
     };
     let outcome = engine::run(plan, &chain, &mut edge).await;
     edge.guard.finish();
+    let outcome = cached.settle(ctx, outcome).await;
     let response = answer(&route.name, inbound, outcome, request_id);
     set_headers(&response, &edge.guard.headers());
+    cached.mark(&response);
     Ok(response)
 }
 

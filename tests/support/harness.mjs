@@ -102,6 +102,9 @@ export async function startMock(args = []) {
 /** The KV namespace binding and key the Worker reads a routing plan from (src/edge/plan.rs). */
 export const ROUTES_BINDING = "ROUTES";
 export const PLAN_KEY = "plan";
+/** The response cache's KV namespace and single-flight Durable Object (src/edge/cache.rs). */
+export const CACHE_BINDING = "CACHE";
+export const FLIGHT_BINDING = "FLIGHT";
 
 /**
  * Runs the compiled Worker in workerd. `bindings` are the Worker's vars and
@@ -109,8 +112,11 @@ export const PLAN_KEY = "plan";
  * `routes`: give the Worker a `ROUTES` KV namespace, seeded with this plan
  * (an object, serialized as JSON, or a raw string) unless it is `null`.
  * The result's `putPlan(plan)` / `deletePlan()` change it while running.
+ * `cache: true`: bind the response cache (KV `CACHE`, Durable Object
+ * `FLIGHT`; `cache: "kv"` binds the KV namespace only); the result's
+ * `cacheKv()` and `flight(key)` reach them from the test.
  */
-export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, persist, instances = 1 } = {}) {
+export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, cache, persist, instances = 1 } = {}) {
   if (!existsSync(scriptPath)) {
     throw new Error(`${scriptPath} is missing: run \`sh scripts/build-worker.sh\` (make test does)`);
   }
@@ -124,12 +130,15 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     compatibilityDate: COMPATIBILITY_DATE,
     bindings,
-    ...(routes === undefined ? {} : { kvNamespaces: [ROUTES_BINDING] }),
+    kvNamespaces: [...(routes === undefined ? [] : [ROUTES_BINDING]), ...(cache ? [CACHE_BINDING] : [])],
     ...(gatewayObjects
       ? {
           durableObjects: {
             LIMITER: { className: "RateLimiter", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) },
             BREAKER: { className: "CircuitBreaker", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) },
+            ...(cache === true
+              ? { [FLIGHT_BINDING]: { className: "Flight", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) } }
+              : {}),
           },
         }
       : {}),
@@ -155,6 +164,16 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
     mf,
     putPlan,
     deletePlan: async () => (await kv()).delete(PLAN_KEY),
+    cacheKv: () => mf.getKVNamespace(CACHE_BINDING),
+    /**
+     * Sends one message about `key` (text, see src/cache/flight.rs) to its
+     * flight object (the one named `key`, without FLIGHT_SHARDS); resolves to the reply.
+     */
+    async flight(key, message) {
+      const ns = await mf.getDurableObjectNamespace(FLIGHT_BINDING);
+      const res = await ns.get(ns.idFromName(key)).fetch("https://flight.test/", { method: "POST", body: `${key} ${message}` });
+      return res.text();
+    },
     url: url.href.replace(/\/$/, ""),
     fetch: (path, init) => mf.dispatchFetch(new URL(path, "http://gateway.test").href, init),
     /** The same request to the `n`-th gateway Worker (0 is the first). */
