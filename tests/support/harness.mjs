@@ -109,8 +109,10 @@ export const PLAN_KEY = "plan";
  * `routes`: give the Worker a `ROUTES` KV namespace, seeded with this plan
  * (an object, serialized as JSON, or a raw string) unless it is `null`.
  * The result's `putPlan(plan)` / `deletePlan()` change it while running.
+ * `handleRuntimeStdio(stdout, stderr)`: workerd's output streams (what the
+ * Worker logs), instead of this process's.
  */
-export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes } = {}) {
+export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, handleRuntimeStdio } = {}) {
   if (!existsSync(scriptPath)) {
     throw new Error(`${scriptPath} is missing: run \`sh scripts/build-worker.sh\` (make test does)`);
   }
@@ -122,6 +124,7 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
     bindings,
     ...(routes === undefined ? {} : { kvNamespaces: [ROUTES_BINDING] }),
     ...(port === undefined ? {} : { host: "127.0.0.1", port }),
+    ...(handleRuntimeStdio === undefined ? {} : { handleRuntimeStdio }),
   });
   const url = await mf.ready;
   const kv = async () => {
