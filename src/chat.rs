@@ -39,7 +39,19 @@ pub fn inspect(body: &[u8]) -> Result<ChatSummary, GatewayError> {
         }
         Some(_) => {}
     }
-    let probe: Probe = serde_json::from_slice(body).map_err(|e| {
+    // JSON text is UTF-8 (RFC 8259 §8.1). serde checks the strings it reads,
+    // not the ones it skips, and the body is forwarded as it came: check it
+    // whole here, so no provider is sent bytes that are not text.
+    let text = std::str::from_utf8(body).map_err(|e| {
+        GatewayError::new(
+            Fault::BadRequest,
+            format!(
+                "Request body is not valid JSON: invalid UTF-8 at byte {}.",
+                e.valid_up_to()
+            ),
+        )
+    })?;
+    let probe: Probe = serde_json::from_str(text).map_err(|e| {
         let what = if e.is_syntax() || e.is_eof() {
             "Request body is not valid JSON"
         } else {
@@ -229,6 +241,24 @@ mod tests {
         assert!(e.message.contains("line 1 column"), "{}", e.message);
         assert!(err("").message.contains("empty"));
         assert!(err("{\"model\":\"m\",").message.contains("not valid JSON"));
+    }
+
+    #[test]
+    fn invalid_utf8_anywhere_is_refused() {
+        // Inside a field the check skips (content), in an unknown key, and an
+        // overlong encoding: none of it may be forwarded.
+        for bad in [
+            &b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"h\xffi\"}]}"[..],
+            b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}],\"x\xc3\":1}",
+            b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\xc0\xaf\"}]}",
+        ] {
+            let e = inspect(bad).unwrap_err();
+            assert_eq!(e.status(), 400);
+            assert!(e.message.contains("invalid UTF-8"), "{}", e.message);
+        }
+        // Escapes and real multi-byte text are fine.
+        let ok = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9 \u{e9}\u{1f600}\"}]}";
+        assert!(inspect(ok.as_bytes()).is_ok());
     }
 
     #[test]

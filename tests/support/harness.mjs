@@ -115,8 +115,10 @@ export const FLIGHT_BINDING = "FLIGHT";
  * `cache: true`: bind the response cache (KV `CACHE`, Durable Object
  * `FLIGHT`; `cache: "kv"` binds the KV namespace only); the result's
  * `cacheKv()` and `flight(key)` reach them from the test.
+ * `handleRuntimeStdio(stdout, stderr)`: workerd's output streams (what the
+ * Worker logs), instead of this process's.
  */
-export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, cache, persist, instances = 1 } = {}) {
+export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, cache, persist, instances = 1, handleRuntimeStdio } = {}) {
   if (!existsSync(scriptPath)) {
     throw new Error(`${scriptPath} is missing: run \`sh scripts/build-worker.sh\` (make test does)`);
   }
@@ -151,6 +153,7 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
     workers,
     ...(persist === undefined ? {} : { durableObjectsPersist: persist }),
     ...(port === undefined ? {} : { host: "127.0.0.1", port }),
+    ...(handleRuntimeStdio === undefined ? {} : { handleRuntimeStdio }),
   });
   const url = await mf.ready;
   const kv = async () => {

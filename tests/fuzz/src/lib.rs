@@ -2,6 +2,8 @@
 //! through the whole front end (parse or YAML, compile, render) and comes
 //! out as a plan or as errors — never a panic, never both, never neither.
 
+pub mod inbound;
+
 use switchyard::plan::{Router, RoutingPlan};
 use switchyard::routes::{self, compile::content_hash, diag, Options, SourceFile, Sources};
 
