@@ -62,7 +62,7 @@ async fn exchange<M: Serialize, A: DeserializeOwned>(
     if !response.ok() {
         return Err(format!("status {}: {}", response.status(), text.chars().take(200).collect::<String>()));
     }
-    serde_json::from_str(&text).map_err(|e| format!("unreadable answer: {e}"))
+    serde_json::from_slice(text.as_bytes()).map_err(|e| format!("unreadable answer: {e}"))
 }
 
 /// Whether `binding` is bound.

@@ -432,7 +432,7 @@ fn error_of(last: &Last) -> GatewayError {
 
 /// The `error.message` of an OpenAI- or Anthropic-shaped error body.
 fn upstream_message(body: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(body.as_bytes()).ok()?;
     v.pointer("/error/message").and_then(|m| m.as_str()).map(str::to_string)
 }
 

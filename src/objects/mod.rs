@@ -54,13 +54,13 @@ fn now_ms(req: &Request, test_clock: bool) -> u64 {
 async fn message<T: DeserializeOwned>(req: &Request) -> Result<T> {
     let text = JsFuture::from(req.inner().text()?).await?;
     let text = text.as_string().unwrap_or_default();
-    serde_json::from_str(&text).map_err(|e| worker::Error::RustError(format!("bad message: {e}")))
+    serde_json::from_slice(text.as_bytes()).map_err(|e| worker::Error::RustError(format!("bad message: {e}")))
 }
 
 /// The state stored by an earlier instance, if any (and readable).
 async fn load<T: DeserializeOwned>(state: &State) -> Option<T> {
     let text: Option<String> = state.storage().get(STATE_KEY).await.ok().flatten();
-    text.and_then(|t| serde_json::from_str(&t).ok())
+    text.and_then(|t| serde_json::from_slice(t.as_bytes()).ok())
 }
 
 /// Writes the state, `allowUnconfirmed`: the answer does not wait for the

@@ -98,7 +98,7 @@ fn malformed(what: &str) -> DecodeError {
 /// message a policy one), from the status when the body has no type; the
 /// message is Anthropic's own.
 pub fn error(status: u16, body: &str) -> ProviderError {
-    let value: Option<Value> = serde_json::from_str(body).ok();
+    let value: Option<Value> = serde_json::from_slice(body.as_bytes()).ok();
     let detail = value.as_ref().and_then(|v| v.get("error"));
     let kind = detail.and_then(|e| e.get("type")).and_then(Value::as_str);
     let message = detail

@@ -79,7 +79,7 @@ impl Decoder {
             // (a cut right after its `event:` line) means nothing.
             return Ok(());
         } else {
-            match serde_json::from_str(data) {
+            match serde_json::from_slice(data.as_bytes()) {
                 Ok(value) => value,
                 Err(_) if frame.event.as_deref() == Some("error") => {
                     self.ended = true;

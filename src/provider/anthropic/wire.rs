@@ -23,7 +23,7 @@ pub(crate) fn input_of(arguments: &str) -> Value {
     if trimmed.is_empty() {
         return Value::Object(Map::new());
     }
-    match serde_json::from_str::<Value>(trimmed) {
+    match serde_json::from_slice::<Value>(trimmed.as_bytes()) {
         Ok(Value::Object(object)) => Value::Object(object),
         _ => {
             let mut object = Map::new();

@@ -115,7 +115,7 @@ fn tool_use(call: &crate::canonical::ToolCall) -> Result<Value, GatewayError> {
     let input: Value = if call.arguments.trim().is_empty() {
         Value::Object(Map::new())
     } else {
-        serde_json::from_str(&call.arguments).map_err(|_| {
+        serde_json::from_slice(call.arguments.as_bytes()).map_err(|_| {
             bad_request(format!(
                 "The arguments of tool call `{}` are not JSON; Bedrock needs them as a JSON object.",
                 call.id

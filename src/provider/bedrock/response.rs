@@ -159,7 +159,7 @@ fn policy_hint(message: &str) -> bool {
 
 /// What a Bedrock error answer (`status`, the start of its body) means.
 pub fn error(status: u16, body: &str) -> ProviderError {
-    let v: Option<Value> = serde_json::from_str(body).ok();
+    let v: Option<Value> = serde_json::from_slice(body.as_bytes()).ok();
     let field = |name: &str| {
         v.as_ref()
             .and_then(|v| v.get(name))

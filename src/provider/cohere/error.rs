@@ -12,7 +12,7 @@ use crate::canonical::{ErrorClass, ProviderError};
 
 /// What an error answer means.
 pub fn error(status: u16, body: &str) -> ProviderError {
-    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let parsed: Option<Value> = serde_json::from_slice(body.as_bytes()).ok();
     let message = parsed
         .as_ref()
         .and_then(|v| v.get("message").or_else(|| v.pointer("/error/message")))

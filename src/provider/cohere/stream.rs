@@ -69,7 +69,7 @@ impl Decoder {
         if data.is_empty() || data == "[DONE]" || self.done {
             return Ok(());
         }
-        let event: Value = serde_json::from_str(data).map_err(|e| {
+        let event: Value = serde_json::from_slice(data.as_bytes()).map_err(|e| {
             DecodeError::Malformed(format!("a Cohere stream event is not valid JSON: {e}"))
         })?;
         if !event.is_object() {

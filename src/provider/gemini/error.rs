@@ -17,7 +17,7 @@ use crate::canonical::{ErrorClass, ProviderError};
 
 /// What an error answer means.
 pub fn error(status: u16, body: &str) -> ProviderError {
-    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let parsed: Option<Value> = serde_json::from_slice(body.as_bytes()).ok();
     let detail = parsed.as_ref().and_then(|v| match v {
         Value::Array(items) => items.first().and_then(|first| first.get("error")),
         other => other.get("error"),

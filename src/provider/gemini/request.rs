@@ -254,7 +254,7 @@ fn call_args(name: &str, arguments: &str) -> Result<Value, GatewayError> {
     if arguments.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
     }
-    match serde_json::from_str::<Value>(arguments) {
+    match serde_json::from_slice::<Value>(arguments.as_bytes()) {
         Ok(Value::Object(args)) => Ok(Value::Object(args)),
         _ => Err(bad_request(format!(
             "The arguments of the tool call to `{name}` are not a JSON object; Gemini needs one."
@@ -279,7 +279,7 @@ fn function_response(req: &ChatRequest, at: usize, message: &Message) -> Result<
         })?;
     let text = message.joined_text();
     let key = if message.is_error { "error" } else { "content" };
-    let response = match serde_json::from_str::<Value>(&text) {
+    let response = match serde_json::from_slice::<Value>(text.as_bytes()) {
         Ok(Value::Object(object)) if !message.is_error => Value::Object(object),
         Ok(value) if !text.trim().is_empty() => object([(key, value)]),
         _ => object([(key, Value::String(text))]),

@@ -199,7 +199,7 @@ impl Params for RawObject<'_> {
 
     fn number(&self, key: &str) -> Option<f64> {
         let text = self.value(key)?;
-        match serde_json::from_str::<serde_json::Value>(&text).ok()? {
+        match serde_json::from_slice::<serde_json::Value>(text.as_bytes()).ok()? {
             serde_json::Value::Number(n) => n.as_f64(),
             _ => None,
         }

@@ -155,7 +155,7 @@ pub fn error_message(error: &Value) -> Option<String> {
 /// What an error answer means: the class from the status and the body's
 /// `code`/`type`/message, and the provider's message.
 pub fn error(status: u16, body: &str) -> ProviderError {
-    let value: Option<Value> = serde_json::from_str(body).ok();
+    let value: Option<Value> = serde_json::from_slice(body.as_bytes()).ok();
     let inner = value.as_ref().map(|v| match v.get("error") {
         Some(error) => error,
         None => v,

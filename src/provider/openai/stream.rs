@@ -55,7 +55,7 @@ impl Decoder {
             out.push(StreamEvent::Done);
             return Ok(());
         }
-        let chunk: Value = serde_json::from_str(data)
+        let chunk: Value = serde_json::from_slice(data.as_bytes())
             .map_err(|e| DecodeError::Malformed(format!("a stream event is not JSON: {e}")))?;
         if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
             let message = error_message(error).unwrap_or_else(|| error.to_string());
