@@ -61,7 +61,7 @@ impl Group {
 
     fn numbers(&self, out: &mut String) {
         let q = |q: f64| self.latency.quantile(q).map_or("null".to_string(), |v| v.to_string());
-        let mean = if self.requests == 0 { "null".to_string() } else { (self.latency.sum_ms / self.requests).to_string() };
+        let mean = self.latency.sum_ms.checked_div(self.requests).map_or("null".to_string(), |m| m.to_string());
         out.push_str(&format!(
             "\"requests\":{},\"errors\":{},\"limited\":{},\"cache_hits\":{},\"p50_ms\":{},\"p95_ms\":{},\"mean_ms\":{},\"tokens_in\":{},\"tokens_out\":{},\"cost_usd\":{},\"costed\":{}",
             self.requests, self.errors, self.limited, self.cache_hits, q(0.5), q(0.95), mean, self.tokens_in, self.tokens_out, usd(self.cost_nano), self.costed

@@ -138,6 +138,7 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
           durableObjects: {
             LIMITER: { className: "RateLimiter", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) },
             BREAKER: { className: "CircuitBreaker", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) },
+            METRICS: { className: "Metrics", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) },
             ...(cache === true
               ? { [FLIGHT_BINDING]: { className: "Flight", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) } }
               : {}),
