@@ -11,6 +11,12 @@
 //! sends this isolate's batch first; other isolates' batches arrive within
 //! [`FLUSH_MS`]. Without the `METRICS` binding nothing is counted (the log
 //! lines are still written) and the endpoint answers 500 naming it.
+//!
+//! Where a Workers Analytics Engine dataset is bound as [`AE_BINDING`],
+//! every counted request is also written to it as one data point (no
+//! round trip: the runtime batches them), for queries over longer
+//! periods with Cloudflare's SQL API; the endpoint and the dashboard
+//! still read the object, which a Worker can read without an API token.
 
 use super::objects;
 use crate::config::Settings;
@@ -20,10 +26,10 @@ use crate::metrics::counters::Counters;
 use crate::metrics::log::{self, Pending};
 use crate::metrics::record::{self, header, Outcome, Record};
 use crate::metrics::render::{self, Budget};
-use crate::metrics::{BINDING, FLUSH_EVERY, FLUSH_MS, OBJECT_NAME};
+use crate::metrics::{AE_BINDING, BINDING, FLUSH_EVERY, FLUSH_MS, OBJECT_NAME};
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
-use worker::{Context, Delay, Env, Response};
+use worker::{AnalyticsEngineDataPointBuilder, Context, Delay, Env, Response};
 
 thread_local! {
     // This isolate's requests not yet sent to the object (never borrowed across an await).
@@ -64,9 +70,9 @@ pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, s
     Record {
         at_ms: started_ms,
         request_id: request_id.to_string(),
-        route: get(header::ROUTE).unwrap_or_default(),
-        target: get(header::TARGET).unwrap_or_default(),
-        key: seen.key,
+        route: record::label(&get(header::ROUTE).unwrap_or_default()),
+        target: record::label(&get(header::TARGET).unwrap_or_default()),
+        key: record::label(&seen.key),
         status,
         outcome: Some(outcome),
         error,
@@ -77,6 +83,7 @@ pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, s
         cost_nano: record::nano_usd(get(header::COST_USD).as_deref()),
         cache,
         trail: serde_json::to_string(&seen.trail).unwrap_or_else(|_| "[]".into()),
+        tries: seen.trail.iter().map(record::Try::of).collect(),
         stream,
     }
 }
@@ -100,6 +107,21 @@ pub fn stream_ended(request_id: &str, end: &str) {
 
 /// Counts the request in this isolate's batch and arranges its sending.
 pub fn count(env: &Env, ctx: &Context, r: &Record, timeout_ms: u64) {
+    if let Ok(dataset) = env.analytics_engine(AE_BINDING) {
+        let point = AnalyticsEngineDataPointBuilder::new()
+            .indexes([r.route.as_str()])
+            .blobs([r.route.as_str(), &r.target, &r.key, r.outcome().as_str(), &r.error])
+            .doubles([
+                r.latency_ms as f64,
+                f64::from(r.status),
+                r.tokens_in.unwrap_or(0) as f64,
+                r.tokens_out.unwrap_or(0) as f64,
+                r.cost_nano.unwrap_or(0) as f64 / 1e9,
+            ]);
+        if let Err(e) = point.write_to(&dataset) {
+            worker::console_error!("{{\"event\":\"analytics_engine_failed\",\"error\":{:?}}}", e.to_string());
+        }
+    }
     if !objects::bound(env, BINDING) {
         return;
     }

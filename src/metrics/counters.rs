@@ -60,6 +60,19 @@ impl Series {
     }
 }
 
+/// The tries one target got (from the requests' trails): its health,
+/// whichever target answered in the end.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tries {
+    pub target: String,
+    /// Calls made.
+    pub tries: u64,
+    /// Calls that did not end well.
+    pub failed: u64,
+    /// Times it was skipped without a call (breaker open, quota).
+    pub skipped: u64,
+}
+
 /// Requests in one timeline slot (`slot` = time / [`SLOT_MS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Slot {
@@ -88,6 +101,7 @@ pub struct Counters {
     pub since_ms: u64,
     pub requests: u64,
     pub series: Vec<Series>,
+    pub tries: Vec<Tries>,
     /// Oldest first.
     pub slots: Vec<Slot>,
     /// Oldest first.
@@ -116,6 +130,14 @@ impl Counters {
         one.cost_nano = r.cost_nano.unwrap_or(0);
         one.costed = u64::from(r.cost_nano.is_some());
         self.add_series(one);
+        for t in &r.tries {
+            self.add_tries(Tries {
+                target: label(&t.target),
+                tries: u64::from(t.sent),
+                failed: u64::from(t.sent && !t.ok),
+                skipped: u64::from(!t.sent),
+            });
+        }
         if self.since_ms == 0 || r.at_ms < self.since_ms {
             self.since_ms = r.at_ms;
         }
@@ -149,6 +171,9 @@ impl Counters {
         for s in other.series {
             self.add_series(s);
         }
+        for t in other.tries {
+            self.add_tries(t);
+        }
         for s in other.slots {
             self.add_slot(s);
         }
@@ -168,6 +193,20 @@ impl Counters {
             }
         }
         self.series.push(s);
+    }
+
+    fn add_tries(&mut self, mut t: Tries) {
+        if !self.tries.iter().any(|m| m.target == t.target) && self.tries.len() >= MAX_SERIES {
+            t.target = OTHER.into();
+        }
+        match self.tries.iter_mut().find(|m| m.target == t.target) {
+            Some(m) => {
+                m.tries += t.tries;
+                m.failed += t.failed;
+                m.skipped += t.skipped;
+            }
+            None => self.tries.push(t),
+        }
     }
 
     fn add_slot(&mut self, s: Slot) {
@@ -203,6 +242,9 @@ impl Counters {
             ));
             s.latency.encode(&mut out);
             out.push('\n');
+        }
+        for t in &self.tries {
+            out.push_str(&format!("a\t{}\t{}\t{}\t{}\n", t.target, t.tries, t.failed, t.skipped));
         }
         for s in &self.slots {
             out.push_str(&format!("t\t{}\t{}\t{}\t{}\n", s.slot, s.requests, s.errors, s.cache_hits));
@@ -241,6 +283,7 @@ impl Counters {
                     cost_nano: n(10),
                     costed: n(11),
                 }),
+                ("a", 5) => c.add_tries(Tries { target: s(1), tries: n(2), failed: n(3), skipped: n(4) }),
                 ("t", 5) => c.add_slot(Slot { slot: n(1), requests: n(2), errors: n(3), cache_hits: n(4) }),
                 ("e", 8) => c.push_error(ErrorEntry {
                     at_ms: n(1),
@@ -265,6 +308,7 @@ fn other_labels() -> Labels {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::record::Try;
 
     pub(crate) fn record(at_ms: u64, route: &str, outcome: Outcome, latency_ms: u64) -> Record {
         Record {
@@ -283,6 +327,10 @@ mod tests {
             cost_nano: Some(1_500),
             cache: None,
             trail: r#"[{"provider":"mock","model":"gpt","outcome":"500"}]"#.into(),
+            tries: vec![
+                Try { target: "mock:gpt".into(), ok: false, sent: true },
+                Try { target: "b:m".into(), ok: !outcome.is_error(), sent: true },
+            ],
             stream: false,
         }
     }
@@ -313,6 +361,9 @@ mod tests {
         assert_eq!(total.slots, direct.slots);
         assert_eq!(total.errors, direct.errors);
         assert_eq!(total.errors.len(), 8);
+        assert_eq!(total.tries, direct.tries);
+        assert_eq!(total.tries[0], Tries { target: "mock:gpt".into(), tries: 40, failed: 40, skipped: 0 });
+        assert_eq!(total.tries[1].failed, 8);
     }
 
     #[test]

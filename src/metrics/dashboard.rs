@@ -13,8 +13,8 @@ pub const PAGE: &str = include_str!("dashboard.html");
 
 /// The page's `Content-Security-Policy`.
 pub const CSP: &str = "default-src 'none'; \
-    style-src 'sha256-ox/gFqHisiVBPzYc4l5HNhyw2Pou4y9ARCGyoryXeOQ='; \
-    script-src 'sha256-JlibsR+RnTJRhN+w2Ayv9b5dTBDvKA0mC0gIYvciaNM='; \
+    style-src 'sha256-1iHHvlBrg0NQTJDBAffqmJgiym0I6Plzki+jV0d8EZU='; \
+    script-src 'sha256-5Q8fmSRw6ebON5nkXx/1cfhg9NWmJpVywN7FiuHB1Fo='; \
     connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The page's headers besides its content type.
@@ -64,8 +64,9 @@ mod tests {
     #[test]
     fn the_page_is_self_contained() {
         assert!(!PAGE.contains("style=\""), "inline style attributes need 'unsafe-inline'");
+        let page = PAGE.replace(r#"<link rel="icon" href="data:,">"#, "");
         for external in ["http://", "https://", "src=", "href=", "@import", "url("] {
-            let hits: Vec<_> = PAGE.match_indices(external).map(|(i, _)| &PAGE[i.saturating_sub(20)..i + 30]).collect();
+            let hits: Vec<_> = page.match_indices(external).map(|(i, _)| &page[i.saturating_sub(20)..i + 30]).collect();
             // The SVG namespace is an identifier, not a fetch.
             assert!(hits.iter().all(|h| h.contains("www.w3.org/2000/svg")), "{external}: {hits:?}");
         }

@@ -19,6 +19,10 @@ pub mod render;
 
 /// The Durable Object binding holding the totals.
 pub const BINDING: &str = "METRICS";
+/// Optional: a Workers Analytics Engine dataset every counted request is
+/// also written to (blobs: route, target, key name, outcome, error; doubles:
+/// latency ms, status, tokens in, tokens out, cost USD; index: route).
+pub const AE_BINDING: &str = "METRICS_AE";
 /// The one object's name: the whole gateway counts in one object (a batch
 /// per isolate at most every [`FLUSH_MS`] or [`FLUSH_EVERY`] requests).
 pub const OBJECT_NAME: &str = "gateway";

@@ -96,6 +96,24 @@ impl Outcome {
     }
 }
 
+/// One try of a request's trail, for its target's health.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Try {
+    /// `provider:model`.
+    pub target: String,
+    /// The provider answered well.
+    pub ok: bool,
+    /// A call was made (not skipped for a breaker or a quota).
+    pub sent: bool,
+}
+
+impl Try {
+    /// The try of one trail entry.
+    pub fn of(a: &Attempt) -> Try {
+        Try { target: label(&a.target()), ok: a.outcome == "ok", sent: a.was_sent() }
+    }
+}
+
 /// One request's facts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Record {
@@ -120,6 +138,8 @@ pub struct Record {
     pub cache: Option<String>,
     /// The attempt trail as JSON (`[]` when there was none).
     pub trail: String,
+    /// The same trail, one [`Try`] per entry.
+    pub tries: Vec<Try>,
     /// Whether the answer is a relayed stream.
     pub stream: bool,
 }

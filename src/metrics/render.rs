@@ -133,12 +133,25 @@ pub fn json(c: &Counters, now_ms: u64, keys: &[String], budgets: &[Budget]) -> S
         ("errors_by_class", |l: &Labels| l.error.as_str(), "error"),
     ] {
         out.push_str(&format!(",\"{name}\":["));
-        let groups = group(&c.series, by, &[]);
-        for (i, g) in groups.iter().filter(|g| !(label == "error" && g.name.is_empty())).enumerate() {
+        let mut groups = group(&c.series, by, &[]);
+        if label == "target" {
+            for t in &c.tries {
+                if !groups.iter().any(|g| g.name == t.target) {
+                    groups.push(Group { name: t.target.clone(), ..Group::default() });
+                }
+            }
+        }
+        for (i, g) in groups.iter().filter(|g| !(label != "route" && g.name.is_empty())).enumerate() {
             if i > 0 {
                 out.push(',');
             }
             g.json(&mut out, label);
+            if label == "target" {
+                // The target's own tries, from every trail it was in.
+                let t = c.tries.iter().find(|t| t.target == g.name).cloned().unwrap_or_default();
+                out.pop();
+                out.push_str(&format!(",\"tries\":{},\"failed_tries\":{},\"skipped\":{}}}", t.tries, t.failed, t.skipped));
+            }
         }
         out.push(']');
     }
@@ -298,6 +311,16 @@ pub fn prometheus(c: &Counters, budgets: &[Budget]) -> String {
             out.push_str(&format!("\"}} {}\n", usd(b.limit_nano)));
         }
     }
+    let name = "switchyard_target_tries_total";
+    help(&mut out, name, "counter", "Calls to each target from every request's trail (result ok, failed; skipped: no call, breaker open or over quota).");
+    for t in &c.tries {
+        for (result, n) in [("ok", t.tries - t.failed), ("failed", t.failed), ("skipped", t.skipped)] {
+            out.push_str(name);
+            out.push_str("{target=\"");
+            escape(&mut out, &t.target);
+            out.push_str(&format!("\",result=\"{result}\"}} {n}\n"));
+        }
+    }
     let name = "switchyard_recent_errors";
     help(&mut out, name, "gauge", "Errors held in the recent-errors ring (see the JSON form for their trails).");
     out.push_str(&format!("{name} {}\n", c.errors.len()));
@@ -339,6 +362,7 @@ mod tests {
             tokens_out: None,
             cost_nano: None,
             trail: r#"[{"provider":"mock","model":"gpt-4o","key":0,"outcome":"500"}]"#.into(),
+            tries: vec![crate::metrics::record::Try { target: "other:m".into(), ok: false, sent: true }],
             ..base.clone()
         });
         c.add(&Record { outcome: Some(Outcome::CacheHit), target: String::new(), latency_ms: 2, cost_nano: None, ..base });
@@ -367,6 +391,8 @@ mod tests {
         assert_eq!(v["timeline"]["requests"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).sum::<u64>(), 11);
         let p50 = v["targets"][0]["p50_ms"].as_u64().unwrap();
         assert!((35..=50).contains(&p50), "{p50}");
+        let tried = v["targets"].as_array().unwrap().iter().find(|t| t["target"] == "other:m").unwrap();
+        assert_eq!((tried["requests"].as_u64(), tried["failed_tries"].as_u64()), (Some(0), Some(1)));
     }
 
     #[test]
@@ -388,6 +414,7 @@ mod tests {
         assert!(text.contains(r#"switchyard_requests_total{route="smart",target="mock:gpt-4o",key="team\"a\\b",outcome="success",error=""} 9"#), "{text}");
         assert!(text.contains(r#"outcome="success",error="",le="0.05"} 9"#), "{text}");
         assert!(text.contains(r#"outcome="success",error="",le="+Inf"} 9"#));
+        assert!(text.contains("switchyard_target_tries_total{target=\"other:m\",result=\"failed\"} 1\n"), "{text}");
         assert!(text.contains(r#"switchyard_request_duration_seconds_sum{route="smart",target="mock:gpt-4o",key="team\"a\\b",outcome="error",error="upstream_status"} 0.9"#));
         // Every sample line: name, labels, one value.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
