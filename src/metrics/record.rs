@@ -209,7 +209,7 @@ mod tests {
     #[test]
     fn outcomes_follow_the_trail() {
         let ok = attempt("a", "ok", None);
-        assert_eq!(Outcome::classify(200, None, None, &[ok.clone()]), Outcome::Success);
+        assert_eq!(Outcome::classify(200, None, None, std::slice::from_ref(&ok)), Outcome::Success);
         assert_eq!(Outcome::classify(200, Some("MISS"), None, &[attempt("a", "500", None), ok.clone()]), Outcome::Retried);
         assert_eq!(Outcome::classify(200, None, None, &[attempt("a", "500", None), attempt("b", "ok", None)]), Outcome::Fallback);
         assert_eq!(

@@ -39,7 +39,6 @@ route main     { try ok:{model} }
 
 let mock;
 let gw;
-let LOG = "";
 /** Everything the gateway said, for the key scan. */
 const SEEN = [];
 
@@ -58,14 +57,7 @@ before(async () => {
     routes: compileRoutes(ROUTES),
     cache: true,
     port: 0,
-    handleRuntimeStdio(stdout, stderr) {
-      for (const stream of [stdout, stderr]) {
-        stream.setEncoding("utf8");
-        stream.on("data", (chunk) => {
-          LOG += chunk;
-        });
-      }
-    },
+    captureLog: true,
   });
 });
 after(async () => {
@@ -215,7 +207,7 @@ test("the Prometheus text format: HELP, TYPE, escaped labels, histograms", async
 
 test("one JSON log line per request, with its chain and no prompt; a stream's when it ends", async () => {
   const lines = await until("every request's log line", () => {
-    const found = LOG.split("\n")
+    const found = gw.log().split("\n")
       .map((l) => l.slice(l.indexOf("{")))
       .filter((l) => l.startsWith('{"event":"request"'))
       .map((l) => JSON.parse(l));
@@ -231,7 +223,7 @@ test("one JSON log line per request, with its chain and no prompt; a stream's wh
   const stream = lines.find((l) => l.stream);
   assert.equal(stream.stream_end, "ok");
   assert.equal(lines.find((l) => l.route === "limited" && l.status === 429).outcome, "limited");
-  assert.ok(!LOG.includes("dashboard prompt text"), "prompts are never logged");
+  assert.ok(!gw.log().includes("dashboard prompt text"), "prompts are never logged");
 });
 
 test("the dashboard signs in, shows live numbers after traffic, and is screenshotted", { skip: !existsSync(CHROMIUM) && "no /usr/bin/chromium (scripts/setup.sh installs it)" }, async () => {
@@ -292,7 +284,7 @@ test("the dashboard signs in, shows live numbers after traffic, and is screensho
 });
 
 test("no metric, page or log line holds a provider key or a gateway key", async () => {
-  SEEN.push((await metrics()).text, (await metrics("?format=prometheus")).text, LOG);
-  assert.ok(LOG.includes('"event":"request"'));
+  SEEN.push((await metrics()).text, (await metrics("?format=prometheus")).text, gw.log());
+  assert.ok(gw.log().includes('"event":"request"'));
   for (const text of SEEN) for (const k of FORBIDDEN) assert.ok(!text.includes(k), `a key leaked: ${k}`);
 });

@@ -116,9 +116,21 @@ export const FLIGHT_BINDING = "FLIGHT";
  * `FLIGHT`; `cache: "kv"` binds the KV namespace only); the result's
  * `cacheKv()` and `flight(key)` reach them from the test.
  * `handleRuntimeStdio(stdout, stderr)`: workerd's output streams (what the
- * Worker logs), instead of this process's.
+ * Worker logs), instead of this process's; `captureLog: true` collects them
+ * instead, for the result's `log()` (all the text so far).
  */
-export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, cache, persist, instances = 1, handleRuntimeStdio } = {}) {
+export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, cache, persist, instances = 1, handleRuntimeStdio, captureLog } = {}) {
+  let log = "";
+  if (captureLog) {
+    handleRuntimeStdio = (stdout, stderr) => {
+      for (const stream of [stdout, stderr]) {
+        stream.setEncoding("utf8");
+        stream.on("data", (chunk) => {
+          log += chunk;
+        });
+      }
+    };
+  }
   if (!existsSync(scriptPath)) {
     throw new Error(`${scriptPath} is missing: run \`sh scripts/build-worker.sh\` (make test does)`);
   }
@@ -166,6 +178,8 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
   if (routes !== undefined && routes !== null) await putPlan(routes);
   return {
     mf,
+    /** What the Worker wrote so far (with `captureLog: true`). */
+    log: () => log,
     putPlan,
     deletePlan: async () => (await kv()).delete(PLAN_KEY),
     cacheKv: () => mf.getKVNamespace(CACHE_BINDING),
