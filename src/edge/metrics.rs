@@ -131,15 +131,19 @@ pub fn count(env: &Env, ctx: &Context, r: &Record, timeout_ms: u64) {
         b.requests
     });
     if held >= FLUSH_EVERY {
-        ctx.wait_until(flush(env.clone(), timeout_ms));
+        ctx.wait_until(flush_after(0, env.clone(), timeout_ms));
     } else if !SCHEDULED.with(|s| s.replace(true)) {
-        let env = env.clone();
-        ctx.wait_until(async move {
-            Delay::from(Duration::from_millis(FLUSH_MS)).await;
-            SCHEDULED.with(|s| s.set(false));
-            flush(env, timeout_ms).await;
-        });
+        ctx.wait_until(flush_after(FLUSH_MS, env.clone(), timeout_ms));
     }
+}
+
+/// [`flush`] after `delay_ms` (0: now; else the timed send, which frees the schedule).
+async fn flush_after(delay_ms: u64, env: Env, timeout_ms: u64) {
+    if delay_ms > 0 {
+        Delay::from(Duration::from_millis(delay_ms)).await;
+        SCHEDULED.with(|s| s.set(false));
+    }
+    flush(env, timeout_ms).await;
 }
 
 /// Sends this isolate's batch to the object (taken out first: never twice).

@@ -125,7 +125,10 @@ async fn handle(
         Endpoint::Metrics => {
             require_admin(&admitted, &settings, "the metrics")?;
             let accept = header(headers, "accept").unwrap_or_default();
-            let prometheus = req.url().is_ok_and(|u| u.query_pairs().any(|(k, v)| k == "format" && v == "prometheus"))
+            // The raw URL: the `url` crate (and its IDNA tables) stays out of the Worker.
+            let url = req.inner().url();
+            let query = url.split_once('?').map_or("", |(_, q)| q);
+            let prometheus = query.split('&').any(|p| p == "format=prometheus")
                 || (accept.contains("text/plain") && !accept.contains("application/json"));
             metrics::serve(env, &settings, prometheus).await.map(Into::into)
         }

@@ -9,7 +9,6 @@
 
 use super::histogram::Histogram;
 use super::record::{label, Outcome, Record};
-use std::collections::VecDeque;
 
 /// The text format's version (first line); a newer one is not read.
 pub const VERSION: u32 = 1;
@@ -105,7 +104,7 @@ pub struct Counters {
     /// Oldest first.
     pub slots: Vec<Slot>,
     /// Oldest first.
-    pub errors: VecDeque<ErrorEntry>,
+    pub errors: Vec<ErrorEntry>,
 }
 
 impl Counters {
@@ -226,9 +225,8 @@ impl Counters {
     fn push_error(&mut self, e: ErrorEntry) {
         let at = self.errors.iter().rposition(|m| m.at_ms <= e.at_ms).map_or(0, |i| i + 1);
         self.errors.insert(at, e);
-        while self.errors.len() > MAX_ERRORS {
-            self.errors.pop_front();
-        }
+        let over = self.errors.len().saturating_sub(MAX_ERRORS);
+        self.errors.drain(..over);
     }
 
     /// The text form (see the module doc).
@@ -390,7 +388,7 @@ mod tests {
         assert!(c.series.iter().any(|s| s.labels.target == OTHER));
         assert_eq!(c.series.iter().map(|s| s.count).sum::<u64>(), MAX_SERIES as u64 + 50);
         assert_eq!(c.errors.len(), MAX_ERRORS);
-        assert_eq!(c.errors.back().unwrap().at_ms, 1_000 + MAX_SERIES as u64 + 49);
+        assert_eq!(c.errors.last().unwrap().at_ms, 1_000 + MAX_SERIES as u64 + 49);
         let mut late = Counters::default();
         late.add(&record(SLOT_MS * 1_000, "r", Outcome::Success, 1));
         late.add(&record(SLOT_MS * (1_000 + SLOTS + 5), "r", Outcome::Success, 1));

@@ -82,7 +82,7 @@ fn group(series: &[Series], by: fn(&Labels) -> &str, names: &[String]) -> Vec<Gr
             }
         }
     }
-    groups.sort_by(|a, b| b.requests.cmp(&a.requests).then_with(|| a.name.cmp(&b.name)));
+    // In first-seen order: the dashboard sorts (no sort code in the Worker).
     groups
 }
 
@@ -381,10 +381,11 @@ mod tests {
         assert_eq!(v["totals"]["cost_usd"].as_f64(), Some(0.0000225));
         assert_eq!(v["outcomes"]["success"], 9);
         assert_eq!(v["routes"][0]["route"], "smart");
-        assert_eq!(v["keys"][0]["key"], "team\"a\\b");
-        assert_eq!(v["keys"][0]["budget_usd"], serde_json::Value::Null);
-        assert_eq!(v["keys"][1]["key"], "idle");
-        assert_eq!(v["keys"][1]["requests"], 0);
+        assert_eq!(v["keys"][0]["key"], "idle");
+        assert_eq!(v["keys"][0]["requests"], 0);
+        assert_eq!(v["keys"][1]["key"], "team\"a\\b");
+        assert_eq!(v["keys"][1]["requests"], 11);
+        assert_eq!(v["keys"][1]["budget_usd"], serde_json::Value::Null);
         assert_eq!(v["errors_by_class"][0]["error"], "upstream_status");
         assert_eq!(v["recent_errors"][0]["attempts"][0]["outcome"], "500");
         assert_eq!(v["timeline"]["requests"].as_array().unwrap().len(), SLOTS as usize);
