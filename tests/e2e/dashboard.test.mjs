@@ -82,12 +82,12 @@ async function metrics(query = "", headers = auth(OPS_KEY)) {
   SEEN.push(text);
   return { status: res.status, type: res.headers.get("content-type"), text };
 }
-/** Polls `check` (no fixed sleeps: each round is a real request) until it returns a value. */
-async function until(what, check, rounds = 200) {
-  for (let i = 0; i < rounds; i++) {
+/** Polls `check` every 10 ms until it returns a value (at most `ms`): waits for a state, never for a time. */
+async function until(what, check, ms = 15_000) {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
     const value = await check();
     if (value) return value;
-    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`gave up waiting for ${what}`);
 }
