@@ -283,6 +283,41 @@ test("the dashboard signs in, shows live numbers after traffic, and is screensho
   }
 });
 
+test("two isolates' batches add up in the one object, none counted twice", async () => {
+  const two = await startGateway({
+    bindings: { GATEWAY_KEYS: `app:${hashKey(APP_KEY)},ops:${hashKey(OPS_KEY)}`, ADMIN_KEYS: "ops", OK_URL: `${mock.url}/d/${id}/two/v1`, ...SECRETS },
+    routes: compileRoutes(`provider ok { kind openai-compatible  base env OK_URL  keys [secret OK_KEY] }\nroute main { try ok:{model} }`),
+    instances: 2,
+    captureLog: true,
+  });
+  try {
+    const send = async (via) => {
+      const res = await two.fetchVia(via, CHAT, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...auth(APP_KEY) },
+        body: JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "hi" }] }),
+      });
+      assert.equal(res.status, 200);
+      await res.text();
+    };
+    for (let i = 0; i < 7; i++) await send(0);
+    for (let i = 0; i < 5; i++) await send(1);
+    const read = async () => {
+      const res = await two.fetch("/v1/switchyard/metrics", { headers: auth(OPS_KEY) });
+      return JSON.parse(await res.text()).totals.requests;
+    };
+    // The reading isolate sends its own batch; the other's arrives on its timer.
+    await until("both isolates' batches", async () => (await read()) === 12);
+    // Both timers have fired or find their batch gone: reading again changes nothing.
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(await read(), 12);
+    for (let i = 0; i < 3; i++) await send(1);
+    await until("the second isolate's next batch", async () => (await read()) === 15);
+  } finally {
+    await two.stop();
+  }
+});
+
 test("no metric, page or log line holds a provider key or a gateway key", async () => {
   SEEN.push((await metrics()).text, (await metrics("?format=prometheus")).text, gw.log());
   assert.ok(gw.log().includes('"event":"request"'));

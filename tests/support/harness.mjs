@@ -117,7 +117,9 @@ export const FLIGHT_BINDING = "FLIGHT";
  * `cacheKv()` and `flight(key)` reach them from the test.
  * `handleRuntimeStdio(stdout, stderr)`: workerd's output streams (what the
  * Worker logs), instead of this process's; `captureLog: true` collects them
- * instead, for the result's `log()` (all the text so far).
+ * instead, for the result's `log()` (all the text so far). Without either, a
+ * test gateway (no `port`) passes its output through without the
+ * per-request log lines; a served one (dev, benchmarks) prints everything.
  */
 export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, cache, persist, instances = 1, handleRuntimeStdio, captureLog } = {}) {
   let log = "";
@@ -127,6 +129,21 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
         stream.setEncoding("utf8");
         stream.on("data", (chunk) => {
           log += chunk;
+        });
+      }
+    };
+  } else if (handleRuntimeStdio === undefined && port === undefined) {
+    // Tests: the Worker's output passes through without its per-request
+    // log lines (one per request would drown everything else).
+    handleRuntimeStdio = (stdout, stderr) => {
+      for (const [stream, out] of [[stdout, process.stdout], [stderr, process.stderr]]) {
+        stream.setEncoding("utf8");
+        let rest = "";
+        stream.on("data", (chunk) => {
+          const lines = (rest + chunk).split("\n");
+          rest = lines.pop();
+          const kept = lines.filter((l) => !l.includes('{"event":"request"'));
+          if (kept.length) out.write(kept.join("\n") + "\n");
         });
       }
     };
