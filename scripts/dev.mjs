@@ -13,6 +13,8 @@ const gateway = await startGateway({
   bindings: {
     UPSTREAM_BASE_URL: `${mock.url}/v1`,
     GATEWAY_KEYS: `local-dev:${hashKey(DEV_KEY)}`,
+    // The dev key may read the status, the metrics and the dashboard's data.
+    ADMIN_KEYS: "local-dev",
     // The default plan's key secret; the mock accepts any key.
   },
 });
@@ -22,6 +24,7 @@ Switchyard is running at ${gateway.url}
   upstream:    mock provider at ${mock.url} (no provider key needed)
   gateway key: ${DEV_KEY}
   models:      any (the mock answers mock-small, mock-large or whatever you ask for)
+  dashboard:   ${gateway.url}/dashboard (sign in with the gateway key above)
 
 Try it:
   curl -s ${gateway.url}/v1/chat/completions \\

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what building and testing need, and only what is missing:
 # the wasm32 target, pinned wasm-bindgen-cli and worker-build, and the npm
-# packages (wrangler, miniflare). Idempotent: a second run takes a second.
+# packages (wrangler, miniflare, playwright-core), and Chromium for the
+# dashboard test. Idempotent: a second run takes a second.
 set -eu
 . "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -30,4 +31,13 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm ci"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# Debian's Chromium for the dashboard's browser test (playwright-core drives
+# it; its own browser download cannot work here). apt-get only when missing.
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing chromium (apt-get, once)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium
 fi

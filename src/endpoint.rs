@@ -21,13 +21,17 @@ pub enum Endpoint {
     Embeddings,
     /// `GET /v1/switchyard/status`: breakers, limiters and load (admin keys only).
     Status,
+    /// `GET /v1/switchyard/metrics`: counters and latency, JSON or Prometheus text (admin keys only).
+    Metrics,
+    /// `GET /dashboard`: the dashboard page (holds no data: no key needed; it asks for one).
+    Dashboard,
 }
 
 impl Endpoint {
     /// The one method this endpoint accepts.
     pub fn method(self) -> &'static str {
         match self {
-            Endpoint::Health | Endpoint::Models | Endpoint::Status => "GET",
+            Endpoint::Health | Endpoint::Models | Endpoint::Status | Endpoint::Metrics | Endpoint::Dashboard => "GET",
             Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Embeddings => "POST",
         }
     }
@@ -39,7 +43,7 @@ impl Endpoint {
             Endpoint::ChatCompletions => Some("chat"),
             Endpoint::Messages => Some("messages"),
             Endpoint::Embeddings => Some("embeddings"),
-            Endpoint::Health | Endpoint::Models | Endpoint::Status => None,
+            Endpoint::Health | Endpoint::Models | Endpoint::Status | Endpoint::Metrics | Endpoint::Dashboard => None,
         }
     }
 
@@ -55,7 +59,7 @@ impl Endpoint {
 
     /// Whether a gateway key is required.
     pub fn requires_key(self) -> bool {
-        !matches!(self, Endpoint::Health)
+        !matches!(self, Endpoint::Health | Endpoint::Dashboard)
     }
 
     /// Resolves `method path` to an endpoint, or the 404 / 405 to answer.
@@ -71,6 +75,8 @@ impl Endpoint {
             "/v1/messages" => Endpoint::Messages,
             "/v1/embeddings" => Endpoint::Embeddings,
             "/v1/switchyard/status" => Endpoint::Status,
+            "/v1/switchyard/metrics" => Endpoint::Metrics,
+            "/dashboard" => Endpoint::Dashboard,
             _ => {
                 return Err(GatewayError::new(
                     Fault::NotFound,
@@ -122,6 +128,10 @@ mod tests {
         assert_eq!(Endpoint::resolve("GET", "/v1/switchyard/status"), Ok(Endpoint::Status));
         assert!(Endpoint::Status.requires_key());
         assert_eq!(Endpoint::resolve("POST", "/v1/switchyard/status").unwrap_err().status(), 405);
+        assert_eq!(Endpoint::resolve("GET", "/v1/switchyard/metrics"), Ok(Endpoint::Metrics));
+        assert!(Endpoint::Metrics.requires_key());
+        assert_eq!(Endpoint::resolve("GET", "/dashboard/"), Ok(Endpoint::Dashboard));
+        assert!(!Endpoint::Dashboard.requires_key());
     }
 
     #[test]
@@ -154,7 +164,7 @@ mod tests {
     }
 
     #[test]
-    fn only_health_is_open() {
+    fn only_health_and_the_dashboard_page_are_open() {
         assert!(!Endpoint::Health.requires_key());
         assert!(Endpoint::Models.requires_key());
         assert!(Endpoint::ChatCompletions.requires_key());

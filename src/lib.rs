@@ -19,6 +19,7 @@ pub mod engine;
 pub mod error;
 pub mod gate;
 pub mod limits;
+pub mod metrics;
 pub mod plan;
 pub mod provider;
 pub mod sse;

@@ -85,3 +85,32 @@ fn the_default_plan_routes_on_wasm32() {
     assert_eq!(route.name, "default");
     assert_eq!(pick_chain(&route.targets, &mut || 0.5).len(), 1);
 }
+
+#[wasm_bindgen_test]
+fn metrics_batches_merge_and_render_on_wasm32() {
+    use switchyard::metrics::counters::Counters;
+    use switchyard::metrics::record::{nano_usd, Outcome, Record};
+    use switchyard::metrics::render;
+    let record = Record {
+        at_ms: 1_700_000_000_000,
+        route: "r".into(),
+        target: "p:m".into(),
+        key: "app".into(),
+        status: 200,
+        outcome: Some(Outcome::Success),
+        latency_ms: 42,
+        cost_nano: nano_usd(Some("0.0015")),
+        trail: "[]".into(),
+        ..Record::default()
+    };
+    let mut batch = Counters::default();
+    batch.add(&record);
+    batch.add(&record);
+    let mut totals = Counters::decode(&Counters::default().encode());
+    totals.merge(Counters::decode(&batch.encode()));
+    assert_eq!(totals, batch);
+    let json = render::json(&totals, record.at_ms, &[], &[]);
+    assert!(json.contains("\"requests\":2,"), "{json}");
+    assert!(json.contains("\"cost_usd\":0.003,"), "{json}");
+    assert!(render::prometheus(&totals, &[]).contains("outcome=\"success\",error=\"\"} 2\n"));
+}

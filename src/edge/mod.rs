@@ -10,12 +10,15 @@
 //! buffered; JSON checked whole), or an OpenAI-format error with the
 //! attempt trail. Every response carries `x-request-id` and, once routed,
 //! `x-switchyard-route`, `x-switchyard-target`, `x-switchyard-attempts`;
-//! every failure is a [`GatewayError`], never a runtime 500.
+//! every failure is a [`GatewayError`], never a runtime 500. Every request
+//! ends in one structured log line, and a request to a model endpoint is
+//! counted in the metrics ([`metrics`]), both from its final response.
 
 mod body;
 mod cache;
 mod effects;
 mod guard;
+mod metrics;
 mod objects;
 mod plan;
 mod proxy;
@@ -50,12 +53,16 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
+    let started_ms = worker::Date::now().as_millis();
     let request_id = request_id();
     let path = req.path();
     let dialect = Endpoint::dialect_of(&path);
-    let response = match handle(req, &env, &ctx, &request_id, &path, dialect).await {
+    let counted = matches!(Endpoint::resolve(&req.inner().method(), &path), Ok(e) if e.route_name().is_some());
+    let mut seen = metrics::Observed::default();
+    let response = match handle(req, &env, &ctx, &request_id, &path, dialect, &mut seen).await {
         Ok(response) => response,
         Err(error) => {
+            seen.error = Some(error.kind());
             if error.status() >= 500 {
                 worker::console_error!(
                     "{{\"request_id\":\"{request_id}\",\"kind\":\"{}\",\"status\":{},\"message\":{:?}}}",
@@ -69,6 +76,13 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::
     };
     // A streamed body cannot be re-created, so headers are added in place.
     let _ = response.headers().set("x-request-id", &request_id);
+    let record = metrics::observe(&response, seen, &request_id, started_ms);
+    metrics::log(&record);
+    if counted {
+        if let Some(settings) = SETTINGS.with(|c| c.get().and_then(|s| s.as_ref().ok().cloned())) {
+            metrics::count(&env, &ctx, &record, settings.object_timeout_ms);
+        }
+    }
     Ok(response)
 }
 
@@ -79,6 +93,7 @@ async fn handle(
     request_id: &str,
     path: &str,
     dialect: Dialect,
+    seen: &mut metrics::Observed,
 ) -> Result<web_sys::Response, GatewayError> {
     let settings = settings(env)?;
     let headers = req.headers();
@@ -97,20 +112,28 @@ async fn handle(
         content_length: content_length.as_deref(),
     };
     let admitted = gate::admit(&head, &settings)?;
+    if let Some(key) = admitted.key {
+        seen.key.clone_from(&key.name);
+    }
     match admitted.endpoint {
         Endpoint::Health => json(200, r#"{"status":"ok"}"#.to_string()).map(Into::into),
         Endpoint::Models => {
             let router = plan::current(env, settings.plan_refresh_ms).await?;
             json(200, upstream::models_body(&router.plan().models)).map(Into::into)
         }
+        Endpoint::Dashboard => metrics::dashboard().map(Into::into),
+        Endpoint::Metrics => {
+            require_admin(&admitted, &settings, "the metrics")?;
+            let accept = header(headers, "accept").unwrap_or_default();
+            // The raw URL: the `url` crate (and its IDNA tables) stays out of the Worker.
+            let url = req.inner().url();
+            let query = url.split_once('?').map_or("", |(_, q)| q);
+            let prometheus = query.split('&').any(|p| p == "format=prometheus")
+                || (accept.contains("text/plain") && !accept.contains("application/json"));
+            metrics::serve(env, &settings, prometheus).await.map(Into::into)
+        }
         Endpoint::Status => {
-            let key = admitted.key.map_or("", |k| k.name.as_str());
-            if !settings.admin_keys.iter().any(|a| a == key) {
-                return Err(GatewayError::new(
-                    Fault::Forbidden,
-                    "This gateway key may not read the status; it is for the keys listed in ADMIN_KEYS.",
-                ));
-            }
+            require_admin(&admitted, &settings, "the status")?;
             let router = plan::current(env, settings.plan_refresh_ms).await?;
             let offset = clock_offset(&settings, &req);
             json(200, status::body(env, &settings, router.plan(), offset).await).map(Into::into)
@@ -149,9 +172,21 @@ async fn handle(
             };
             let endpoint_name = admitted.endpoint.route_name().unwrap_or("chat");
             let key_name = admitted.key.map_or("", |k| k.name.as_str());
-            route_and_run(env, ctx, &settings, &req, key_name, endpoint_name, &inbound, request_id).await
+            route_and_run(env, ctx, &settings, &req, key_name, endpoint_name, &inbound, request_id, seen).await
         }
     }
+}
+
+/// Refuses (403) a gateway key not named in `ADMIN_KEYS`; `what` is what it asked to read.
+fn require_admin(admitted: &gate::Admitted<'_>, settings: &Settings, what: &str) -> Result<(), GatewayError> {
+    let key = admitted.key.map_or("", |k| k.name.as_str());
+    if settings.admin_keys.iter().any(|a| a == key) {
+        return Ok(());
+    }
+    Err(GatewayError::new(
+        Fault::Forbidden,
+        format!("This gateway key may not read {what}; it is for the keys listed in ADMIN_KEYS."),
+    ))
 }
 
 /// Tests only: how far the objects' clock is moved (`x-switchyard-test-clock-ms`,
@@ -174,6 +209,7 @@ async fn route_and_run(
     endpoint: &str,
     inbound: &Inbound<'_>,
     request_id: &str,
+    seen: &mut metrics::Observed,
 ) -> Result<web_sys::Response, GatewayError> {
     let router = plan::current(env, settings.plan_refresh_ms).await?;
     let headers = req.headers();
@@ -207,6 +243,7 @@ async fn route_and_run(
     guard::check_bindings(env, plan, route)?;
     let mut guard = guard::Guard::new(env, ctx, settings, plan, inbound, clock_offset(settings, req));
     if let Err(refused) = guard.admit_route(route, key_name).await {
+        seen.error = Some(refused.error.kind());
         return Ok(refused_response(&route.name, inbound, refused));
     }
     let candidates = balanced_candidates(&route.targets);
@@ -233,7 +270,7 @@ async fn route_and_run(
     let outcome = engine::run(plan, &chain, &mut edge).await;
     edge.guard.finish();
     let outcome = cached.settle(ctx, outcome).await;
-    let response = answer(&route.name, inbound, outcome, request_id);
+    let response = answer(&route.name, inbound, outcome, request_id, seen);
     set_headers(&response, &edge.guard.headers());
     cached.mark(&response);
     Ok(response)
@@ -270,11 +307,13 @@ fn answer(
     inbound: &Inbound<'_>,
     outcome: Result<engine::Done<web_sys::Response>, engine::Failed>,
     request_id: &str,
+    seen: &mut metrics::Observed,
 ) -> web_sys::Response {
     let model = inbound.model;
     let (response, attempts): (web_sys::Response, _) = match outcome {
         Ok(done) => (done.body, done.attempts),
         Err(failed) => {
+            seen.error = Some(failed.error.kind());
             let mut trail = failed.attempts.clone();
             for a in &mut trail {
                 if a.model == "{model}" {
@@ -306,6 +345,12 @@ fn answer(
         let _ = headers.set("x-switchyard-target", &format!("{}:{target_model}", last.provider));
     }
     let _ = headers.set("x-switchyard-attempts", &attempts.len().to_string());
+    seen.trail = attempts;
+    for a in &mut seen.trail {
+        if a.model == "{model}" {
+            a.model = model.to_string();
+        }
+    }
     response
 }
 

@@ -27,7 +27,21 @@ pub async fn call<M: Serialize, A: DeserializeOwned>(
     timeout_ms: u64,
     offset_ms: i64,
 ) -> Result<A, String> {
-    let exchange = pin!(exchange(env, binding, name, message, offset_ms));
+    let body = serde_json::to_string(message).map_err(|e| e.to_string())?;
+    let text = call_text(env, binding, name, body, timeout_ms, offset_ms).await?;
+    serde_json::from_slice(text.as_bytes()).map_err(|e| format!("unreadable answer: {e}"))
+}
+
+/// The same with a text message and a text answer.
+pub async fn call_text(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    body: String,
+    timeout_ms: u64,
+    offset_ms: i64,
+) -> Result<String, String> {
+    let exchange = pin!(exchange(env, binding, name, body, offset_ms));
     let timer = pin!(Delay::from(Duration::from_millis(timeout_ms)));
     match select(exchange, timer).await {
         Either::Left((answer, _)) => answer,
@@ -35,13 +49,7 @@ pub async fn call<M: Serialize, A: DeserializeOwned>(
     }
 }
 
-async fn exchange<M: Serialize, A: DeserializeOwned>(
-    env: &Env,
-    binding: &str,
-    name: &str,
-    message: &M,
-    offset_ms: i64,
-) -> Result<A, String> {
+async fn exchange(env: &Env, binding: &str, name: &str, body: String, offset_ms: i64) -> Result<String, String> {
     let js = |e: JsValue| super::proxy::describe(&e);
     let namespace = env.durable_object(binding).map_err(|e| format!("binding {binding}: {e}"))?;
     let stub: worker::worker_sys::DurableObject = namespace.get_by_name(name).map_err(|e| e.to_string())?.into_rpc();
@@ -50,7 +58,6 @@ async fn exchange<M: Serialize, A: DeserializeOwned>(
     if offset_ms != 0 {
         headers.set(CLOCK_HEADER, &offset_ms.to_string()).map_err(js)?;
     }
-    let body = serde_json::to_string(message).map_err(|e| e.to_string())?;
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_headers(&headers);
@@ -62,7 +69,7 @@ async fn exchange<M: Serialize, A: DeserializeOwned>(
     if !response.ok() {
         return Err(format!("status {}: {}", response.status(), text.chars().take(200).collect::<String>()));
     }
-    serde_json::from_slice(text.as_bytes()).map_err(|e| format!("unreadable answer: {e}"))
+    Ok(text)
 }
 
 /// Whether `binding` is bound.

@@ -135,6 +135,7 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
             End::Finished => None,
             End::ClientGone => {
                 let _ = reader.cancel();
+                super::metrics::stream_ended(&request_id, "client_gone");
                 return;
             }
             End::UpstreamFailed(failure) => Some(GatewayError::new(
@@ -149,6 +150,7 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
                 Some(error)
             }
         };
+        super::metrics::stream_ended(&request_id, error.as_ref().map_or("ok", GatewayError::kind));
         if let Some(error) = error {
             worker::console_warn!(
                 "{{\"request_id\":\"{request_id}\",\"kind\":\"{}\",\"message\":{:?}}}",

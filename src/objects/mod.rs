@@ -1,7 +1,8 @@
 //! The Durable Objects: the only code besides `crate::edge` that imports
 //! `worker`. Each object is thin glue around plain state that is tested on
 //! the host: [`limiter::RateLimiter`] around [`crate::limits::object`],
-//! [`breaker::CircuitBreaker`] around [`crate::breaker::object`].
+//! [`breaker::CircuitBreaker`] around [`crate::breaker::object`],
+//! [`metrics::Metrics`] around [`crate::metrics::counters`].
 //!
 //! Every object keeps its state in memory (the truth while it lives) and
 //! writes it to `state.storage()` (key `state`, JSON with a version) so a
@@ -21,6 +22,7 @@
 
 pub mod breaker;
 pub mod limiter;
+pub mod metrics;
 
 use crate::config::var;
 use serde::de::DeserializeOwned;

@@ -30,7 +30,6 @@ let gw;
 /** Everything the gateway answered (status line, headers, body), for the leak scan. */
 const SEEN = [];
 /** What workerd wrote to stdout/stderr (the Worker's console). */
-let LOG = "";
 const counts = { requests: 0 };
 const tally = (category) => {
   counts[category] = (counts[category] ?? 0) + 1;
@@ -61,14 +60,7 @@ route default { try catch:{model} }
       ...SECRETS,
     },
     routes,
-    handleRuntimeStdio(stdout, stderr) {
-      for (const stream of [stdout, stderr]) {
-        stream.setEncoding("utf8");
-        stream.on("data", (chunk) => {
-          LOG += chunk;
-        });
-      }
-    },
+    captureLog: true,
   });
 });
 after(async () => {
@@ -748,8 +740,8 @@ describe("controls", () => {
     const res = await send("/v1/chat/completions", { body: JSON.stringify({ model: "to-broken", messages: USER }) });
     assert.ok(res.status >= 500, res.text);
     const requestId = res.headers.get("x-request-id");
-    for (let i = 0; i < 50 && !LOG.includes(requestId); i++) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(LOG.includes(requestId), `the gateway's log line was captured:\n${LOG.slice(-2000)}`);
+    for (let i = 0; i < 50 && !gw.log().includes(requestId); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(gw.log().includes(requestId), `the gateway's log line was captured:\n${gw.log().slice(-2000)}`);
   });
 
   test("no provider key in any response body or header, nor in the gateway's log", () => {
@@ -757,13 +749,13 @@ describe("controls", () => {
     const all = SEEN.join("\n");
     for (const [name, secret] of Object.entries(SECRETS)) {
       assert.ok(!all.includes(secret), `${name} leaked into a response`);
-      assert.ok(!LOG.includes(secret), `${name} leaked into the log`);
+      assert.ok(!gw.log().includes(secret), `${name} leaked into the log`);
       // A fragment long enough to matter (a secret's distinctive middle).
       const fragment = secret.slice(3, -3);
       assert.ok(!all.includes(fragment), `part of ${name} leaked into a response`);
-      assert.ok(!LOG.includes(fragment), `part of ${name} leaked into the log`);
+      assert.ok(!gw.log().includes(fragment), `part of ${name} leaked into the log`);
     }
     assert.ok(!all.includes(GATEWAY_KEY.slice(3)), "the gateway key is never echoed");
-    console.log(`hostile: ${counts.requests} requests; ${JSON.stringify(counts)}; log ${LOG.length} bytes`);
+    console.log(`hostile: ${counts.requests} requests; ${JSON.stringify(counts)}; log ${gw.log().length} bytes`);
   });
 });

@@ -116,9 +116,38 @@ export const FLIGHT_BINDING = "FLIGHT";
  * `FLIGHT`; `cache: "kv"` binds the KV namespace only); the result's
  * `cacheKv()` and `flight(key)` reach them from the test.
  * `handleRuntimeStdio(stdout, stderr)`: workerd's output streams (what the
- * Worker logs), instead of this process's.
+ * Worker logs), instead of this process's; `captureLog: true` collects them
+ * instead, for the result's `log()` (all the text so far). Without either, a
+ * test gateway (no `port`) passes its output through without the
+ * per-request log lines; a served one (dev, benchmarks) prints everything.
  */
-export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, cache, persist, instances = 1, handleRuntimeStdio } = {}) {
+export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, cache, persist, instances = 1, handleRuntimeStdio, captureLog } = {}) {
+  let log = "";
+  if (captureLog) {
+    handleRuntimeStdio = (stdout, stderr) => {
+      for (const stream of [stdout, stderr]) {
+        stream.setEncoding("utf8");
+        stream.on("data", (chunk) => {
+          log += chunk;
+        });
+      }
+    };
+  } else if (handleRuntimeStdio === undefined && port === undefined) {
+    // Tests: the Worker's output passes through without its per-request
+    // log lines (one per request would drown everything else).
+    handleRuntimeStdio = (stdout, stderr) => {
+      for (const [stream, out] of [[stdout, process.stdout], [stderr, process.stderr]]) {
+        stream.setEncoding("utf8");
+        let rest = "";
+        stream.on("data", (chunk) => {
+          const lines = (rest + chunk).split("\n");
+          rest = lines.pop();
+          const kept = lines.filter((l) => !l.includes('{"event":"request"'));
+          if (kept.length) out.write(kept.join("\n") + "\n");
+        });
+      }
+    };
+  }
   if (!existsSync(scriptPath)) {
     throw new Error(`${scriptPath} is missing: run \`sh scripts/build-worker.sh\` (make test does)`);
   }
@@ -138,6 +167,7 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
           durableObjects: {
             LIMITER: { className: "RateLimiter", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) },
             BREAKER: { className: "CircuitBreaker", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) },
+            METRICS: { className: "Metrics", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) },
             ...(cache === true
               ? { [FLIGHT_BINDING]: { className: "Flight", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) } }
               : {}),
@@ -165,6 +195,8 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
   if (routes !== undefined && routes !== null) await putPlan(routes);
   return {
     mf,
+    /** What the Worker wrote so far (with `captureLog: true`). */
+    log: () => log,
     putPlan,
     deletePlan: async () => (await kv()).delete(PLAN_KEY),
     cacheKv: () => mf.getKVNamespace(CACHE_BINDING),

@@ -1,0 +1,204 @@
+//! The metrics on the runtime: each request's [`Record`] from its final
+//! response, its log line, the isolate's batch and its trips to the
+//! `Metrics` object, and `GET /v1/switchyard/metrics`.
+//!
+//! No request waits for the object: a record goes into this isolate's
+//! batch; the batch goes to the object (through `ctx.wait_until`, after the
+//! answer) once it holds [`FLUSH_EVERY`] requests, or [`FLUSH_MS`] after
+//! its first request, whichever comes first. A batch is taken out of the
+//! isolate before it is sent and never sent twice: a failed send loses it
+//! (one log line) rather than risk counting it twice. Reading the metrics
+//! sends this isolate's batch first; other isolates' batches arrive within
+//! [`FLUSH_MS`]. Without the `METRICS` binding nothing is counted (the log
+//! lines are still written) and the endpoint answers 500 naming it.
+//!
+//! Where a Workers Analytics Engine dataset is bound as [`AE_BINDING`],
+//! every counted request is also written to it as one data point (no
+//! round trip: the runtime batches them), for queries over longer
+//! periods with Cloudflare's SQL API; the endpoint and the dashboard
+//! still read the object, which a Worker can read without an API token.
+
+use super::objects;
+use crate::config::Settings;
+use crate::engine::trail::Attempt;
+use crate::error::{Fault, GatewayError};
+use crate::metrics::counters::Counters;
+use crate::metrics::log::{self, Pending};
+use crate::metrics::record::{self, header, Outcome, Record};
+use crate::metrics::render::{self, Budget};
+use crate::metrics::{AE_BINDING, BINDING, FLUSH_EVERY, FLUSH_MS, OBJECT_NAME};
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+use worker::{AnalyticsEngineDataPointBuilder, Context, Delay, Env, Response};
+
+thread_local! {
+    // This isolate's requests not yet sent to the object (never borrowed across an await).
+    static BATCH: RefCell<Counters> = RefCell::new(Counters::default());
+    // Whether a timed send of the batch is waiting.
+    static SCHEDULED: Cell<bool> = const { Cell::new(false) };
+    // Streams' log lines waiting for their end.
+    static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
+}
+
+/// What the edge learnt about a request on its way (the rest is read from
+/// the response).
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// The gateway key's name.
+    pub key: String,
+    /// The error's kind, when the answer is an error the gateway made.
+    pub error: Option<&'static str>,
+    /// The engine's attempt trail.
+    pub trail: Vec<Attempt>,
+}
+
+/// The record of a finished request.
+pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, started_ms: u64) -> Record {
+    let headers = response.headers();
+    let get = |name: &str| headers.get(name).ok().flatten();
+    let status = response.status();
+    let cache = get(header::CACHE);
+    let error = match seen.error {
+        Some(kind) => kind.to_string(),
+        None if status >= 400 => format!("http_{status}"),
+        None => String::new(),
+    };
+    let outcome = Outcome::classify(status, cache.as_deref(), Some(error.as_str()).filter(|e| !e.is_empty()), &seen.trail);
+    let stream = status == 200
+        && outcome != Outcome::CacheHit
+        && get("content-type").is_some_and(|t| t.starts_with("text/event-stream"));
+    Record {
+        at_ms: started_ms,
+        request_id: request_id.to_string(),
+        route: record::label(&get(header::ROUTE).unwrap_or_default()),
+        target: record::label(&get(header::TARGET).unwrap_or_default()),
+        key: record::label(&seen.key),
+        status,
+        outcome: Some(outcome),
+        error,
+        latency_ms: worker::Date::now().as_millis().saturating_sub(started_ms),
+        attempts: record::count(get(header::ATTEMPTS).as_deref()).unwrap_or(0) as u32,
+        tokens_in: record::count(get(header::TOKENS_IN).as_deref()),
+        tokens_out: record::count(get(header::TOKENS_OUT).as_deref()),
+        cost_nano: record::nano_usd(get(header::COST_USD).as_deref()),
+        cache,
+        trail: serde_json::to_string(&seen.trail).unwrap_or_else(|_| "[]".into()),
+        tries: seen.trail.iter().map(record::Try::of).collect(),
+        stream,
+    }
+}
+
+/// Writes the request's log line (a stream's when it ends, see [`stream_ended`]).
+pub fn log(r: &Record) {
+    if !r.stream {
+        return worker::console_log!("{}", log::line(r, None));
+    }
+    for line in PENDING.with(|p| p.borrow_mut().answered(r.clone())) {
+        worker::console_log!("{line}");
+    }
+}
+
+/// A relayed stream ended: `ok`, `client_gone` or the error's kind.
+pub fn stream_ended(request_id: &str, end: &str) {
+    if let Some(line) = PENDING.with(|p| p.borrow_mut().ended(request_id, end)) {
+        worker::console_log!("{line}");
+    }
+}
+
+/// Counts the request in this isolate's batch and arranges its sending.
+pub fn count(env: &Env, ctx: &Context, r: &Record, timeout_ms: u64) {
+    if let Ok(dataset) = env.analytics_engine(AE_BINDING) {
+        let point = AnalyticsEngineDataPointBuilder::new()
+            .indexes([r.route.as_str()])
+            .blobs([r.route.as_str(), &r.target, &r.key, r.outcome().as_str(), &r.error])
+            .doubles([
+                r.latency_ms as f64,
+                f64::from(r.status),
+                r.tokens_in.unwrap_or(0) as f64,
+                r.tokens_out.unwrap_or(0) as f64,
+                r.cost_nano.unwrap_or(0) as f64 / 1e9,
+            ]);
+        if let Err(e) = point.write_to(&dataset) {
+            worker::console_error!("{{\"event\":\"analytics_engine_failed\",\"error\":{:?}}}", e.to_string());
+        }
+    }
+    if !objects::bound(env, BINDING) {
+        return;
+    }
+    let held = BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        b.add(r);
+        b.requests
+    });
+    if held >= FLUSH_EVERY {
+        ctx.wait_until(flush_after(0, env.clone(), timeout_ms));
+    } else if !SCHEDULED.with(|s| s.replace(true)) {
+        ctx.wait_until(flush_after(FLUSH_MS, env.clone(), timeout_ms));
+    }
+}
+
+/// [`flush`] after `delay_ms` (0: now; else the timed send, which frees the schedule).
+async fn flush_after(delay_ms: u64, env: Env, timeout_ms: u64) {
+    if delay_ms > 0 {
+        Delay::from(Duration::from_millis(delay_ms)).await;
+        SCHEDULED.with(|s| s.set(false));
+    }
+    flush(env, timeout_ms).await;
+}
+
+/// Sends this isolate's batch to the object (taken out first: never twice).
+async fn flush(env: Env, timeout_ms: u64) {
+    let batch = BATCH.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    if batch.is_empty() {
+        return;
+    }
+    let body = format!("add\n{}", batch.encode());
+    if let Err(e) = objects::call_text(&env, BINDING, OBJECT_NAME, body, timeout_ms, 0).await {
+        worker::console_error!(
+            "{{\"event\":\"metrics_flush_failed\",\"requests\":{},\"error\":{:?}}}",
+            batch.requests,
+            e
+        );
+    }
+}
+
+/// MERGE HOOK (budgets): each gateway key's budget, from the budget
+/// object's peek. None until the budget objects exist; the dashboard's
+/// "Budget" column and `switchyard_budget_usd` fill in from this.
+async fn budgets(_env: &Env, _settings: &Settings) -> Vec<Budget> {
+    Vec::new()
+}
+
+/// `GET /v1/switchyard/metrics`: JSON, or the Prometheus text format.
+pub async fn serve(env: &Env, settings: &Settings, prometheus: bool) -> Result<Response, GatewayError> {
+    if !objects::bound(env, BINDING) {
+        return Err(GatewayError::new(
+            Fault::Misconfigured,
+            format!("The {BINDING} Durable Object is not bound (wrangler.toml): the gateway keeps no metrics."),
+        ));
+    }
+    let timeout = settings.object_timeout_ms;
+    flush(env.clone(), timeout).await;
+    let text = objects::call_text(env, BINDING, OBJECT_NAME, "read".into(), timeout, 0)
+        .await
+        .map_err(|e| GatewayError::new(Fault::Unavailable, format!("The metrics object did not answer: {e}.")))?;
+    let totals = Counters::decode(&text);
+    let budgets = budgets(env, settings).await;
+    if prometheus {
+        let headers = worker::Headers::new();
+        let _ = headers.set("content-type", "text/plain; version=0.0.4; charset=utf-8");
+        return Ok(Response::ok(render::prometheus(&totals, &budgets)).map_err(super::internal)?.with_headers(headers));
+    }
+    let keys: Vec<String> = settings.gateway_keys.names().map(str::to_string).collect();
+    super::json(200, render::json(&totals, worker::Date::now().as_millis(), &keys, &budgets))
+}
+
+/// `GET /dashboard`: the page (no data in it).
+pub fn dashboard() -> Result<Response, GatewayError> {
+    let headers = worker::Headers::new();
+    let _ = headers.set("content-type", "text/html; charset=utf-8");
+    for (name, value) in crate::metrics::dashboard::HEADERS {
+        let _ = headers.set(name, value);
+    }
+    Ok(Response::ok(crate::metrics::dashboard::PAGE).map_err(super::internal)?.with_headers(headers))
+}

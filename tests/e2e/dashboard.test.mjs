@@ -1,0 +1,325 @@
+// End to end: metrics, the dashboard and the structured log. Traffic of
+// every kind (successes, a retry, a fallback, an error, a cache hit, a
+// limited request, a stream) through the compiled Worker in workerd; then
+// `GET /v1/switchyard/metrics` (JSON and Prometheus text, admin keys only),
+// the one log line per request, and `/dashboard` in headless Chromium
+// (Debian's package, driven by playwright-core): it signs in, shows the
+// numbers, and leaves a screenshot in tests/artifacts/dashboard.png.
+// Every output is scanned for provider and gateway keys.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomUUID } from "node:crypto";
+import { chromium } from "playwright-core";
+import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../support/harness.mjs";
+
+const APP_KEY = "sy-dash-app-key-7f3a9c";
+const OPS_KEY = "sy-dash-ops-key-2b8e41";
+const SECRETS = { OK_KEY: "sk-dash-SECRET-ok-91", BAD_KEY: "sk-dash-SECRET-bad-27", FLAKY_KEY: "sk-dash-SECRET-flaky-53" };
+const FORBIDDEN = [APP_KEY, OPS_KEY, hashKey(APP_KEY), hashKey(OPS_KEY), ...Object.values(SECRETS)];
+const CHROMIUM = "/usr/bin/chromium";
+const ARTIFACTS = join(ROOT, "tests", "artifacts");
+const CHAT = "/v1/chat/completions";
+const id = randomUUID();
+
+const ROUTES = `
+provider ok    { kind openai-compatible  base env OK_URL     keys [secret OK_KEY] }
+provider bad   { kind openai-compatible  base env BAD_URL    keys [secret BAD_KEY] }
+provider flaky { kind openai-compatible  base env FLAKY_URL  keys [secret FLAKY_KEY] }
+route retry    { when model == "retry"    try flaky:mock-small with { attempts 2  backoff constant 1ms } }
+policy guarded { attempts 1  breaker 2 failures in 60s, cooldown 60s, probes 1 }
+route fallback { when model == "fallback" try bad:mock-small with guarded else ok:mock-small }
+route broken   { when model == "broken"   try bad:mock-small with guarded }
+route cached   { when model == "cached"   cache 1h  try ok:mock-small }
+route limited  { when model == "limited"  limit 1 rpm  try ok:mock-small }
+route main     { try ok:{model} }
+`;
+
+let mock;
+let gw;
+/** Everything the gateway said, for the key scan. */
+const SEEN = [];
+
+before(async () => {
+  mock = await startMock();
+  const base = (name, directives) => `${mock.url}/d/${id}/${name}/${directives}v1`;
+  gw = await startGateway({
+    bindings: {
+      GATEWAY_KEYS: `app:${hashKey(APP_KEY)},ops:${hashKey(OPS_KEY)}`,
+      ADMIN_KEYS: "ops",
+      OK_URL: base("ok", ""),
+      BAD_URL: base("bad", "status=500/"),
+      FLAKY_URL: base("flaky", "status=500/fail_times=1/"),
+      ...SECRETS,
+    },
+    routes: compileRoutes(ROUTES),
+    cache: true,
+    port: 0,
+    captureLog: true,
+  });
+});
+after(async () => {
+  await gw?.stop();
+  await mock?.stop();
+});
+
+const auth = (key) => ({ authorization: `Bearer ${key}` });
+async function chat(model, extra = {}) {
+  const res = await gw.fetch(CHAT, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...auth(APP_KEY) },
+    body: JSON.stringify({ model, messages: [{ role: "user", content: "dashboard prompt text" }], ...extra }),
+  });
+  const text = await res.text();
+  SEEN.push(text);
+  return { status: res.status, headers: res.headers, text };
+}
+async function metrics(query = "", headers = auth(OPS_KEY)) {
+  const res = await gw.fetch(`/v1/switchyard/metrics${query}`, { headers });
+  const text = await res.text();
+  SEEN.push(text);
+  return { status: res.status, type: res.headers.get("content-type"), text };
+}
+/** Polls `check` every 10 ms until it returns a value (at most `ms`): waits for a state, never for a time. */
+async function until(what, check, ms = 15_000) {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    const value = await check();
+    if (value) return value;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+let sent = 0;
+const expected = { success: 0, retried: 0, fallback: 0, cache_hit: 0, limited: 0, error: 0 };
+
+test("metrics and dashboard data need an admin key, and cost no upstream call", async () => {
+  const before = (await mock.calls()).count;
+  assert.equal((await metrics("", {})).status, 401);
+  assert.equal((await metrics("", auth("not-a-key"))).status, 401);
+  const refused = await metrics("", auth(APP_KEY));
+  assert.equal(refused.status, 403);
+  assert.match(JSON.parse(refused.text).error.message, /ADMIN_KEYS/);
+  assert.equal((await metrics("?format=prometheus", auth(APP_KEY))).status, 403);
+  assert.equal((await mock.calls()).count, before);
+  // The page itself holds no data: served without a key, locked down by its CSP.
+  const page = await gw.fetch("/dashboard");
+  const html = await page.text();
+  SEEN.push(html);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type"), /^text\/html/);
+  const csp = page.headers.get("content-security-policy");
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /script-src 'sha256-/);
+  assert.equal(page.headers.get("cache-control"), "no-store");
+  assert.ok(!/https?:\/\/(?!www\.w3\.org)/.test(html), "no external resource");
+});
+
+test("traffic of every kind is counted by outcome, route, target and key", async () => {
+  for (let i = 0; i < 5; i++) {
+    assert.equal((await chat("mock-small")).status, 200);
+    expected.success++;
+  }
+  const streamed = await chat("mock-small", { stream: true });
+  assert.equal(streamed.status, 200);
+  assert.match(streamed.text, /\[DONE\]/);
+  expected.success++;
+  const retried = await chat("retry");
+  assert.equal(retried.status, 200);
+  assert.equal(retried.headers.get("x-switchyard-attempts"), "2");
+  expected.retried++;
+  const fell = await chat("fallback");
+  assert.equal(fell.status, 200);
+  assert.equal(fell.headers.get("x-switchyard-target"), "ok:mock-small");
+  expected.fallback++;
+  const broken = await chat("broken");
+  assert.ok(broken.status >= 500, broken.text);
+  expected.error++;
+  assert.equal((await chat("limited")).status, 200);
+  expected.success++;
+  assert.equal((await chat("limited")).status, 429);
+  expected.limited++;
+  // temperature 0: deterministic, so the route caches it.
+  assert.equal((await chat("cached", { temperature: 0 })).headers.get("x-switchyard-cache"), "MISS");
+  expected.success++;
+  // The entry is written after the answer: ask until it is served from the cache.
+  await until("a cache hit", async () => {
+    const again = await chat("cached", { temperature: 0 });
+    const hit = again.headers.get("x-switchyard-cache") === "HIT";
+    if (hit) expected.cache_hit++;
+    else expected.success++;
+    return hit;
+  });
+  sent = Object.values(expected).reduce((a, b) => a + b, 0);
+
+  const m = await until("the metrics to count every request", async () => {
+    const r = await metrics();
+    assert.equal(r.status, 200);
+    const doc = JSON.parse(r.text);
+    return doc.totals.requests === sent ? doc : null;
+  });
+  for (const [outcome, n] of Object.entries(expected)) assert.equal(m.outcomes[outcome], n, `${outcome}: ${JSON.stringify(m.outcomes)}`);
+  assert.equal(m.outcomes.breaker_open, 0);
+  assert.equal(m.totals.errors, 1);
+  assert.equal(m.totals.limited, 1);
+  assert.equal(m.totals.cache_hits, expected.cache_hit);
+  assert.ok(m.totals.p50_ms !== null && m.totals.p95_ms >= m.totals.p50_ms);
+  assert.equal(m.totals.last_minute, sent);
+  const route = (name) => m.routes.find((r) => r.route === name);
+  assert.equal(route("main").requests, 6);
+  assert.equal(route("broken").errors, 1);
+  const key = (name) => m.keys.find((k) => k.key === name);
+  assert.equal(key("app").requests, sent);
+  assert.equal(key("ops").requests, 0, "configured keys are listed without traffic");
+  assert.equal(key("app").budget_usd, null);
+  assert.ok(m.targets.some((t) => t.target === "ok:mock-small" && t.requests >= 9));
+  // A target's health counts its tries in every trail: bad failed in the fallback and in broken.
+  const bad = m.targets.find((t) => t.target === "bad:mock-small");
+  assert.equal(bad.tries, 2);
+  assert.equal(bad.failed_tries, 2);
+  const flaky = m.targets.find((t) => t.target === "flaky:mock-small");
+  assert.deepEqual([flaky.tries, flaky.failed_tries], [2, 1]);
+  assert.ok(m.errors_by_class.some((e) => e.error === "upstream_status" || e.error.startsWith("upstream")));
+  const [recent] = m.recent_errors;
+  assert.equal(recent.route, "broken");
+  assert.equal(recent.key, "app");
+  assert.equal(recent.attempts[0].provider, "bad");
+  assert.equal(recent.attempts[0].outcome, "500");
+  assert.equal(m.timeline.requests.reduce((a, b) => a + b, 0), sent);
+});
+
+test("the Prometheus text format: HELP, TYPE, escaped labels, histograms", async () => {
+  for (const r of [await metrics("?format=prometheus"), await metrics("", { ...auth(OPS_KEY), accept: "text/plain" })]) {
+    assert.equal(r.status, 200);
+    assert.match(r.type, /^text\/plain; version=0\.0\.4/);
+    for (const name of ["switchyard_requests_total", "switchyard_request_duration_seconds", "switchyard_tokens_total", "switchyard_cost_usd_total"]) {
+      assert.match(r.text, new RegExp(`^# HELP ${name} .+$`, "m"));
+      assert.match(r.text, new RegExp(`^# TYPE ${name} (counter|histogram)$`, "m"));
+    }
+    assert.match(r.text, /^switchyard_requests_total\{route="main",target="ok:mock-small",key="app",outcome="success",error=""\} 6$/m);
+    assert.match(r.text, /^switchyard_request_duration_seconds_bucket\{route="main",.*le="\+Inf"\} 6$/m);
+    const total = [...r.text.matchAll(/^switchyard_requests_total\{.*\} (\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    assert.equal(total, sent);
+  }
+});
+
+test("one JSON log line per request, with its chain and no prompt; a stream's when it ends", async () => {
+  const lines = await until("every request's log line", () => {
+    const found = gw.log().split("\n")
+      .map((l) => l.slice(l.indexOf("{")))
+      .filter((l) => l.startsWith('{"event":"request"'))
+      .map((l) => JSON.parse(l));
+    const chats = found.filter((l) => l.route);
+    return chats.length >= sent ? chats : null;
+  });
+  assert.equal(new Set(lines.map((l) => l.request_id)).size, lines.length, "one line per request");
+  const fell = lines.find((l) => l.route === "fallback");
+  assert.equal(fell.outcome, "fallback");
+  assert.deepEqual(fell.chain.map((a) => `${a.provider}:${a.outcome}`), ["bad:500", "ok:ok"]);
+  assert.equal(typeof fell.latency_ms, "number");
+  assert.ok("tokens_in" in fell && "cost_usd" in fell);
+  const stream = lines.find((l) => l.stream);
+  assert.equal(stream.stream_end, "ok");
+  assert.equal(lines.find((l) => l.route === "limited" && l.status === 429).outcome, "limited");
+  assert.ok(!gw.log().includes("dashboard prompt text"), "prompts are never logged");
+});
+
+test("the dashboard signs in, shows live numbers after traffic, and is screenshotted", { skip: !existsSync(CHROMIUM) && "no /usr/bin/chromium (scripts/setup.sh installs it)" }, async () => {
+  const profile = mkdtempSync(join(tmpdir(), "switchyard-chromium-"));
+  // A new empty profile (--user-data-dir) and the flags of the toolchain notes.
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1360, height: 1000 },
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+  const problems = [];
+  try {
+    const page = await browser.newPage();
+    page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
+    page.on("pageerror", (e) => problems.push(String(e)));
+    const requests = [];
+    page.on("request", (r) => requests.push(r.url()));
+    await page.goto(`${gw.url}/dashboard`);
+    assert.equal(await page.isVisible("#login"), true);
+    // A key that may not read the metrics is refused and forgotten.
+    await page.fill("#key", APP_KEY);
+    await page.click("button[type=submit]");
+    await page.waitForFunction(() => /ADMIN_KEYS/.test(document.getElementById("msg").textContent));
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+    problems.length = 0; // the refusals' own 403s
+    await page.fill("#key", OPS_KEY);
+    await page.click("button[type=submit]");
+    await page.waitForFunction((n) => document.getElementById("kpi-requests").textContent === String(n), sent);
+    const text = (sel) => page.textContent(sel);
+    assert.equal(await text("#kpi-errors"), "1");
+    assert.match(await text("#kpi-p50"), /^\d+(\.\d)? m?s$/);
+    assert.match(await text("#kpi-hit"), /%$/);
+    assert.match(await text("#targets"), /ok:mock-small/);
+    assert.match(await text("#targets"), /bad:mock-small/);
+    assert.match(await text("#routes"), /fallback/);
+    assert.match(await text("#keys"), /app/);
+    assert.match(await text("#errors"), /bad:mock-small → 500/);
+    assert.equal(await page.locator("#timeline rect").count() > 0, true);
+    // The key lives in this tab's sessionStorage only: no cookie, not in a URL.
+    assert.deepEqual(await browser.cookies(), []);
+    for (const url of requests) for (const k of FORBIDDEN) assert.ok(!url.includes(k), url);
+    assert.ok(requests.every((u) => u.startsWith(gw.url)), `only the gateway is asked: ${requests}`);
+    // Live: more traffic shows up at the next refresh (every 5 s).
+    await chat("mock-small");
+    await page.waitForFunction((n) => document.getElementById("kpi-requests").textContent === String(n), sent + 1, { timeout: 20_000 });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard.png"), fullPage: true });
+    SEEN.push(await page.content());
+    assert.deepEqual(problems, [], "no console errors (CSP violations included)");
+  } finally {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+test("two isolates' batches add up in the one object, none counted twice", async () => {
+  const two = await startGateway({
+    bindings: { GATEWAY_KEYS: `app:${hashKey(APP_KEY)},ops:${hashKey(OPS_KEY)}`, ADMIN_KEYS: "ops", OK_URL: `${mock.url}/d/${id}/two/v1`, ...SECRETS },
+    routes: compileRoutes(`provider ok { kind openai-compatible  base env OK_URL  keys [secret OK_KEY] }\nroute main { try ok:{model} }`),
+    instances: 2,
+    captureLog: true,
+  });
+  try {
+    const send = async (via) => {
+      const res = await two.fetchVia(via, CHAT, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...auth(APP_KEY) },
+        body: JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "hi" }] }),
+      });
+      assert.equal(res.status, 200);
+      await res.text();
+    };
+    for (let i = 0; i < 7; i++) await send(0);
+    for (let i = 0; i < 5; i++) await send(1);
+    const read = async () => {
+      const res = await two.fetch("/v1/switchyard/metrics", { headers: auth(OPS_KEY) });
+      return JSON.parse(await res.text()).totals.requests;
+    };
+    // The reading isolate sends its own batch; the other's arrives on its timer.
+    await until("both isolates' batches", async () => (await read()) === 12);
+    // Both timers have fired or find their batch gone: reading again changes nothing.
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(await read(), 12);
+    for (let i = 0; i < 3; i++) await send(1);
+    await until("the second isolate's next batch", async () => (await read()) === 15);
+  } finally {
+    await two.stop();
+  }
+});
+
+test("no metric, page or log line holds a provider key or a gateway key", async () => {
+  SEEN.push((await metrics()).text, (await metrics("?format=prometheus")).text, gw.log());
+  assert.ok(gw.log().includes('"event":"request"'));
+  for (const text of SEEN) for (const k of FORBIDDEN) assert.ok(!text.includes(k), `a key leaked: ${k}`);
+});
