@@ -7,6 +7,7 @@
 //! `Response`. See ARCHITECTURE.md for the code map and invariants.
 
 pub mod auth;
+pub mod budget;
 pub mod breaker;
 pub mod cache;
 pub mod call;
@@ -18,12 +19,14 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod gate;
+pub mod keys;
 pub mod limits;
 pub mod plan;
 pub mod provider;
 pub mod sse;
 pub mod translate;
 pub mod upstream;
+pub mod usage;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod routes;

@@ -16,10 +16,12 @@ mod body;
 mod cache;
 mod effects;
 mod guard;
+mod keys;
 mod objects;
 mod plan;
 mod proxy;
 mod relay;
+mod spend;
 mod status;
 
 use crate::call::{Inbound, Operation};
@@ -28,6 +30,7 @@ use crate::dialect::Dialect;
 use crate::endpoint::Endpoint;
 use crate::error::{Fault, GatewayError};
 use crate::gate::{self, Head};
+use crate::keys::Caller;
 use crate::plan::select::{parse_metadata, METADATA_HEADER};
 use crate::plan::{balanced_candidates, pick_chain, pick_chain_by_load, Facts, KeyFacts};
 use crate::{chat, engine, upstream};
@@ -96,7 +99,13 @@ async fn handle(
         x_api_key: x_api_key.as_deref(),
         content_length: content_length.as_deref(),
     };
-    let admitted = gate::admit(&head, &settings)?;
+    let admitted = gate::admit_with(&head, &settings, keys::bound(env))?;
+    // Who sent it: a key of GATEWAY_KEYS, or one kept in KV (looked up by its hash).
+    let caller = match (&admitted.key, &admitted.unlisted) {
+        (Some(key), _) => Caller::named(&key.name),
+        (None, Some(hash)) => keys::caller(env, hash).await?,
+        (None, None) => Caller::default(),
+    };
     match admitted.endpoint {
         Endpoint::Health => json(200, r#"{"status":"ok"}"#.to_string()).map(Into::into),
         Endpoint::Models => {
@@ -148,8 +157,7 @@ async fn handle(
                 }
             };
             let endpoint_name = admitted.endpoint.route_name().unwrap_or("chat");
-            let key_name = admitted.key.map_or("", |k| k.name.as_str());
-            route_and_run(env, ctx, &settings, &req, key_name, endpoint_name, &inbound, request_id).await
+            route_and_run(env, ctx, &settings, &req, &caller, endpoint_name, &inbound, request_id).await
         }
     }
 }
@@ -170,11 +178,12 @@ async fn route_and_run(
     ctx: &Context,
     settings: &Settings,
     req: &Request,
-    key_name: &str,
+    caller: &Caller,
     endpoint: &str,
     inbound: &Inbound<'_>,
     request_id: &str,
 ) -> Result<web_sys::Response, GatewayError> {
+    let key_name = caller.name.as_str();
     let router = plan::current(env, settings.plan_refresh_ms).await?;
     let headers = req.headers();
     let metadata = if router.uses_metadata() {
@@ -191,7 +200,7 @@ async fn route_and_run(
     let facts = Facts {
         model: inbound.model,
         endpoint,
-        key: KeyFacts { name: key_name, tags: &[] },
+        key: KeyFacts { name: key_name, tags: &caller.tags },
         header: &lookup,
         metadata: metadata.as_ref(),
         params: params.as_ref(),
@@ -203,9 +212,14 @@ async fn route_and_run(
         )
         .with_param("model")
     })?;
+    caller.may_use(&route.name, inbound.model)?;
     let plan = router.plan();
     guard::check_bindings(env, plan, route)?;
-    let mut guard = guard::Guard::new(env, ctx, settings, plan, inbound, clock_offset(settings, req));
+    if caller.budget.is_some() && !objects::bound(env, crate::budget::BINDING) {
+        return Err(guard::unbound(crate::budget::BINDING, "Budget", "gateway keys with budgets"));
+    }
+    let offset = clock_offset(settings, req);
+    let mut guard = guard::Guard::new(env, ctx, settings, plan, inbound, offset);
     if let Err(refused) = guard.admit_route(route, key_name).await {
         return Ok(refused_response(&route.name, inbound, refused));
     }
@@ -218,9 +232,23 @@ async fn route_and_run(
             loads.get(&(s as *const _)).copied().unwrap_or_default()
         })
     };
+    let mut spend = spend::Spend::new(inbound);
+    if let Some(budget) = caller.budget {
+        let reserved = spend.reserve(env, settings, key_name, budget, plan, &chain, inbound, request_id, offset).await;
+        if let Err(error) = reserved {
+            spend.settle(env, ctx, settings, offset);
+            let response = error_response(&error, inbound.dialect);
+            let _ = response.headers().set("x-switchyard-route", &route.name);
+            let _ = response.headers().set("x-switchyard-attempts", "0");
+            return Ok(response.into());
+        }
+    }
     let mut cached = match cache::begin(env, req, plan, route, &chain, inbound).await {
         Ok(turn) => turn,
-        Err(served) => return Ok(served),
+        Err(served) => {
+            spend.settle(env, ctx, settings, offset);
+            return Ok(served);
+        }
     };
     let mut edge = effects::Edge {
         env,
@@ -229,12 +257,15 @@ async fn route_and_run(
         request_id,
         timeout_cap_ms: settings.upstream_timeout_ms.into(),
         guard,
+        spend: &spend,
     };
     let outcome = engine::run(plan, &chain, &mut edge).await;
     edge.guard.finish();
     let outcome = cached.settle(ctx, outcome).await;
     let response = answer(&route.name, inbound, outcome, request_id);
     set_headers(&response, &edge.guard.headers());
+    set_headers(&response, &spend.headers());
+    spend.settle(env, ctx, settings, offset);
     cached.mark(&response);
     Ok(response)
 }

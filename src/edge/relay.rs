@@ -23,6 +23,9 @@
 use crate::dialect::Dialect;
 use crate::error::{Fault, GatewayError};
 use crate::translate::StreamTranslator;
+use crate::usage::meter::Meter;
+use crate::usage::{Rates, Tally};
+use futures::channel::oneshot;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -93,6 +96,19 @@ pub struct Relay {
     pub dialect: Dialect,
     /// Set when the provider speaks another format than the client.
     pub translator: Option<StreamTranslator>,
+    pub metering: Metering,
+}
+
+/// How a stream's usage is read and reported: from the translator's
+/// events, or (forwarded as it came) from a [`Meter`]; at the end the
+/// tally goes into the stream as SSE comment lines (a complete stream
+/// only) and to `done` (for the budget and whoever waits for it).
+pub struct Metering {
+    pub meter: Option<Meter>,
+    pub rates: Option<Rates>,
+    /// The prompt's estimate, for a count when the provider reports no usage.
+    pub prompt_tokens: u64,
+    pub done: oneshot::Sender<Tally>,
 }
 
 /// The client's body for an upstream stream whose first chunk `first` was
@@ -103,13 +119,14 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
     let pipe: TransformStream = IdentityTransformStream::new()?.into();
     let writer = pipe.writable().get_writer()?;
     let activity = Activity::new();
-    let Relay { request_id, idle_ms, dialect, mut translator } = relay;
+    let Relay { request_id, idle_ms, dialect, mut translator, metering } = relay;
+    let Metering { mut meter, rates, prompt_tokens, done } = metering;
     watch(activity.clone(), reader.clone(), idle_ms);
 
     spawn_local(async move {
-        let end = match write(&writer, &mut translator, &first).await {
+        let end = match write(&writer, &mut translator, &mut meter, &first).await {
             Err(end) => end,
-            Ok(()) => pump(&reader, &writer, &activity, &mut translator).await,
+            Ok(()) => pump(&reader, &writer, &activity, &mut translator, &mut meter).await,
         };
         activity.finished.set(true);
         // The watchdog's cancel ends the read one way or the other (done, or
@@ -131,6 +148,26 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
             },
             (end, _) => end,
         };
+        let rest = meter.as_mut().and_then(Meter::finish);
+        let end = match (end, rest) {
+            (End::Finished, Some(rest)) => match send_bytes(&writer, &rest).await {
+                Ok(()) => End::Finished,
+                Err(()) => End::ClientGone,
+            },
+            (end, _) => end,
+        };
+        let counter = match (&translator, &meter) {
+            (Some(t), _) => Some(&t.counter),
+            (None, Some(m)) => Some(&m.counter),
+            (None, None) => None,
+        };
+        let tally = counter.map(|c| c.tally(prompt_tokens, rates.as_ref()));
+        if let (Some(tally), End::Finished) = (&tally, &end) {
+            let _ = send_text(&writer, &tally.sse_comment()).await;
+        }
+        if let Some(tally) = tally {
+            let _ = done.send(tally);
+        }
         let error = match end {
             End::Finished => None,
             End::ClientGone => {
@@ -167,9 +204,16 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
 async fn write(
     writer: &WritableStreamDefaultWriter,
     translator: &mut Option<StreamTranslator>,
+    meter: &mut Option<Meter>,
     chunk: &JsValue,
 ) -> Result<(), End> {
     let Some(t) = translator else {
+        if let Some(meter) = meter {
+            let bytes = Uint8Array::new(chunk).to_vec();
+            if let Some(out) = meter.push(&bytes) {
+                return send_bytes(writer, out).await.map_err(|()| End::ClientGone);
+            }
+        }
         return JsFuture::from(writer.write_with_chunk(chunk)).await.map(drop).map_err(|_| End::ClientGone);
     };
     let bytes = Uint8Array::new(chunk).to_vec();
@@ -185,10 +229,14 @@ async fn write(
 }
 
 async fn send_text(writer: &WritableStreamDefaultWriter, text: &str) -> Result<(), ()> {
-    if text.is_empty() {
+    send_bytes(writer, text.as_bytes()).await
+}
+
+async fn send_bytes(writer: &WritableStreamDefaultWriter, bytes: &[u8]) -> Result<(), ()> {
+    if bytes.is_empty() {
         return Ok(());
     }
-    let chunk = Uint8Array::from(text.as_bytes());
+    let chunk = Uint8Array::from(bytes);
     JsFuture::from(writer.write_with_chunk(&chunk)).await.map(drop).map_err(drop)
 }
 
@@ -241,6 +289,7 @@ async fn pump(
     writer: &WritableStreamDefaultWriter,
     activity: &Activity,
     translator: &mut Option<StreamTranslator>,
+    meter: &mut Option<Meter>,
 ) -> End {
     loop {
         let step: ReadableStreamReadResult = match JsFuture::from(reader.read()).await {
@@ -251,7 +300,7 @@ async fn pump(
             return End::Finished;
         }
         activity.last.set(js_sys::Date::now());
-        if let Err(end) = write(writer, translator, &step.get_value()).await {
+        if let Err(end) = write(writer, translator, meter, &step.get_value()).await {
             return end;
         }
     }

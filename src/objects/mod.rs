@@ -1,7 +1,8 @@
 //! The Durable Objects: the only code besides `crate::edge` that imports
 //! `worker`. Each object is thin glue around plain state that is tested on
 //! the host: [`limiter::RateLimiter`] around [`crate::limits::object`],
-//! [`breaker::CircuitBreaker`] around [`crate::breaker::object`].
+//! [`breaker::CircuitBreaker`] around [`crate::breaker::object`],
+//! [`budget::Budget`] around [`crate::budget::ledger`].
 //!
 //! Every object keeps its state in memory (the truth while it lives) and
 //! writes it to `state.storage()` (key `state`, JSON with a version) so a
@@ -20,6 +21,7 @@
 //! [`CLOCK_HEADER`], so tests can move time forward without sleeping.
 
 pub mod breaker;
+pub mod budget;
 pub mod limiter;
 
 use crate::config::var;
