@@ -11,38 +11,53 @@
 
 use crate::budget::Budget;
 use crate::error::{Fault, GatewayError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
 /// The Worker binding of the key records (optional).
 pub const BINDING: &str = "KEYS";
 /// The record format this build writes and reads.
 pub const RECORD_VERSION: u32 = 1;
 
-/// One gateway key's record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One gateway key's record (read by hand over `serde_json::Value`:
+/// no derived reader in the Worker).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyRecord {
     pub v: u32,
     pub name: String,
-    #[serde(default)]
     pub tags: Vec<String>,
     /// Route names it may use; empty: every route.
-    #[serde(default)]
     pub routes: Vec<String>,
     /// Models (as the client names them) it may ask for; a trailing `*`
     /// matches any rest. Empty: every model.
-    #[serde(default)]
     pub models: Vec<String>,
-    #[serde(default)]
     pub budget: Option<Budget>,
     pub created_ms: u64,
-    #[serde(default)]
     pub revoked_ms: Option<u64>,
 }
 
 impl KeyRecord {
     /// A stored record, if this build can read it (a newer `v` is not).
     pub fn from_json(text: &[u8]) -> Option<KeyRecord> {
-        serde_json::from_slice::<KeyRecord>(text).ok().filter(|r| r.v <= RECORD_VERSION)
+        let v: Value = serde_json::from_slice(text).ok()?;
+        let version = v.get("v")?.as_u64()?;
+        if version > u64::from(RECORD_VERSION) {
+            return None;
+        }
+        let texts = |key: &str| -> Vec<String> {
+            let items = v.get(key).and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+            items.iter().filter_map(Value::as_str).map(str::to_string).collect()
+        };
+        Some(KeyRecord {
+            v: version as u32,
+            name: v.get("name")?.as_str()?.to_string(),
+            tags: texts("tags"),
+            routes: texts("routes"),
+            models: texts("models"),
+            budget: v.get("budget").and_then(Budget::from_value),
+            created_ms: v.get("created_ms").and_then(Value::as_u64).unwrap_or(0),
+            revoked_ms: v.get("revoked_ms").and_then(Value::as_u64),
+        })
     }
 
     pub fn to_json(&self) -> String {

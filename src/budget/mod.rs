@@ -16,7 +16,7 @@
 
 pub mod ledger;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The Worker binding of the budget objects.
 pub const BINDING: &str = "BUDGET";
@@ -27,7 +27,7 @@ pub fn object_name(key_name: &str) -> String {
 }
 
 /// How long a budget's spend accumulates before it starts again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
     /// A UTC day.
@@ -61,8 +61,9 @@ impl Period {
     }
 }
 
-/// A spend limit: `limit_micros` µUSD per `period`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A spend limit: `limit_micros` µUSD per `period` (JSON
+/// `{"limit_micros":…,"period":"day"|"month"}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Budget {
     pub limit_micros: u64,
     pub period: Period,

@@ -85,10 +85,17 @@ fn the_stored_state_reads_back_and_peek_changes_nothing() {
     let peek = l.handle(&Message::Peek, 8);
     assert_eq!(l, before);
     assert_eq!(peek.reserved_micros, 5);
-    let text = serde_json::to_string(&l).unwrap();
-    let back: Ledger = serde_json::from_str(&text).unwrap();
-    assert!(back.readable());
+    let back = Ledger::from_value(&serde_json::from_str(&l.to_value().to_string()).unwrap()).unwrap();
     assert_eq!(back, l);
-    let message = serde_json::to_string(&Message::Settle { id: "a".into(), micros: 3 }).unwrap();
-    assert_eq!(message, r#"{"op":"settle","id":"a","micros":3}"#);
+    let mut newer = l.to_value();
+    newer["v"] = 2.into();
+    assert_eq!(Ledger::from_value(&newer), None);
+    let budget = Budget { limit_micros: 9, period: Period::Month };
+    for m in [Message::Settle { id: "a".into(), micros: 3 }, Message::Peek, Message::Reserve { id: "b".into(), micros: 1, budget }] {
+        let text = m.to_value().to_string();
+        assert_eq!(Message::from_value(&serde_json::from_str(&text).unwrap()), Some(m), "{text}");
+    }
+    assert_eq!(Message::Peek.to_value().to_string(), r#"{"op":"peek"}"#);
+    assert_eq!(Standing::from_value(&peek.to_value()), Some(peek));
+    assert_eq!(Message::from_value(&serde_json::json!({"op": "take"})), None);
 }

@@ -8,17 +8,17 @@
 use crate::error::{Fault, GatewayError};
 use crate::keys::{Caller, KeyRecord, BINDING};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use worker::Env;
 
 /// How long an isolate trusts what KV said about a key, unless `KEYS_CACHE_MS` says.
 const DEFAULT_CACHE_MS: u64 = 30_000;
-/// Most keys an isolate remembers (all forgotten at once beyond it).
-const MAX_CACHED: usize = 4_096;
+/// Most keys an isolate remembers (the oldest is forgotten beyond it).
+const MAX_CACHED: usize = 256;
 
 thread_local! {
-    /// Key hash → (the caller, or `None` for no valid key; when it was read).
-    static CACHE: RefCell<HashMap<String, (Option<Caller>, u64)>> = RefCell::new(HashMap::new());
+    /// (key hash, the caller or `None` for no valid key, when it was read),
+    /// oldest first: a short list, searched in order.
+    static CACHE: RefCell<Vec<(String, Option<Caller>, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether this deployment keeps keys in KV.
@@ -32,7 +32,10 @@ pub async fn caller(env: &Env, hash: &str) -> Result<Caller, GatewayError> {
     let invalid = || GatewayError::new(Fault::InvalidKey, "Invalid gateway key.");
     let now = worker::Date::now().as_millis();
     let ttl = env.var("KEYS_CACHE_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(DEFAULT_CACHE_MS);
-    let cached = CACHE.with(|c| c.borrow().get(hash).filter(|(_, at)| now.saturating_sub(*at) < ttl).map(|(k, _)| k.clone()));
+    let cached = CACHE.with(|c| {
+        let c = c.borrow();
+        c.iter().find(|(h, _, at)| h == hash && now.saturating_sub(*at) < ttl).map(|(_, k, _)| k.clone())
+    });
     if let Some(known) = cached {
         return known.ok_or_else(invalid);
     }
@@ -47,10 +50,11 @@ pub async fn caller(env: &Env, hash: &str) -> Result<Caller, GatewayError> {
     let found = text.as_deref().map(str::as_bytes).and_then(KeyRecord::from_json).and_then(|r| r.caller());
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
+        c.retain(|(h, ..)| h != hash);
         if c.len() >= MAX_CACHED {
-            c.clear();
+            c.remove(0);
         }
-        c.insert(hash.to_string(), (found.clone(), now));
+        c.push((hash.to_string(), found.clone(), now));
     });
     found.ok_or_else(invalid)
 }

@@ -106,7 +106,7 @@ impl Spend {
             .unwrap_or(0);
         let name = budget::object_name(key);
         let message = Message::Reserve { id: request_id.to_string(), micros, budget };
-        let answer = objects::call::<_, Standing>(env, budget::BINDING, &name, &message, settings.object_timeout_ms, offset_ms).await;
+        let answer = ask(env, &name, &message, settings.object_timeout_ms, offset_ms).await;
         // Whatever happened, a reservation may exist: settle it afterwards.
         self.reservation = Some((name.clone(), request_id.to_string()));
         match answer {
@@ -142,9 +142,15 @@ impl Spend {
             };
             let micros = tally.and_then(|t| t.cost_micros).unwrap_or(0);
             let message = Message::Settle { id, micros };
-            if let Err(reason) = objects::call::<_, Standing>(&env, budget::BINDING, &name, &message, timeout, offset_ms).await {
+            if let Err(reason) = ask(&env, &name, &message, timeout, offset_ms).await {
                 worker::console_error!("{{\"event\":\"budget_unreachable\",\"object\":{name:?},\"reason\":{reason:?}}}");
             }
         });
     }
+}
+
+/// One message to the budget object `name`, its standing back.
+async fn ask(env: &Env, name: &str, message: &Message, timeout_ms: u64, offset_ms: i64) -> Result<Standing, String> {
+    let answer = objects::call::<_, serde_json::Value>(env, budget::BINDING, name, &message.to_value(), timeout_ms, offset_ms).await?;
+    Standing::from_value(&answer).ok_or_else(|| "unreadable answer".to_string())
 }

@@ -6,6 +6,7 @@
 
 use super::{answer, load, message, now_ms, store, test_clock};
 use crate::budget::ledger::{Ledger, Message};
+use serde_json::Value;
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
@@ -23,9 +24,12 @@ impl DurableObject for Budget {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let msg: Message = message(&req).await?;
+        let msg = message::<Value>(&req).await.ok().as_ref().and_then(Message::from_value);
+        let Some(msg) = msg else {
+            return Err(worker::Error::RustError("bad message".into()));
+        };
         if self.ledger.borrow().is_none() {
-            let stored = load::<Ledger>(&self.state).await.filter(Ledger::readable).unwrap_or_default();
+            let stored = load::<Value>(&self.state).await.as_ref().and_then(Ledger::from_value).unwrap_or_default();
             // No borrow is held across the await; keep what another message loaded meanwhile.
             self.ledger.borrow_mut().get_or_insert(stored);
         }
@@ -35,10 +39,10 @@ impl DurableObject for Budget {
             let ledger = slot.get_or_insert_with(Ledger::new);
             let standing = ledger.handle(&msg, now);
             if msg != Message::Peek {
-                store(&self.state, ledger);
+                store(&self.state, &ledger.to_value());
             }
             standing
         };
-        answer(&standing)
+        answer(&standing.to_value())
     }
 }
