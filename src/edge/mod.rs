@@ -2,15 +2,18 @@
 //! touches the Workers runtime.
 //!
 //! A request flows: settings (read once per isolate) → [`gate::admit`]
-//! (endpoint, header bound, gateway key, declared length) → bounded body
+//! (endpoint, header bound, gateway key, declared length; a key not in
+//! `GATEWAY_KEYS` looked up in KV by [`keys::caller`]) → bounded body
 //! read → [`chat::inspect`] → the routing plan ([`plan::current`]) picks a
-//! route and its chain of steps → the execution engine ([`engine::run`],
+//! route and its chain of steps (the key may use them, else 403; its
+//! budget reserves the estimate, [`spend::Spend`]) → the execution engine ([`engine::run`],
 //! with [`effects::Edge`] for the world) tries them: retries, key rotation,
 //! fallback, deadlines → the answer relayed (SSE chunk by chunk, never
 //! buffered; JSON checked whole), or an OpenAI-format error with the
 //! attempt trail. Every response carries `x-request-id` and, once routed,
-//! `x-switchyard-route`, `x-switchyard-target`, `x-switchyard-attempts`;
-//! every failure is a [`GatewayError`], never a runtime 500.
+//! `x-switchyard-route`, `x-switchyard-target`, `x-switchyard-attempts`,
+//! and once answered its usage and cost (`x-switchyard-tokens-in`,
+//! `-tokens-out`, `-cost-usd`, `-usage`); every failure is a [`GatewayError`], never a runtime 500.
 
 mod body;
 mod cache;

@@ -16,6 +16,12 @@
 //! - the client goes away (a write fails): cancel the upstream read, so the
 //!   provider stops generating.
 //!
+//! Its usage is read on the way ([`Metering`]): from the translator's
+//! events, or for a stream forwarded as it came from a copy of each chunk
+//! (which then goes out as whole events when the gateway's own usage chunk
+//! must be taken out); a complete stream ends with the tally as SSE
+//! comment lines, and the tally goes to whoever settles the budget.
+//!
 //! Each write is awaited, so a slow client slows the upstream read instead
 //! of filling memory. The price is one wake of the isolate per chunk; see
 //! bench/README.md for what it costs.
