@@ -54,14 +54,20 @@ impl Counter {
     }
 }
 
-/// Meters a stream relayed as the provider sent it.
+/// Meters a stream relayed as the provider sent it, and hands the relay
+/// whole events only: a chunk that is exactly whole events goes on as it
+/// came; otherwise the meter holds the incomplete tail back until its
+/// event is complete (so the end marker is never split, see
+/// [`end_event_at`]).
 #[derive(Debug)]
 pub struct Meter {
     decoder: StreamDecoder,
     events: Vec<StreamEvent>,
     pub counter: Counter,
-    /// Stripping the usage chunk: bytes of an event not complete yet.
-    strip: Option<Vec<u8>>,
+    /// Take out the usage chunk and `"usage":null` members.
+    strip: bool,
+    /// Bytes of an event not complete yet.
+    pending: Vec<u8>,
     out: Vec<u8>,
     /// The decoder failed: stop reading (the client's stream is untouched).
     broken: bool,
@@ -74,44 +80,15 @@ impl Meter {
             decoder: adapter.stream_decoder(),
             events: Vec::new(),
             counter: Counter::default(),
-            strip: strip_usage.then(Vec::new),
+            strip: strip_usage,
+            pending: Vec::new(),
             out: Vec::new(),
             broken: false,
         }
     }
 
-    /// Reads one chunk. `None`: send the chunk as it is; `Some(bytes)`:
-    /// send these instead (whole events, the usage chunk taken out).
-    pub fn push(&mut self, bytes: &[u8]) -> Option<&[u8]> {
-        self.decode(bytes);
-        let pending = self.strip.as_mut()?;
-        pending.extend_from_slice(bytes);
-        self.out.clear();
-        let mut start = 0;
-        while let Some(end) = event_end(&pending[start..]) {
-            let event = &pending[start..start + end];
-            if !is_usage_only(event) {
-                without_null_usage(event, &mut self.out);
-            }
-            start += end;
-        }
-        pending.drain(..start);
-        Some(&self.out)
-    }
-
-    /// The stream ended: what is left to send (stripping only).
-    pub fn finish(&mut self) -> Option<Vec<u8>> {
-        if !self.broken {
-            let _ = self.decoder.finish(&mut self.events);
-            self.drain();
-        }
-        let rest = self.strip.take().filter(|rest| !rest.is_empty() && !is_usage_only(rest))?;
-        let mut out = Vec::with_capacity(rest.len());
-        without_null_usage(&rest, &mut out);
-        Some(out)
-    }
-
-    fn decode(&mut self, bytes: &[u8]) {
+    /// Reads one chunk (its usage and text are counted at once).
+    pub fn observe(&mut self, bytes: &[u8]) {
         if self.broken {
             return;
         }
@@ -121,11 +98,87 @@ impl Meter {
         self.drain();
     }
 
+    /// What to send for the chunk just observed. `None`: the chunk as it
+    /// is (whole events, nothing to take out); `Some(bytes)`: these instead
+    /// (the whole events completed so far, the usage chunk taken out when
+    /// stripping).
+    pub fn frame(&mut self, bytes: &[u8]) -> Option<&[u8]> {
+        if self.pending.is_empty() && !self.strip && ends_an_event(bytes) {
+            return None;
+        }
+        self.pending.extend_from_slice(bytes);
+        self.out.clear();
+        let mut start = 0;
+        while let Some(end) = event_end(&self.pending[start..]) {
+            let event = &self.pending[start..start + end];
+            if !self.strip {
+                self.out.extend_from_slice(event);
+            } else if !is_usage_only(event) {
+                without_null_usage(event, &mut self.out);
+            }
+            start += end;
+        }
+        self.pending.drain(..start);
+        Some(&self.out)
+    }
+
+    /// [`Meter::observe`] and [`Meter::frame`] in one.
+    pub fn push(&mut self, bytes: &[u8]) -> Option<&[u8]> {
+        self.observe(bytes);
+        self.frame(bytes)
+    }
+
+    /// The stream ended: what is left to send (an unterminated last event).
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        if !self.broken {
+            let _ = self.decoder.finish(&mut self.events);
+            self.drain();
+        }
+        let rest = std::mem::take(&mut self.pending);
+        if rest.is_empty() || self.strip && is_usage_only(&rest) {
+            return None;
+        }
+        if !self.strip {
+            return Some(rest);
+        }
+        let mut out = Vec::with_capacity(rest.len());
+        without_null_usage(&rest, &mut out);
+        Some(out)
+    }
+
     fn drain(&mut self) {
         for event in self.events.drain(..) {
             self.counter.see(&event);
         }
     }
+}
+
+/// Whether `bytes` end with a blank line (the end of an SSE event).
+fn ends_an_event(bytes: &[u8]) -> bool {
+    bytes.ends_with(b"\n\n") || bytes.ends_with(b"\r\n\r\n")
+}
+
+/// The line that starts a stream's last event in a dialect: OpenAI's
+/// `data: [DONE]`, Anthropic's `event: message_stop`.
+pub fn end_marker(dialect: crate::dialect::Dialect) -> &'static [u8] {
+    match dialect {
+        crate::dialect::Dialect::OpenAi => b"data: [DONE]",
+        crate::dialect::Dialect::Anthropic => b"event: message_stop",
+    }
+}
+
+/// Where the event starting with `marker` (at the start of a line) begins
+/// in `events` (whole events): the usage comment goes just before it.
+pub fn end_event_at(events: &[u8], marker: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(found) = events[from..].windows(marker.len()).position(|w| w == marker) {
+        let at = from + found;
+        if at == 0 || events[at - 1] == b'\n' {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// The length of the first whole SSE event in `bytes` (its blank line

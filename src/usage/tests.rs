@@ -117,13 +117,42 @@ const OPENAI_STREAM: &str = concat!(
 );
 
 #[test]
-fn a_forwarded_stream_is_metered_and_left_untouched() {
-    let mut m = Meter::new(Adapter::OpenAi, false);
-    for chunk in OPENAI_STREAM.as_bytes().chunks(7) {
-        assert!(m.push(chunk).is_none());
+fn a_forwarded_stream_is_metered_and_passed_on_as_whole_events() {
+    for size in [1, 7, 64, OPENAI_STREAM.len()] {
+        let mut m = Meter::new(Adapter::OpenAi, false);
+        let mut out = Vec::new();
+        for chunk in OPENAI_STREAM.as_bytes().chunks(size) {
+            match m.push(chunk) {
+                None => out.extend_from_slice(chunk),
+                Some(events) => {
+                    assert!(events.is_empty() || events.ends_with(b"\n\n"));
+                    out.extend_from_slice(events);
+                }
+            }
+        }
+        out.extend(m.finish().unwrap_or_default());
+        assert_eq!(String::from_utf8(out).unwrap(), OPENAI_STREAM, "chunks of {size}");
+        assert_eq!(m.counter.tally(0, None).usage, usage(12, 3, None));
     }
-    assert!(m.finish().is_none());
-    assert_eq!(m.counter.tally(0, None).usage, usage(12, 3, None));
+    // Chunks that are whole events go on untouched (no copy).
+    let mut m = Meter::new(Adapter::OpenAi, false);
+    assert!(m.push(OPENAI_STREAM.as_bytes()).is_none());
+    // A last event without its blank line still goes out at the end.
+    let mut m = Meter::new(Adapter::OpenAi, false);
+    assert_eq!(m.push(b"data: [DONE]"), Some(&b""[..]));
+    assert_eq!(m.finish(), Some(b"data: [DONE]".to_vec()));
+}
+
+#[test]
+fn the_end_marker_is_found_at_a_line_start_only() {
+    use super::meter::{end_event_at, end_marker};
+    use crate::dialect::Dialect;
+    let openai = end_marker(Dialect::OpenAi);
+    assert_eq!(end_event_at(OPENAI_STREAM.as_bytes(), openai), OPENAI_STREAM.find("data: [DONE]"));
+    assert_eq!(end_event_at(b"data: {\"x\":\"data: [DONE]\"}\n\n", openai), None);
+    assert_eq!(end_event_at(b"data: [DONE]\n\n", openai), Some(0));
+    let anthropic = b"event: message_delta\ndata: {}\n\nevent: message_stop\ndata: {}\n\n";
+    assert_eq!(end_event_at(anthropic, end_marker(Dialect::Anthropic)), Some(31));
 }
 
 #[test]

@@ -165,7 +165,9 @@ describe("usage and cost on streams", () => {
     const upstream = await mock.last(`${upPath}v1/chat/completions`);
     assert.deepEqual(JSON.parse(upstream.body).stream_options, { include_usage: true });
     assert.ok(!r.text.includes('"usage"'), r.text);
-    assert.ok(r.text.includes("data: [DONE]"));
+    // The comment lines come just before the end event, which stays last.
+    assert.ok(r.text.endsWith("data: [DONE]\n\n"), r.text);
+    assert.ok(r.text.indexOf(": x-switchyard-cost-usd=") < r.text.indexOf("data: [DONE]"));
     const t = trailer(r.text);
     assert.equal(t["x-switchyard-usage"], "reported");
     assert.equal(t["x-switchyard-cost-usd"], usd(cost(Number(t["x-switchyard-tokens-in"]), Number(t["x-switchyard-tokens-out"]), 2, 8)));
@@ -183,12 +185,13 @@ describe("usage and cost on streams", () => {
 
   test("translated and Anthropic streams carry their usage too", async () => {
     const r = await send(CHAT, chat("to-claude", { stream: true }));
+    assert.ok(r.text.endsWith("data: [DONE]\n\n"), r.text);
     let t = trailer(r.text);
     assert.equal(t["x-switchyard-usage"], "reported");
     assert.equal(t["x-switchyard-cost-usd"], usd(cost(Number(t["x-switchyard-tokens-in"]), Number(t["x-switchyard-tokens-out"]), 3, 15)));
     const a = await send(MESSAGES, messages("to-claude", { stream: true }));
     assert.equal(a.status, 200, a.text);
-    assert.ok(a.text.includes("message_stop"));
+    assert.ok(a.text.indexOf(": x-switchyard-usage=") < a.text.indexOf("event: message_stop"), a.text);
     t = trailer(a.text);
     assert.equal(t["x-switchyard-usage"], "reported");
     assert.ok(Number(t["x-switchyard-tokens-in"]) > 0 && t["x-switchyard-cost-usd"]);
