@@ -240,6 +240,8 @@ async fn route_and_run(
         let reserved = spend.reserve(env, settings, key_name, budget, plan, &chain, inbound, request_id, offset).await;
         if let Err(error) = reserved {
             spend.settle(env, ctx, settings, offset);
+            // The route's token reservations are given back (nothing was sent).
+            guard.finish();
             let response = error_response(&error, inbound.dialect);
             let _ = response.headers().set("x-switchyard-route", &route.name);
             let _ = response.headers().set("x-switchyard-attempts", "0");
