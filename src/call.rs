@@ -97,6 +97,9 @@ pub struct Call {
     pub body: Vec<u8>,
     /// Secret values sent with this call: redacted from every upstream text.
     pub secrets: Vec<String>,
+    /// The gateway asked for stream usage the client did not ask for: the
+    /// usage chunk is taken out of the client's stream.
+    pub strip_usage: bool,
 }
 
 impl Call {
@@ -148,10 +151,22 @@ pub fn prepare(
         now_ms,
     };
     let native = adapter == inbound.dialect.native();
+    let mut strip_usage = false;
     let request: HttpRequest = match (inbound.operation, native) {
         (Operation::Chat, true) => match adapter {
             Adapter::Anthropic => anthropic::forward_messages(inbound.body, &target, rewrite)?,
-            _ => openai::forward_chat(inbound.body, &target, rewrite)?,
+            _ => {
+                let mut request = openai::forward_chat(inbound.body, &target, rewrite)?;
+                // The stream's usage is read for its cost; the client gets
+                // the stream it asked for (see `usage::meter`).
+                if inbound.stream && !inbound.include_usage {
+                    if let Some(body) = openai::ask_for_usage(&request.body, &target) {
+                        request.body = body;
+                        strip_usage = true;
+                    }
+                }
+                request
+            }
         },
         (Operation::Chat, false) => {
             let mut request = inbound.chat()?.clone();
@@ -193,6 +208,7 @@ pub fn prepare(
         headers,
         body: request.body,
         secrets,
+        strip_usage,
     })
 }
 

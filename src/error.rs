@@ -40,6 +40,9 @@ pub enum Fault {
     // --- limits and breakers ---
     /// Over a rate limit of the route, the gateway key or every provider.
     RateLimited,
+    /// The gateway key's spend budget for the period is used up (OpenAI's
+    /// `insufficient_quota`).
+    QuotaExceeded,
     /// Every target is unavailable (circuit breakers open).
     Unavailable,
     // --- the upstream provider ---
@@ -71,7 +74,7 @@ impl Fault {
             Fault::MethodNotAllowed { .. } => 405,
             Fault::MissingKey | Fault::InvalidKey => 401,
             Fault::Forbidden => 403,
-            Fault::RateLimited => 429,
+            Fault::RateLimited | Fault::QuotaExceeded => 429,
             Fault::Unavailable => 503,
             Fault::UpstreamStatus(status) => status,
             Fault::UpstreamUnreachable | Fault::UpstreamMalformed | Fault::UpstreamIncomplete => {
@@ -95,6 +98,7 @@ impl Fault {
             Fault::InvalidKey => "invalid_key",
             Fault::Forbidden => "forbidden",
             Fault::RateLimited => "rate_limited",
+            Fault::QuotaExceeded => "insufficient_quota",
             Fault::Unavailable => "targets_unavailable",
             Fault::UpstreamStatus(_) => "upstream_status",
             Fault::UpstreamUnreachable => "upstream_unreachable",
@@ -124,6 +128,7 @@ impl Fault {
             Fault::MissingKey | Fault::InvalidKey => "authentication_error",
             Fault::Forbidden => "permission_error",
             Fault::UpstreamStatus(429) | Fault::RateLimited => "rate_limit_error",
+            Fault::QuotaExceeded => "insufficient_quota",
             Fault::Unavailable => "server_error",
             Fault::UpstreamStatus(status) if status < 500 => "invalid_request_error",
             Fault::UpstreamStatus(_)

@@ -27,10 +27,20 @@ pub struct Head<'a> {
 pub struct Admitted<'s> {
     pub endpoint: Endpoint,
     pub key: Option<&'s KeyEntry>,
+    /// A presented key that is not in `GATEWAY_KEYS`, as its SHA-256 hex,
+    /// when the deployment also keeps keys in KV ([`admit_with`]): the
+    /// caller looks it up there and refuses with 401 if it is not found.
+    pub unlisted: Option<String>,
 }
 
 /// Runs the checks in order and returns the first refusal.
 pub fn admit<'s>(head: &Head<'_>, settings: &'s Settings) -> Result<Admitted<'s>, GatewayError> {
+    admit_with(head, settings, false)
+}
+
+/// [`admit`]; with `kv_keys`, a key that is not in `GATEWAY_KEYS` is passed
+/// on as [`Admitted::unlisted`] instead of refused.
+pub fn admit_with<'s>(head: &Head<'_>, settings: &'s Settings, kv_keys: bool) -> Result<Admitted<'s>, GatewayError> {
     let endpoint = Endpoint::resolve(head.method, head.path)?;
     if head.header_bytes > settings.max_header_bytes {
         return Err(GatewayError::new(
@@ -41,12 +51,20 @@ pub fn admit<'s>(head: &Head<'_>, settings: &'s Settings) -> Result<Admitted<'s>
             ),
         ));
     }
+    let mut unlisted = None;
     let key = if endpoint.requires_key() {
-        Some(
-            settings
-                .gateway_keys
-                .authenticate(head.authorization, head.x_api_key)?,
-        )
+        match settings.gateway_keys.authenticate(head.authorization, head.x_api_key) {
+            Ok(key) => Some(key),
+            Err(e) if kv_keys && e.fault == Fault::InvalidKey => {
+                let presented = crate::auth::presented_key(head.authorization, head.x_api_key).unwrap_or_default();
+                if presented.len() > crate::auth::MAX_KEY_LEN {
+                    return Err(e);
+                }
+                unlisted = Some(crate::auth::hash_key(presented));
+                None
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         None
     };
@@ -64,7 +82,7 @@ pub fn admit<'s>(head: &Head<'_>, settings: &'s Settings) -> Result<Admitted<'s>
             }
         }
     }
-    Ok(Admitted { endpoint, key })
+    Ok(Admitted { endpoint, key, unlisted })
 }
 
 /// The 413 for a body over `limit` bytes.
@@ -123,6 +141,7 @@ mod tests {
         assert_eq!(
             admit(&head, &s).unwrap(),
             Admitted {
+                unlisted: None,
                 endpoint: Endpoint::Health,
                 key: None
             }
@@ -133,6 +152,14 @@ mod tests {
     fn refusals_in_order() {
         let s = settings();
         assert_eq!(admit(&chat(None), &s).unwrap_err().status(), 401);
+        assert_eq!(
+            admit(&chat(Some("Bearer bad")), &s).unwrap_err().status(),
+            401
+        );
+        // With KV keys, an unknown key goes on to be looked up by its hash.
+        let a = admit_with(&chat(Some("Bearer bad")), &s, true).unwrap();
+        assert_eq!((a.key, a.unlisted), (None, Some(crate::auth::hash_key("bad"))));
+        assert_eq!(admit_with(&chat(None), &s, true).unwrap_err().status(), 401);
         assert_eq!(
             admit(&chat(Some("Bearer bad")), &s).unwrap_err().status(),
             401

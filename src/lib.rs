@@ -7,6 +7,7 @@
 //! `Response`. See ARCHITECTURE.md for the code map and invariants.
 
 pub mod auth;
+pub mod budget;
 pub mod breaker;
 pub mod cache;
 pub mod call;
@@ -18,6 +19,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod gate;
+pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod plan;
@@ -25,6 +27,7 @@ pub mod provider;
 pub mod sse;
 pub mod translate;
 pub mod upstream;
+pub mod usage;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod routes;

@@ -51,6 +51,8 @@ pub struct StreamTranslator {
     /// For a `Start` that names no id or model.
     id: String,
     model: String,
+    /// The usage and text seen (for the stream's cost).
+    pub counter: crate::usage::meter::Counter,
 }
 
 impl StreamTranslator {
@@ -63,6 +65,7 @@ impl StreamTranslator {
             failed: false,
             id: defaults.id.to_string(),
             model: defaults.model.to_string(),
+            counter: Default::default(),
         }
     }
 
@@ -93,6 +96,7 @@ impl StreamTranslator {
             if failure.is_some() {
                 break;
             }
+            self.counter.see(&event);
             match event {
                 StreamEvent::Error { message } => failure = Some(message),
                 StreamEvent::Start { id, model } => {

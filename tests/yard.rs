@@ -101,3 +101,38 @@ fn usage_mistakes_exit_2() {
     assert_eq!(yard(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(yard(&["check", "no/such/dir"]).status.code(), Some(2));
 }
+
+#[test]
+fn keys_create_dry_run_prints_the_record_and_the_secret_once() {
+    let out = yard(&["keys", "create", "--name", "team-a", "--tag", "beta", "--model", "gpt-4o*", "--budget", "10usd/day", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    let mut lines = s.lines();
+    let command = lines.next().unwrap();
+    let secret = lines.next().unwrap();
+    assert!(secret.starts_with("sy-") && secret.len() == 67, "{s}");
+    // The record is stored under the key's hash; the key itself is nowhere in the command.
+    let hash = switchyard::auth::hash_key(secret);
+    assert!(command.starts_with(&format!("npx wrangler kv key put --binding KEYS {hash} ")), "{command}");
+    assert!(command.ends_with(" --local") && !command.contains(secret), "{command}");
+    let json = command.split('\'').nth(1).unwrap();
+    let record = switchyard::keys::KeyRecord::from_json(json.as_bytes()).expect("a record");
+    assert_eq!((record.name.as_str(), record.tags.as_slice()), ("team-a", &["beta".to_string()][..]));
+    assert_eq!(record.budget.map(|b| b.limit_micros), Some(10_000_000));
+    assert!(record.revoked_ms.is_none() && record.created_ms > 0);
+    assert!(text(&out.stderr).contains("dry run"));
+}
+
+#[test]
+fn keys_list_and_revoke_dry_runs_and_mistakes() {
+    let list = yard(&["keys", "list", "--remote", "--dry-run"]);
+    assert!(list.status.success());
+    assert_eq!(text(&list.stdout), "npx wrangler kv key list --binding KEYS --remote\n");
+    let revoke = yard(&["keys", "revoke", "--name", "team-a", "--dry-run"]);
+    assert!(revoke.status.success(), "{}", text(&revoke.stderr));
+    assert!(text(&revoke.stdout).contains("\"revoked_ms\":"), "{}", text(&revoke.stdout));
+    assert_eq!(yard(&["keys", "create"]).status.code(), Some(2));
+    assert_eq!(yard(&["keys", "create", "--name", "a b"]).status.code(), Some(2));
+    assert_eq!(yard(&["keys", "create", "--name", "a", "--budget", "10usd/week"]).status.code(), Some(2));
+    assert_eq!(yard(&["keys", "rotate"]).status.code(), Some(2));
+}

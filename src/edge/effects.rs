@@ -5,6 +5,7 @@
 
 use super::guard::Guard;
 use super::proxy;
+use super::spend::Spend;
 use crate::call::{self, Inbound};
 use crate::engine::{Admission, Effects, Quota, Report, Sent, Try};
 use crate::plan::RoutingPlan;
@@ -23,6 +24,8 @@ pub struct Edge<'a> {
     pub timeout_cap_ms: u64,
     /// Limits and breakers.
     pub guard: Guard<'a>,
+    /// Usage, cost and budget.
+    pub spend: &'a Spend,
 }
 
 impl Effects for Edge<'_> {
@@ -45,7 +48,8 @@ impl Effects for Edge<'_> {
         };
         self.guard.started(t);
         let usage = self.guard.wants_usage(t).then_some(&self.guard.usage);
-        proxy::attempt(&call, limits, self.inbound, self.request_id, usage).await
+        self.spend.rates.set(crate::usage::price::rates(&t.provider.prices, &call.model));
+        proxy::attempt(&call, limits, self.inbound, self.request_id, usage, self.spend).await
     }
 
     async fn sleep(&mut self, ms: u64) {

@@ -74,7 +74,7 @@ pub fn check_bindings(env: &Env, plan: &RoutingPlan, route: &Route) -> Result<()
     Ok(())
 }
 
-fn unbound(binding: &str, class: &str, what: &str) -> GatewayError {
+pub fn unbound(binding: &str, class: &str, what: &str) -> GatewayError {
     GatewayError::new(
         Fault::Misconfigured,
         format!(

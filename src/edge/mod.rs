@@ -2,27 +2,33 @@
 //! touches the Workers runtime.
 //!
 //! A request flows: settings (read once per isolate) → [`gate::admit`]
-//! (endpoint, header bound, gateway key, declared length) → bounded body
+//! (endpoint, header bound, gateway key, declared length; a key not in
+//! `GATEWAY_KEYS` looked up in KV by [`keys::caller`]) → bounded body
 //! read → [`chat::inspect`] → the routing plan ([`plan::current`]) picks a
-//! route and its chain of steps → the execution engine ([`engine::run`],
+//! route and its chain of steps (the key may use them, else 403; its
+//! budget reserves the estimate, [`spend::Spend`]) → the execution engine ([`engine::run`],
 //! with [`effects::Edge`] for the world) tries them: retries, key rotation,
 //! fallback, deadlines → the answer relayed (SSE chunk by chunk, never
 //! buffered; JSON checked whole), or an OpenAI-format error with the
 //! attempt trail. Every response carries `x-request-id` and, once routed,
-//! `x-switchyard-route`, `x-switchyard-target`, `x-switchyard-attempts`;
-//! every failure is a [`GatewayError`], never a runtime 500. Every request
-//! ends in one structured log line, and a request to a model endpoint is
-//! counted in the metrics ([`metrics`]), both from its final response.
+//! `x-switchyard-route`, `x-switchyard-target`, `x-switchyard-attempts`,
+//! and once answered its usage and cost (`x-switchyard-tokens-in`,
+//! `-tokens-out`, `-cost-usd`, `-usage`); every failure is a
+//! [`GatewayError`], never a runtime 500. Every request ends in one
+//! structured log line, and a request to a model endpoint is counted in the
+//! metrics ([`metrics`]), both from its final response.
 
 mod body;
 mod cache;
 mod effects;
 mod guard;
+mod keys;
 mod metrics;
 mod objects;
 mod plan;
 mod proxy;
 mod relay;
+mod spend;
 mod status;
 
 use crate::call::{Inbound, Operation};
@@ -31,6 +37,7 @@ use crate::dialect::Dialect;
 use crate::endpoint::Endpoint;
 use crate::error::{Fault, GatewayError};
 use crate::gate::{self, Head};
+use crate::keys::Caller;
 use crate::plan::select::{parse_metadata, METADATA_HEADER};
 use crate::plan::{balanced_candidates, pick_chain, pick_chain_by_load, Facts, KeyFacts};
 use crate::{chat, engine, upstream};
@@ -111,10 +118,14 @@ async fn handle(
         x_api_key: x_api_key.as_deref(),
         content_length: content_length.as_deref(),
     };
-    let admitted = gate::admit(&head, &settings)?;
-    if let Some(key) = admitted.key {
-        seen.key.clone_from(&key.name);
-    }
+    let admitted = gate::admit_with(&head, &settings, keys::bound(env))?;
+    // Who sent it: a key of GATEWAY_KEYS, or one kept in KV (looked up by its hash).
+    let caller = match (&admitted.key, &admitted.unlisted) {
+        (Some(key), _) => Caller::named(&key.name),
+        (None, Some(hash)) => keys::caller(env, hash).await?,
+        (None, None) => Caller::default(),
+    };
+    seen.key.clone_from(&caller.name);
     match admitted.endpoint {
         Endpoint::Health => json(200, r#"{"status":"ok"}"#.to_string()).map(Into::into),
         Endpoint::Models => {
@@ -171,8 +182,7 @@ async fn handle(
                 }
             };
             let endpoint_name = admitted.endpoint.route_name().unwrap_or("chat");
-            let key_name = admitted.key.map_or("", |k| k.name.as_str());
-            route_and_run(env, ctx, &settings, &req, key_name, endpoint_name, &inbound, request_id, seen).await
+            route_and_run(env, ctx, &settings, &req, &caller, endpoint_name, &inbound, request_id, seen).await
         }
     }
 }
@@ -205,12 +215,13 @@ async fn route_and_run(
     ctx: &Context,
     settings: &Settings,
     req: &Request,
-    key_name: &str,
+    caller: &Caller,
     endpoint: &str,
     inbound: &Inbound<'_>,
     request_id: &str,
     seen: &mut metrics::Observed,
 ) -> Result<web_sys::Response, GatewayError> {
+    let key_name = caller.name.as_str();
     let router = plan::current(env, settings.plan_refresh_ms).await?;
     let headers = req.headers();
     let metadata = if router.uses_metadata() {
@@ -227,7 +238,7 @@ async fn route_and_run(
     let facts = Facts {
         model: inbound.model,
         endpoint,
-        key: KeyFacts { name: key_name, tags: &[] },
+        key: KeyFacts { name: key_name, tags: &caller.tags },
         header: &lookup,
         metadata: metadata.as_ref(),
         params: params.as_ref(),
@@ -239,9 +250,14 @@ async fn route_and_run(
         )
         .with_param("model")
     })?;
+    caller.may_use(&route.name, inbound.model)?;
     let plan = router.plan();
     guard::check_bindings(env, plan, route)?;
-    let mut guard = guard::Guard::new(env, ctx, settings, plan, inbound, clock_offset(settings, req));
+    if caller.budget.is_some() && !objects::bound(env, crate::budget::BINDING) {
+        return Err(guard::unbound(crate::budget::BINDING, "Budget", "gateway keys with budgets"));
+    }
+    let offset = clock_offset(settings, req);
+    let mut guard = guard::Guard::new(env, ctx, settings, plan, inbound, offset);
     if let Err(refused) = guard.admit_route(route, key_name).await {
         seen.error = Some(refused.error.kind());
         return Ok(refused_response(&route.name, inbound, refused));
@@ -255,9 +271,25 @@ async fn route_and_run(
             loads.get(&(s as *const _)).copied().unwrap_or_default()
         })
     };
+    let mut spend = spend::Spend::new(inbound);
+    if let Some(budget) = caller.budget {
+        let reserved = spend.reserve(env, settings, key_name, budget, plan, &chain, inbound, request_id, offset).await;
+        if let Err(error) = reserved {
+            spend.settle(env, ctx, settings, offset);
+            // The route's token reservations are given back (nothing was sent).
+            guard.finish();
+            let response = error_response(&error, inbound.dialect);
+            let _ = response.headers().set("x-switchyard-route", &route.name);
+            let _ = response.headers().set("x-switchyard-attempts", "0");
+            return Ok(response.into());
+        }
+    }
     let mut cached = match cache::begin(env, req, plan, route, &chain, inbound).await {
         Ok(turn) => turn,
-        Err(served) => return Ok(served),
+        Err(served) => {
+            spend.settle(env, ctx, settings, offset);
+            return Ok(served);
+        }
     };
     let mut edge = effects::Edge {
         env,
@@ -266,12 +298,15 @@ async fn route_and_run(
         request_id,
         timeout_cap_ms: settings.upstream_timeout_ms.into(),
         guard,
+        spend: &spend,
     };
     let outcome = engine::run(plan, &chain, &mut edge).await;
     edge.guard.finish();
     let outcome = cached.settle(ctx, outcome).await;
     let response = answer(&route.name, inbound, outcome, request_id, seen);
     set_headers(&response, &edge.guard.headers());
+    set_headers(&response, &spend.headers());
+    spend.settle(env, ctx, settings, offset);
     cached.mark(&response);
     Ok(response)
 }

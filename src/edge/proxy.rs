@@ -20,6 +20,9 @@
 
 use super::internal_js;
 use super::relay;
+use super::spend::Spend;
+use crate::usage::meter::Meter;
+use futures::channel::oneshot;
 use crate::call::{Call, Inbound, Operation};
 use crate::canonical::{DecodeError, ErrorClass, ProviderError};
 use crate::dialect;
@@ -27,7 +30,7 @@ use crate::engine::{backoff, Sent, Transport};
 use crate::error::{Fault, GatewayError};
 use crate::provider::{normalized_error, Framing};
 use crate::translate::{self, StreamTranslator};
-use crate::{limits, upstream};
+use crate::upstream;
 use futures::future::{select, Either};
 use std::cell::Cell;
 use js_sys::{ArrayBuffer, Uint8Array};
@@ -58,15 +61,17 @@ pub struct Limits {
 /// client's response (a success) or what the engine needs to decide on a
 /// failure.
 ///
-/// `usage`, when given, receives the tokens a JSON answer says it used.
+/// `usage`, when given, receives the tokens a JSON answer says it used;
+/// `spend` the answer's usage and cost (a stream's when it ends).
 pub async fn attempt(
     call: &Call,
     limits: Limits,
     inbound: &Inbound<'_>,
     request_id: &str,
     usage: Option<&Cell<Option<u64>>>,
+    spend: &Spend,
 ) -> Sent<Response> {
-    match try_once(call, limits, inbound, request_id, usage).await {
+    match try_once(call, limits, inbound, request_id, usage, spend).await {
         Ok(sent) => sent,
         Err(error) => Sent::Broken(error),
     }
@@ -78,6 +83,7 @@ async fn try_once(
     inbound: &Inbound<'_>,
     request_id: &str,
     usage: Option<&Cell<Option<u64>>>,
+    spend: &Spend,
 ) -> Result<Sent<Response>, GatewayError> {
     let stream = inbound.stream && inbound.operation == Operation::Chat;
     let timeout_ms = limits.timeout_ms.clamp(1, u32::MAX as u64) as u32;
@@ -170,11 +176,19 @@ async fn try_once(
         let translator = call
             .translate
             .then(|| StreamTranslator::new(call.adapter, inbound.dialect, inbound.include_usage, defaults(call, request_id)));
+        let (done, receiver) = oneshot::channel();
+        let metering = relay::Metering {
+            meter: (!call.translate).then(|| Meter::new(call.adapter, call.strip_usage)),
+            rates: spend.rates.get(),
+            prompt_tokens: spend.estimate.input_tokens,
+            done,
+        };
         let relay = relay::Relay {
             request_id: request_id.to_string(),
             idle_ms: limits.idle_ms.max(1),
             dialect: inbound.dialect,
             translator,
+            metering,
         };
         let relayed = relay::sse(first, reader, relay).map_err(internal_js)?;
         let response = web_sys::Response::new_with_opt_readable_stream_and_init(
@@ -182,6 +196,7 @@ async fn try_once(
             &response_init(status, &out),
         )
         .map_err(internal_js)?;
+        spend.stream.replace(Some(receiver));
         return Ok(success(status, response));
     }
 
@@ -211,9 +226,11 @@ async fn try_once(
             Err(DecodeError::Malformed(_)) => return Ok(Sent::Failed(Transport::Malformed)),
             Err(DecodeError::Refused(message)) => return Ok(refused(call, &message)),
         };
+        let stated = crate::usage::from_json(text.as_bytes());
         if let Some(usage) = usage {
-            usage.set(limits::usage_tokens(text.as_bytes()));
+            usage.set(stated.map(|u| u.total()));
         }
+        spend.answered(stated, text.len());
         out.set("content-type", "application/json").map_err(internal_js)?;
         let response = web_sys::Response::new_with_opt_str_and_init(Some(&text), &response_init(status, &out))
             .map_err(internal_js)?;
@@ -224,9 +241,11 @@ async fn try_once(
         let transport = if error.fault == Fault::UpstreamIncomplete { Transport::Truncated } else { Transport::Malformed };
         return Ok(Sent::Failed(transport));
     }
+    let stated = crate::usage::from_json(&bytes);
     if let Some(usage) = usage {
-        usage.set(limits::usage_tokens(&bytes));
+        usage.set(stated.map(|u| u.total()));
     }
+    spend.answered(stated, bytes.len());
     out.set(
         "content-type",
         content_type.as_deref().unwrap_or("application/json"),

@@ -16,6 +16,14 @@
 //! - the client goes away (a write fails): cancel the upstream read, so the
 //!   provider stops generating.
 //!
+//! Its usage is read on the way ([`Metering`]): from the translator's
+//! events, or for a stream forwarded as it came from a copy of each chunk
+//! (the chunk itself still goes out when it is whole events; otherwise, or
+//! when the gateway's own usage chunk must be taken out, the meter's whole
+//! events do). The tally goes into the stream as SSE comment lines just
+//! before the dialect's end event (`data: [DONE]`, `event: message_stop`),
+//! and to whoever settles the budget.
+//!
 //! Each write is awaited, so a slow client slows the upstream read instead
 //! of filling memory. The price is one wake of the isolate per chunk; see
 //! bench/README.md for what it costs.
@@ -23,6 +31,9 @@
 use crate::dialect::Dialect;
 use crate::error::{Fault, GatewayError};
 use crate::translate::StreamTranslator;
+use crate::usage::meter::{end_event_at, end_marker, Meter};
+use crate::usage::{Rates, Tally};
+use futures::channel::oneshot;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -93,6 +104,19 @@ pub struct Relay {
     pub dialect: Dialect,
     /// Set when the provider speaks another format than the client.
     pub translator: Option<StreamTranslator>,
+    pub metering: Metering,
+}
+
+/// How a stream's usage is read and reported: from the translator's
+/// events, or (forwarded as it came) from a [`Meter`]; the tally goes into
+/// the stream as SSE comment lines before its end event (a complete stream
+/// only) and to `done` (for the budget and whoever waits for it).
+pub struct Metering {
+    pub meter: Option<Meter>,
+    pub rates: Option<Rates>,
+    /// The prompt's estimate, for a count when the provider reports no usage.
+    pub prompt_tokens: u64,
+    pub done: oneshot::Sender<Tally>,
 }
 
 /// The client's body for an upstream stream whose first chunk `first` was
@@ -103,13 +127,15 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
     let pipe: TransformStream = IdentityTransformStream::new()?.into();
     let writer = pipe.writable().get_writer()?;
     let activity = Activity::new();
-    let Relay { request_id, idle_ms, dialect, mut translator } = relay;
+    let Relay { request_id, idle_ms, dialect, mut translator, metering } = relay;
+    let Metering { meter, rates, prompt_tokens, done } = metering;
+    let mut tap = Tap { meter, rates, prompt_tokens, marker: end_marker(dialect), commented: false };
     watch(activity.clone(), reader.clone(), idle_ms);
 
     spawn_local(async move {
-        let end = match write(&writer, &mut translator, &first).await {
+        let end = match write(&writer, &mut translator, &mut tap, &first).await {
             Err(end) => end,
-            Ok(()) => pump(&reader, &writer, &activity, &mut translator).await,
+            Ok(()) => pump(&reader, &writer, &activity, &mut translator, &mut tap).await,
         };
         activity.finished.set(true);
         // The watchdog's cancel ends the read one way or the other (done, or
@@ -121,16 +147,32 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
             other => other,
         };
         // A translated stream is complete only if its provider's end marker came.
-        let end = match (end, translator.as_mut()) {
-            (End::Finished, Some(t)) => match t.finish() {
-                Ok(rest) => match send_text(&writer, rest).await {
-                    Ok(()) => End::Finished,
-                    Err(()) => End::ClientGone,
-                },
-                Err(error) => End::Broken(error),
+        let rest = match (&end, translator.as_mut(), tap.meter.as_mut()) {
+            (End::Finished, Some(t), _) => match t.finish() {
+                Ok(rest) => Ok(rest.as_bytes().to_vec()),
+                Err(error) => Err(error),
             },
-            (end, _) => end,
+            (End::Finished, None, Some(m)) => Ok(m.finish().unwrap_or_default()),
+            _ => Ok(Vec::new()),
         };
+        let end = match rest {
+            Ok(rest) => {
+                let tally = tap.tally(translator.as_ref());
+                match send_events(&writer, &rest, tally, &mut tap).await {
+                    Ok(()) => end,
+                    Err(()) => End::ClientGone,
+                }
+            }
+            Err(error) => End::Broken(error),
+        };
+        let tally = tap.tally(translator.as_ref());
+        // A complete stream whose end event never showed: the comment goes last.
+        if let (Some(tally), End::Finished, false) = (&tally, &end, tap.commented) {
+            let _ = send_text(&writer, &tally.sse_comment()).await;
+        }
+        if let Some(tally) = tally {
+            let _ = done.send(tally);
+        }
         let error = match end {
             End::Finished => None,
             End::ClientGone => {
@@ -164,19 +206,74 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
     Ok(pipe.readable())
 }
 
+/// A stream's usage on the way: the meter of a forwarded stream (a
+/// translated one counts in its translator), and whether the usage comment
+/// went out (just before the dialect's end event, `marker`).
+struct Tap {
+    meter: Option<Meter>,
+    rates: Option<Rates>,
+    prompt_tokens: u64,
+    marker: &'static [u8],
+    commented: bool,
+}
+
+impl Tap {
+    /// The usage so far.
+    fn tally(&self, translator: Option<&StreamTranslator>) -> Option<Tally> {
+        let counter = translator.map(|t| &t.counter).or(self.meter.as_ref().map(|m| &m.counter))?;
+        Some(counter.tally(self.prompt_tokens, self.rates.as_ref()))
+    }
+}
+
+/// Sends whole events; the first time the end event is among them, the
+/// usage comment goes just before it.
+async fn send_events(writer: &WritableStreamDefaultWriter, events: &[u8], tally: Option<Tally>, tap: &mut Tap) -> Result<(), ()> {
+    let at = if tap.commented { None } else { end_event_at(events, tap.marker) };
+    match (at, tally) {
+        (Some(at), Some(tally)) => {
+            tap.commented = true;
+            send_bytes(writer, &events[..at]).await?;
+            send_text(writer, &tally.sse_comment()).await?;
+            send_bytes(writer, &events[at..]).await
+        }
+        _ => send_bytes(writer, events).await,
+    }
+}
+
 /// Writes one upstream chunk to the client: as it is, or translated (a
-/// chunk may translate to nothing).
+/// chunk may translate to nothing), metered either way.
 async fn write(
     writer: &WritableStreamDefaultWriter,
     translator: &mut Option<StreamTranslator>,
+    tap: &mut Tap,
     chunk: &JsValue,
 ) -> Result<(), End> {
-    let Some(t) = translator else {
-        return JsFuture::from(writer.write_with_chunk(chunk)).await.map(drop).map_err(|_| End::ClientGone);
-    };
     let bytes = Uint8Array::new(chunk).to_vec();
+    let Some(t) = translator else {
+        let Some(meter) = tap.meter.as_mut() else {
+            return JsFuture::from(writer.write_with_chunk(chunk)).await.map(drop).map_err(|_| End::ClientGone);
+        };
+        meter.observe(&bytes);
+        let tally = Some(meter.counter.tally(tap.prompt_tokens, tap.rates.as_ref()));
+        let events = match meter.frame(&bytes) {
+            Some(events) => events.to_vec(),
+            // Whole events as they came: the chunk itself, unless the comment goes into it.
+            None if tap.commented || end_event_at(&bytes, tap.marker).is_none() => {
+                return JsFuture::from(writer.write_with_chunk(chunk)).await.map(drop).map_err(|_| End::ClientGone);
+            }
+            None => bytes,
+        };
+        return send_events(writer, &events, tally, tap).await.map_err(|()| End::ClientGone);
+    };
     match t.push(&bytes) {
-        Ok(text) => send_text(writer, text).await.map_err(|()| End::ClientGone),
+        Ok(text) => {
+            if tap.commented || end_event_at(text.as_bytes(), tap.marker).is_none() {
+                return send_text(writer, text).await.map_err(|()| End::ClientGone);
+            }
+            let text = text.as_bytes().to_vec();
+            let tally = tap.tally(Some(t));
+            send_events(writer, &text, tally, tap).await.map_err(|()| End::ClientGone)
+        }
         Err(error) => {
             // What was translated before the failure still goes out first.
             let pending = t.pending().to_string();
@@ -187,10 +284,14 @@ async fn write(
 }
 
 async fn send_text(writer: &WritableStreamDefaultWriter, text: &str) -> Result<(), ()> {
-    if text.is_empty() {
+    send_bytes(writer, text.as_bytes()).await
+}
+
+async fn send_bytes(writer: &WritableStreamDefaultWriter, bytes: &[u8]) -> Result<(), ()> {
+    if bytes.is_empty() {
         return Ok(());
     }
-    let chunk = Uint8Array::from(text.as_bytes());
+    let chunk = Uint8Array::from(bytes);
     JsFuture::from(writer.write_with_chunk(&chunk)).await.map(drop).map_err(drop)
 }
 
@@ -243,6 +344,7 @@ async fn pump(
     writer: &WritableStreamDefaultWriter,
     activity: &Activity,
     translator: &mut Option<StreamTranslator>,
+    tap: &mut Tap,
 ) -> End {
     loop {
         let step: ReadableStreamReadResult = match JsFuture::from(reader.read()).await {
@@ -253,7 +355,7 @@ async fn pump(
             return End::Finished;
         }
         activity.last.set(js_sys::Date::now());
-        if let Err(end) = write(writer, translator, &step.get_value()).await {
+        if let Err(end) = write(writer, translator, tap, &step.get_value()).await {
             return end;
         }
     }

@@ -28,7 +28,6 @@ use crate::plan::{Limit, LimitScope, LimitUnit, Provider, Route};
 /// The Worker binding of the limiter objects (class `RateLimiter`).
 pub const BINDING: &str = "LIMITER";
 use object::{counts_requests, Need};
-use serde::Deserialize;
 
 /// One limiter object to ask and what to take from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,38 +124,15 @@ pub fn provider_checks(provider: &Provider, key: Option<usize>, tokens: u64) -> 
 /// The token estimate of a request: prompt bytes / 4 (about four bytes per
 /// token in English text, and the whole body counts, so it errs high) plus
 /// the most the answer may take (`max_tokens` or `max_completion_tokens`;
-/// nothing when neither is given).
+/// nothing when neither is given). See [`crate::usage::estimate`].
 pub fn estimate_tokens(body: &[u8]) -> u64 {
-    #[derive(Deserialize)]
-    struct Caps {
-        max_tokens: Option<u64>,
-        max_completion_tokens: Option<u64>,
-    }
-    let caps: Option<Caps> = serde_json::from_slice(body).ok();
-    let answer = caps.map_or(0, |c| c.max_completion_tokens.or(c.max_tokens).unwrap_or(0));
-    (body.len() as u64 / 4).saturating_add(answer)
+    crate::usage::estimate(body).total()
 }
 
-/// The tokens a JSON answer says it used: OpenAI's `usage.total_tokens`
-/// (or `prompt_tokens + completion_tokens`), Anthropic's `input_tokens +
-/// output_tokens`. `None` when it does not say.
+/// The tokens a JSON answer says it used (either dialect, cached prompt
+/// tokens included); `None` when it does not say.
 pub fn usage_tokens(body: &[u8]) -> Option<u64> {
-    #[derive(Deserialize)]
-    struct Answer {
-        usage: Option<Usage>,
-    }
-    #[derive(Deserialize)]
-    struct Usage {
-        total_tokens: Option<u64>,
-        prompt_tokens: Option<u64>,
-        completion_tokens: Option<u64>,
-        input_tokens: Option<u64>,
-        output_tokens: Option<u64>,
-    }
-    let u = serde_json::from_slice::<Answer>(body).ok()?.usage?;
-    u.total_tokens
-        .or_else(|| Some(u.prompt_tokens? + u.completion_tokens.unwrap_or(0)))
-        .or_else(|| Some(u.input_tokens? + u.output_tokens.unwrap_or(0)))
+    crate::usage::from_json(body).map(|u| u.total())
 }
 
 /// A unit in words: "requests per minute".

@@ -2,7 +2,8 @@
 //! `worker`. Each object is thin glue around plain state that is tested on
 //! the host: [`limiter::RateLimiter`] around [`crate::limits::object`],
 //! [`breaker::CircuitBreaker`] around [`crate::breaker::object`],
-//! [`metrics::Metrics`] around [`crate::metrics::counters`].
+//! [`metrics::Metrics`] around [`crate::metrics::counters`],
+//! [`budget::Budget`] around [`crate::budget::ledger`].
 //!
 //! Every object keeps its state in memory (the truth while it lives) and
 //! writes it to `state.storage()` (key `state`, JSON with a version) so a
@@ -21,6 +22,7 @@
 //! [`CLOCK_HEADER`], so tests can move time forward without sleeping.
 
 pub mod breaker;
+pub mod budget;
 pub mod limiter;
 pub mod metrics;
 

@@ -29,7 +29,7 @@ use crate::error::GatewayError;
 
 pub use embeddings::{embeddings_request, embeddings_response};
 pub use endpoint::{chat_url, embeddings_url, headers};
-pub use forward::{forward_chat, forward_embeddings};
+pub use forward::{ask_for_usage, forward_chat, forward_embeddings};
 pub use request::chat_body;
 pub use response::finish_reason;
 pub use stream::Decoder;

@@ -150,7 +150,8 @@ withGateway("a stream arrives chunk by chunk as SSE events in order, ending in [
   assert.ok(reads.length > 1, "the body arrived in more than one read: it was not buffered");
   assert.ok(!reads[0].includes("[DONE]"), "the first read came before the end of the stream");
 
-  const events = text.split("\n\n").filter(Boolean).map((e) => e.replace(/^data: /, ""));
+  // SSE comment blocks (the gateway's usage lines) are not events.
+  const events = text.split("\n\n").filter((e) => e && !e.startsWith(":")).map((e) => e.replace(/^data: /, ""));
   assert.equal(events.at(-1), "[DONE]");
   const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
   assert.ok(chunks.length >= 6, `expected at least 6 chunk events, got ${chunks.length}`);
@@ -173,7 +174,8 @@ async function streamEvents(gw) {
   });
   const text = await res.text();
   seen.push(text);
-  const events = text.split(/\n\n+/).map((e) => e.trim()).filter(Boolean).map((e) => e.replace(/^data: ?/, ""));
+  // SSE comment blocks (the gateway's usage lines) are not events.
+  const events = text.split(/\n\n+/).map((e) => e.trim()).filter((e) => e && !e.startsWith(":")).map((e) => e.replace(/^data: ?/, ""));
   return { status: res.status, events };
 }
 

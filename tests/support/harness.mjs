@@ -105,6 +105,9 @@ export const PLAN_KEY = "plan";
 /** The response cache's KV namespace and single-flight Durable Object (src/edge/cache.rs). */
 export const CACHE_BINDING = "CACHE";
 export const FLIGHT_BINDING = "FLIGHT";
+/** Gateway keys kept in KV and the per-key budget objects (src/edge/keys.rs, src/edge/spend.rs). */
+export const KEYS_BINDING = "KEYS";
+export const BUDGET_BINDING = "BUDGET";
 
 /**
  * Runs the compiled Worker in workerd. `bindings` are the Worker's vars and
@@ -120,8 +123,12 @@ export const FLIGHT_BINDING = "FLIGHT";
  * instead, for the result's `log()` (all the text so far). Without either, a
  * test gateway (no `port`) passes its output through without the
  * per-request log lines; a served one (dev, benchmarks) prints everything.
+ * `keys: true`: bind the `KEYS` KV namespace of gateway key records; the
+ * result's `putKey(secret, record)` writes one as `yard keys create` does
+ * (under the key's SHA-256), and `budget(name, message)` talks to the
+ * budget object of the key named `name` (`{op:"peek"}` reads it).
  */
-export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, cache, persist, instances = 1, handleRuntimeStdio, captureLog } = {}) {
+export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, cache, persist, instances = 1, handleRuntimeStdio, captureLog, keys } = {}) {
   let log = "";
   if (captureLog) {
     handleRuntimeStdio = (stdout, stderr) => {
@@ -161,13 +168,18 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     compatibilityDate: COMPATIBILITY_DATE,
     bindings,
-    kvNamespaces: [...(routes === undefined ? [] : [ROUTES_BINDING]), ...(cache ? [CACHE_BINDING] : [])],
+    kvNamespaces: [
+      ...(routes === undefined ? [] : [ROUTES_BINDING]),
+      ...(cache ? [CACHE_BINDING] : []),
+      ...(keys ? [KEYS_BINDING] : []),
+    ],
     ...(gatewayObjects
       ? {
           durableObjects: {
             LIMITER: { className: "RateLimiter", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) },
             BREAKER: { className: "CircuitBreaker", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) },
             METRICS: { className: "Metrics", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) },
+            [BUDGET_BINDING]: { className: "Budget", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) },
             ...(cache === true
               ? { [FLIGHT_BINDING]: { className: "Flight", useSQLite: true, ...(objectsFrom ? { scriptName: objectsFrom } : {}) } }
               : {}),
@@ -200,6 +212,18 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
     putPlan,
     deletePlan: async () => (await kv()).delete(PLAN_KEY),
     cacheKv: () => mf.getKVNamespace(CACHE_BINDING),
+    keysKv: () => mf.getKVNamespace(KEYS_BINDING),
+    /** Writes a key record (src/keys.rs) for the gateway key `secret`. */
+    async putKey(secret, record) {
+      const full = { v: 1, tags: [], routes: [], models: [], created_ms: Date.now(), ...record };
+      await (await mf.getKVNamespace(KEYS_BINDING)).put(hashKey(secret), JSON.stringify(full));
+    },
+    /** Sends `message` (src/budget/ledger.rs) to the budget object of key `name`; resolves to its standing. */
+    async budget(name, message = { op: "peek" }) {
+      const ns = await mf.getDurableObjectNamespace(BUDGET_BINDING);
+      const res = await ns.get(ns.idFromName(`budget:${name}`)).fetch("https://budget.test/", { method: "POST", body: JSON.stringify(message) });
+      return res.json();
+    },
     /**
      * Sends one message about `key` (text, see src/cache/flight.rs) to its
      * flight object (the one named `key`, without FLIGHT_SHARDS); resolves to the reply.

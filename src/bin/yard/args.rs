@@ -15,6 +15,7 @@ commands:
   publish  compile and put the plan in the ROUTES KV namespace with wrangler
            [--local | --remote] [--dry-run]
   test     run the route tests in *.expect.yaml files next to the routes
+  keys     create|list|revoke gateway keys in the KEYS KV namespace (yard keys --help)
 
 paths default to routes/ (directories are read for *.route, *.yaml, *.yml).
 options for every command: --subrequest-cap N, --color always|never|auto";

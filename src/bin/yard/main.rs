@@ -7,6 +7,7 @@
 //! yard compile [paths] [-o plan.json]        the plan the Worker runs
 //! yard publish [paths] [--local|--remote] [--dry-run]
 //! yard test    [paths]                       run *.expect.yaml route tests
+//! yard keys    create|list|revoke …          gateway keys in the KEYS KV namespace
 //! ```
 //!
 //! `paths` default to `routes/`. Native only: on wasm32 this is an empty
@@ -20,10 +21,15 @@ mod commands;
 mod describe;
 #[cfg(not(target_arch = "wasm32"))]
 mod expect;
+#[cfg(not(target_arch = "wasm32"))]
+mod keys;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().is_some_and(|a| a == "keys") {
+        return keys::run(&argv[1..]);
+    }
     match args::parse(&argv) {
         Ok(command) => commands::run(command),
         Err(message) => {

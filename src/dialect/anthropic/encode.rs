@@ -94,7 +94,7 @@ pub(crate) fn error_type(fault: Fault) -> &'static str {
         Fault::NotFound | Fault::ModelNotFound => "not_found_error",
         Fault::MissingKey | Fault::InvalidKey => "authentication_error",
         Fault::Forbidden => "permission_error",
-        Fault::RateLimited => "rate_limit_error",
+        Fault::RateLimited | Fault::QuotaExceeded => "rate_limit_error",
         Fault::Unavailable => "overloaded_error",
         Fault::UpstreamStatus(status) => match status {
             401 => "authentication_error",

@@ -36,6 +36,22 @@ pub fn forward_chat(
     Ok(HttpRequest { url: endpoint::chat_url(t)?, headers: endpoint::headers(t), body })
 }
 
+/// A streamed chat `body` that did not ask for usage, asking for it
+/// (`"stream_options":{"include_usage":true}`) when the kind sends usage
+/// on request; `None` when it is left as it is (the kind does not take the
+/// option, or the client set `stream_options` itself).
+pub fn ask_for_usage(body: &[u8], t: &Target) -> Option<Vec<u8>> {
+    if !preset_for(t.kind).stream_usage {
+        return None;
+    }
+    let mut object = RawObject::parse(body).ok()?;
+    if object.value("stream_options").is_some() {
+        return None;
+    }
+    object.set("stream_options", r#"{"include_usage":true}"#.to_string());
+    Some(object.into_bytes().into_owned())
+}
+
 /// The same for an embeddings `body` (no per-model rules apply).
 pub fn forward_embeddings(
     body: &[u8],

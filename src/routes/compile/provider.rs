@@ -123,7 +123,10 @@ pub fn provider(block: &Block<ProviderStmt>, sink: &mut Sink) -> Provider {
                 let output = values::price(output, sink);
                 let cached = cached.as_ref().map(|c| values::price(c, sink));
                 if p.prices.iter().any(|(m, _)| *m == model.node) {
-                    sink.push(Diagnostic::error(model.span, format!("the price of `{}` is given twice", model.node)));
+                    sink.push(
+                        Diagnostic::error(model.span, format!("the price of `{}` is given twice", model.node))
+                            .hint("keep one `price` statement per model; a provider's price overrides the built-in one"),
+                    );
                 } else if let (Some(input), Some(output)) = (input, output) {
                     p.prices.push((model.node.clone(), Price { input, output, cached_input: cached.flatten() }));
                 }

@@ -1,0 +1,48 @@
+//! `Budget`: one Durable Object per gateway key with a spend budget
+//! (`budget:NAME`), the glue around [`crate::budget::ledger::Ledger`].
+//! Every reservation and settlement is written back, so the spend survives
+//! an eviction; messages are handled one at a time, which makes the
+//! reservations exact under concurrency.
+
+use super::{answer, load, message, now_ms, store, test_clock};
+use crate::budget::ledger::{Ledger, Message};
+use serde_json::Value;
+use std::cell::RefCell;
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+
+#[durable_object]
+pub struct Budget {
+    state: State,
+    test_clock: bool,
+    /// `None` until the first message has read the stored state.
+    ledger: RefCell<Option<Ledger>>,
+}
+
+impl DurableObject for Budget {
+    fn new(state: State, env: Env) -> Self {
+        Budget { state, test_clock: test_clock(&env), ledger: RefCell::new(None) }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let msg = message::<Value>(&req).await.ok().as_ref().and_then(Message::from_value);
+        let Some(msg) = msg else {
+            return Err(worker::Error::RustError("bad message".into()));
+        };
+        if self.ledger.borrow().is_none() {
+            let stored = load::<Value>(&self.state).await.as_ref().and_then(Ledger::from_value).unwrap_or_default();
+            // No borrow is held across the await; keep what another message loaded meanwhile.
+            self.ledger.borrow_mut().get_or_insert(stored);
+        }
+        let now = now_ms(&req, self.test_clock);
+        let standing = {
+            let mut slot = self.ledger.borrow_mut();
+            let ledger = slot.get_or_insert_with(Ledger::new);
+            let standing = ledger.handle(&msg, now);
+            if msg != Message::Peek {
+                store(&self.state, &ledger.to_value());
+            }
+            standing
+        };
+        answer(&standing.to_value())
+    }
+}
