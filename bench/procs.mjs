@@ -1,5 +1,5 @@
 // What a server process (and every process it started) costs, read from
-// /proc: CPU time (user + system, 10 ms ticks) and resident memory. Used by
+// /proc: CPU time (per-thread schedstat, nanoseconds) and resident memory. Used by
 // bench/run.mjs for workerd, the mock and the peer gateways alike.
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -35,8 +35,28 @@ export function processTree(pid) {
   return out;
 }
 
-/** CPU time a process has used, in microseconds. */
+/**
+ * CPU time a process's live threads have used, in microseconds: the sum of
+ * their `schedstat` run times (nanoseconds), or the process's `stat` ticks
+ * (10 ms) where schedstat is missing.
+ */
 function cpuOf(pid) {
+  let tasks;
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0; // gone
+  }
+  let ns = 0;
+  for (const task of tasks) {
+    const line = read(`/proc/${pid}/task/${task}/schedstat`);
+    if (line === null) return ticksOf(pid);
+    ns += Number(line.split(" ")[0]);
+  }
+  return ns / 1000;
+}
+
+function ticksOf(pid) {
   const stat = read(`/proc/${pid}/stat`);
   if (stat === null) return 0;
   const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
