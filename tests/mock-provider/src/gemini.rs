@@ -294,11 +294,9 @@ fn embed(request: &Value, model: &str) -> Result<Reply, Bytes> {
             None | Some(Value::Null) => DEFAULT_DIMENSIONS,
             Some(v) => match v.as_u64() {
                 Some(d) if (1..=MAX_DIMENSIONS).contains(&d) => d as usize,
-                _ => {
-                    return Err(invalid_argument(&format!(
+                _ => return Err(invalid_argument(&format!(
                     "outputDimensionality must be between 1 and {MAX_DIMENSIONS} (mock-provider)"
-                )))
-                }
+                ))),
             },
         };
         if let Some(other) = one.get("model").and_then(Value::as_str) {

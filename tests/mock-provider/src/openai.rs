@@ -572,38 +572,22 @@ pub fn malformed_event(id: u64) -> Bytes {
 /// `POST /v1/embeddings`: one deterministic vector per input (the same
 /// vectors as the Gemini mock's, `dimensions` long, 8 by default).
 pub fn embeddings(body: &[u8]) -> Result<Reply, Bytes> {
-    let request: Value =
-        serde_json::from_slice(body).map_err(|e| invalid_request(&format!("invalid JSON: {e}")))?;
-    let model = request
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or("mock-embed");
+    let request: Value = serde_json::from_slice(body).map_err(|e| invalid_request(&format!("invalid JSON: {e}")))?;
+    let model = request.get("model").and_then(Value::as_str).unwrap_or("mock-embed");
     let inputs: Vec<String> = match request.get("input") {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => {
-            return Err(invalid_request(
-                "`input` must be a string or an array of strings",
-            ))
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+            items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
         }
+        _ => return Err(invalid_request("`input` must be a string or an array of strings")),
     };
-    let dims = request
-        .get("dimensions")
-        .and_then(Value::as_u64)
-        .unwrap_or(8)
-        .clamp(1, 4096) as usize;
+    let dims = request.get("dimensions").and_then(Value::as_u64).unwrap_or(8).clamp(1, 4096) as usize;
     let data: Vec<Value> = inputs
         .iter()
         .enumerate()
         .map(|(i, text)| serde_json::json!({"object": "embedding", "index": i, "embedding": crate::gemini::embedding(text, dims)}))
         .collect();
-    let tokens: usize = inputs
-        .iter()
-        .map(|t| t.split_whitespace().count().max(1))
-        .sum();
+    let tokens: usize = inputs.iter().map(|t| t.split_whitespace().count().max(1)).sum();
     let body = serde_json::json!({
         "object": "list",
         "data": data,
@@ -632,10 +616,7 @@ mod tests {
             route(&Method::GET, "chat/completions"),
             Routed::WrongMethod("POST")
         );
-        assert_eq!(
-            route(&Method::POST, "embeddings"),
-            Routed::Found(Route::Embeddings)
-        );
+        assert_eq!(route(&Method::POST, "embeddings"), Routed::Found(Route::Embeddings));
         assert_eq!(route(&Method::POST, "completions"), Routed::NotFound);
         assert_eq!(
             route(&Method::POST, "deployments/gpt4o/chat/completions"),
@@ -762,3 +743,4 @@ mod tests {
         assert!(parse(&models())["data"].as_array().unwrap().len() >= 2);
     }
 }
+

@@ -37,13 +37,7 @@ impl Server {
 
     /// Sends one request with `connection: close` and reads until the
     /// server closes the connection.
-    pub async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> Reply {
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
         let mut stream = TcpStream::connect(&self.addr).await.unwrap();
         let mut request = format!(
             "{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\ncontent-length: {}\r\ncontent-type: application/json\r\n",
@@ -180,3 +174,4 @@ impl Reply {
             .collect()
     }
 }
+
