@@ -289,7 +289,7 @@ impl Directives {
         self.fail_times.is_none_or(|n| call <= n)
             && self
                 .fail_every
-                .is_none_or(|n| call.saturating_sub(1) % n == 0)
+                .is_none_or(|n| call.saturating_sub(1).is_multiple_of(n))
             && self.fail_key.is_none_or(|k| k.matches(key))
     }
 
