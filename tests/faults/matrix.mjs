@@ -402,6 +402,30 @@ export function table(result) {
   return [line(rows[0]), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n");
 }
 
+/**
+ * The result folded over the client dialects: one line per policy × fault,
+ * outcomes of JSON and of streaming requests (both dialects summed).
+ */
+export function summary(result) {
+  const rows = new Map();
+  for (const c of result.cells) {
+    const key = `${c.policy} | ${c.fault}`;
+    const row = rows.get(key) ?? { policy: c.policy, fault: c.fault, json: {}, stream: {}, violations: 0, max: 0 };
+    for (const [k, v] of Object.entries(c.outcomes)) row[c.mode][k] = (row[c.mode][k] ?? 0) + v;
+    row.violations += Object.values(c.violations).reduce((a, b) => a + b, 0);
+    row.max = Math.max(row.max, c.max);
+    rows.set(key, row);
+  }
+  const fmt = (o) =>
+    Object.entries(o)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ") || "-";
+  const lines = ["| policy | fault | JSON | stream | violations | max ms |", "|---|---|---|---|---|---|"];
+  for (const r of rows.values()) lines.push(`| ${r.policy} | ${r.fault} | ${fmt(r.json)} | ${fmt(r.stream)} | ${r.violations} | ${r.max} |`);
+  return lines.join("\n");
+}
+
 function args(argv) {
   const opts = { perCell: 200 };
   const list = (v) => v.split(",").map((s) => s.trim());
@@ -429,6 +453,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const opts = args(process.argv.slice(2));
   const result = await runMatrix({ ...opts, log: (l) => console.error(l) });
   console.log(table(result));
+  console.log(`\n${summary(result)}`);
   console.log(
     `\n${result.requests} requests in ${result.seconds.toFixed(1)} s (${result.cells.length} cells × ${opts.perCell}), ` +
       `hang after ${result.hangAfterMs} ms; worker log ${result.logBytes} bytes, keys in it: ${result.leaks}; violations: ${result.violations}`,
