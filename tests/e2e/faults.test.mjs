@@ -9,7 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { runMatrix, table } from "../faults/matrix.mjs";
 
-const PER_CELL = Number(process.env.FAULTS_PER_CELL ?? 8);
+const PER_CELL = Number(process.env.FAULTS_PER_CELL ?? 5);
 
 test(`fault matrix, ${PER_CELL} requests per cell: no violation`, async () => {
   const result = await runMatrix({ perCell: PER_CELL, concurrency: 200 });

@@ -73,7 +73,9 @@ export const POLICIES = {
 };
 
 export const MODES = ["json", "stream"];
+/** Client dialects, and the wire formats of the cell's providers (`kind`). */
 export const DIALECTS = ["openai", "anthropic"];
+export const UPSTREAMS = { openai: "openai-compatible", anthropic: "anthropic" };
 
 /** The longest a request may take before it counts as a hang. */
 export function hangAfterMs(marginMs) {
@@ -172,7 +174,7 @@ function readStream(dialect, text) {
  * Checks one answer. Returns { outcome } (a counted category) or
  * { violation, detail }.
  */
-export function judge({ dialect, mode, fault, expected, expectedRoute }, res) {
+export function judge({ dialect, upstream, mode, fault, expected, expectedRoute }, res) {
   const f = FAULTS[fault];
   const { status, text, contentType } = res;
   if (status >= 200 && status < 300) {
@@ -187,13 +189,13 @@ export function judge({ dialect, mode, fault, expected, expectedRoute }, res) {
     if (!contentType.startsWith("text/event-stream")) return { violation: "stream_not_sse", detail: contentType };
     const s = readStream(dialect, text);
     if (s.malformed !== null) {
-      // Same format on both sides (OpenAI client, OpenAI-compatible
-      // provider): the gateway relays the provider's stream untouched and
+      // Same format on both sides (OpenAI client and OpenAI-compatible
+      // provider, or Anthropic on both): the gateway relays the provider's stream untouched and
       // uncopied (ARCHITECTURE.md, invariant 10), so a provider's invalid
       // event reaches the client as it was sent; the client's SDK raises on
       // it. Counted on its own, not as a violation; anywhere else (a
       // translated stream) it is one.
-      const passthrough = dialect === "openai" && fault === "malformed JSON";
+      const passthrough = dialect === upstream && fault === "malformed JSON";
       if (!passthrough) return { violation: "malformed_event_relayed", detail: s.malformed };
       if (s.error || (s.done && s.content !== expected)) return { violation: "success_on_cut_stream", detail: s.content };
       return { outcome: "relayed_as_sent" };
@@ -251,12 +253,21 @@ async function send(req, hangMs) {
   };
 }
 
-/** The cells: every fault × policy × mode × dialect (optionally filtered). */
-export function cells({ faults = Object.keys(FAULTS), policies = Object.keys(POLICIES), modes = MODES, dialects = DIALECTS } = {}) {
+/** The cells: every fault × policy × mode × client dialect × upstream format (optionally filtered). */
+export function cells({
+  faults = Object.keys(FAULTS),
+  policies = Object.keys(POLICIES),
+  modes = MODES,
+  dialects = DIALECTS,
+  upstreams = Object.keys(UPSTREAMS),
+} = {}) {
   const out = [];
   for (const policy of policies)
     for (const fault of faults)
-      for (const mode of modes) for (const dialect of dialects) out.push({ policy, fault, mode, dialect, name: `${policy} | ${fault} | ${mode} | ${dialect}` });
+      for (const mode of modes)
+        for (const upstream of upstreams)
+          for (const dialect of dialects)
+            out.push({ policy, fault, mode, dialect, upstream, name: `${policy} | ${fault} | ${mode} | ${dialect} → ${upstream}` });
   return out;
 }
 
@@ -268,8 +279,9 @@ function routeFile(list, mockUrl, runId) {
     c.model = `cell-${i}`;
     c.route = `c${i}`;
     c.pathA = `/f/${runId}/c${i}/a/${dir}v1/chat/completions`;
-    lines.push(`provider a${i} { kind openai-compatible  base "${mockUrl}/f/${runId}/c${i}/a/${dir}v1"  keys [secret FAULT_KEY] }`);
-    lines.push(`provider b${i} { kind openai-compatible  base "${mockUrl}/f/${runId}/c${i}/b/v1"  keys [secret FAULT_KEY] }`);
+    const kind = UPSTREAMS[c.upstream];
+    lines.push(`provider a${i} { kind ${kind}  base "${mockUrl}/f/${runId}/c${i}/a/${dir}v1"  keys [secret FAULT_KEY] }`);
+    lines.push(`provider b${i} { kind ${kind}  base "${mockUrl}/f/${runId}/c${i}/b/v1"  keys [secret FAULT_KEY] }`);
     lines.push(`route c${i} { when model == "${c.model}"  ${POLICIES[c.policy].targets(`a${i}`, `b${i}`)} }`);
   });
   lines.push(`route fallthrough { try b0:{model} }`);
@@ -291,7 +303,7 @@ async function pool(tasks, limit) {
 /**
  * Runs the matrix. Options: `perCell` requests per cell, `concurrency`,
  * `marginMs` (added to a route's deadline before a request is a hang),
- * cell filters (`faults`, `policies`, `modes`, `dialects`), `log(line)`.
+ * cell filters (`faults`, `policies`, `modes`, `dialects`, `upstreams`), `log(line)`.
  * Resolves to { cells: [{ name, …, n, outcomes, violations, samples, p50, max }],
  * violations, requests, seconds, leaks }.
  */
@@ -349,7 +361,7 @@ export async function runMatrix({ perCell = 200, concurrency = 128, marginMs = 1
           else if (res.failed) verdict = { violation: "no_response", detail: res.failed };
           else if (`${res.headers}\n${res.text}`.includes(PROVIDER_KEY) || res.text.includes(GATEWAY_KEY))
             verdict = { violation: "key_leaked" };
-          else verdict = judge({ dialect: c.dialect, mode: c.mode, fault: c.fault, expected: EXPECTED(text), expectedRoute: c.route }, res);
+          else verdict = judge({ ...c, expected: EXPECTED(text), expectedRoute: c.route }, res);
           if (verdict.outcome) c.outcomes[verdict.outcome] = (c.outcomes[verdict.outcome] ?? 0) + 1;
           else {
             c.violations[verdict.violation] = (c.violations[verdict.violation] ?? 0) + 1;
@@ -388,14 +400,14 @@ export async function runMatrix({ perCell = 200, concurrency = 128, marginMs = 1
 
 /** The result as a text table: one line per cell. */
 export function table(result) {
-  const rows = [["policy", "fault", "mode", "dialect", "n", "outcomes", "violations", "p50 ms", "max ms"]];
+  const rows = [["policy", "fault", "mode", "client", "upstream", "n", "outcomes", "violations", "p50 ms", "max ms"]];
   for (const c of result.cells) {
     const fmt = (o) =>
       Object.entries(o)
         .sort()
         .map(([k, v]) => `${k} ${v}`)
         .join(", ") || "-";
-    rows.push([c.policy, c.fault, c.mode, c.dialect, String(c.n), fmt(c.outcomes), fmt(c.violations), String(c.p50), String(c.max)]);
+    rows.push([c.policy, c.fault, c.mode, c.dialect, c.upstream, String(c.n), fmt(c.outcomes), fmt(c.violations), String(c.p50), String(c.max)]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const line = (r) => `| ${r.map((v, i) => v.padEnd(widths[i])).join(" | ")} |`;
@@ -403,8 +415,8 @@ export function table(result) {
 }
 
 /**
- * The result folded over the client dialects: one line per policy × fault,
- * outcomes of JSON and of streaming requests (both dialects summed).
+ * The result folded over client dialects and upstream formats: one line
+ * per policy × fault, outcomes of JSON and of streaming requests.
  */
 export function summary(result) {
   const rows = new Map();
@@ -441,8 +453,9 @@ function args(argv) {
       case "--policies": opts.policies = list(value()); break;
       case "--modes": opts.modes = list(value()); break;
       case "--dialects": opts.dialects = list(value()); break;
+      case "--upstreams": opts.upstreams = list(value()); break;
       default:
-        console.error(`unknown flag ${argv[i]}\nusage: node tests/faults/matrix.mjs [--per-cell N] [--concurrency N] [--margin-ms MS] [--json FILE] [--faults a,b] [--policies a,b] [--modes json,stream] [--dialects openai,anthropic]`);
+        console.error(`unknown flag ${argv[i]}\nusage: node tests/faults/matrix.mjs [--per-cell N] [--concurrency N] [--margin-ms MS] [--json FILE] [--faults a,b] [--policies a,b] [--modes json,stream] [--dialects openai,anthropic] [--upstreams openai,anthropic]`);
         process.exit(2);
     }
   }
