@@ -1,7 +1,7 @@
 // The fault matrix: drives a running gateway (the compiled Worker in workerd,
 // through Miniflare on a real 127.0.0.1 port) through every upstream fault
 // the mock provider can produce, under every kind of route policy, with JSON
-// and streaming clients of both dialects, many requests per cell, all cells
+// and streaming clients of both dialects (and providers of both formats), many requests per cell, all cells
 // at once. Each request's outcome is checked and counted; a violation is
 // any request that hangs (no answer within its route's deadline plus a
 // margin), ends without a response, answers an error outside the fault's
