@@ -15,6 +15,7 @@
 // `runMatrix` is also what tests/e2e/faults.test.mjs runs (reduced).
 import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import http from "node:http";
 import { fileURLToPath } from "node:url";
 import { compileRoutes, hashKey, startGateway, startMock } from "../support/harness.mjs";
 
@@ -223,34 +224,54 @@ export function judge({ dialect, upstream, mode, fault, expected, expectedRoute 
   return { outcome: `http_${status}` };
 }
 
-/** Sends one request; resolves to the answer, or { hang } / { failed }. */
-async function send(req, hangMs) {
+/**
+ * Sends one request on a connection of its own (`Connection: close`: no
+ * keep-alive, so a reset can never be a pooled connection the server had
+ * just closed, it is one this request saw); resolves to the answer, or
+ * { hang } / { failed }.
+ */
+function send(req, hangMs) {
   const started = performance.now();
-  const signal = AbortSignal.timeout(hangMs);
-  let res;
-  try {
-    res = await fetch(req.url, { method: "POST", headers: req.headers, body: req.body, signal });
-  } catch (e) {
-    const ms = performance.now() - started;
-    return signal.aborted ? { hang: true, ms } : { failed: `no response: ${e.cause?.code ?? e.message}`, ms };
-  }
-  let text;
-  try {
-    text = await res.text();
-  } catch (e) {
-    const ms = performance.now() - started;
-    return signal.aborted ? { hang: true, ms } : { failed: `body broke off: ${e.cause?.code ?? e.message}`, ms };
-  }
-  const headers = [...res.headers].map(([k, v]) => `${k}: ${v}`).join("\n");
-  return {
-    status: res.status,
-    text,
-    headers,
-    contentType: res.headers.get("content-type") ?? "",
-    attempts: res.headers.get("x-switchyard-attempts"),
-    route: res.headers.get("x-switchyard-route"),
-    ms: performance.now() - started,
-  };
+  const ms = () => performance.now() - started;
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (value) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ ...value, ms: ms() });
+    };
+    const r = http.request(req.url, { method: "POST", headers: { ...req.headers, connection: "close" }, agent: false });
+    const timer = setTimeout(() => {
+      finish({ hang: true });
+      r.destroy();
+    }, hangMs);
+    r.on("error", (e) => finish({ failed: `no response: ${e.code ?? e.message}` }));
+    r.on("response", (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("aborted", () => finish({ failed: "body broke off" }));
+      res.on("error", (e) => finish({ failed: `body broke off: ${e.code ?? e.message}` }));
+      res.on("end", () => {
+        if (!res.complete) return finish({ failed: "body broke off" });
+        const header = (name) => {
+          const v = res.headers[name];
+          return v === undefined ? null : String(v);
+        };
+        finish({
+          status: res.statusCode,
+          text: Buffer.concat(chunks).toString("utf8"),
+          headers: Object.entries(res.headers)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join("\n"),
+          contentType: header("content-type") ?? "",
+          attempts: header("x-switchyard-attempts"),
+          route: header("x-switchyard-route"),
+        });
+      });
+    });
+    r.end(req.body);
+  });
 }
 
 /** The cells: every fault × policy × mode × client dialect × upstream format (optionally filtered). */
@@ -278,7 +299,6 @@ function routeFile(list, mockUrl, runId) {
     const dir = FAULTS[c.fault].directives.map((d) => `${d}/`).join("");
     c.model = `cell-${i}`;
     c.route = `c${i}`;
-    c.pathA = `/f/${runId}/c${i}/a/${dir}v1/chat/completions`;
     const kind = UPSTREAMS[c.upstream];
     lines.push(`provider a${i} { kind ${kind}  base "${mockUrl}/f/${runId}/c${i}/a/${dir}v1"  keys [secret FAULT_KEY] }`);
     lines.push(`provider b${i} { kind ${kind}  base "${mockUrl}/f/${runId}/c${i}/b/v1"  keys [secret FAULT_KEY] }`);
@@ -383,6 +403,11 @@ export async function runMatrix({ perCell = 200, concurrency = 128, marginMs = 1
       clearInterval(progress);
     }
     const seconds = (performance.now() - started) / 1000;
+    // Upstream calls per cell (faulty `a`, healthy `b`), for the JSON.
+    for (const c of list) {
+      const base = `/f/${runId}/${c.route}/`;
+      c.upstreamCalls = { a: await mock.count(`${base}a/`), b: await mock.count(`${base}b/`) };
+    }
     for (const c of list) {
       const sorted = c.times.sort((x, y) => x - y);
       c.p50 = Math.round(sorted[Math.floor(sorted.length / 2)] ?? 0);
