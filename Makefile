@@ -1,5 +1,5 @@
 # The two commands the README names. Both install what they need first.
-.PHONY: dev test bench bench-routes bench-engine bench-translate
+.PHONY: dev test bench bench-routes bench-engine bench-translate faults
 
 ## Run the gateway locally (mock provider + Worker in workerd) and print a curl example.
 dev:
@@ -24,3 +24,9 @@ bench-engine:
 ## Translation between wire formats, per request and per stream event (native).
 bench-translate:
 	@cargo bench -q --bench translate
+
+## Fault matrix (not part of `make test`, which runs a reduced one): see tests/faults/README.md.
+## PER_CELL=200 by default; the table goes to stdout, the JSON to bench/results/faults.json.
+faults:
+	@cargo build -q --release -p mock-provider && sh scripts/build-worker.sh >/dev/null && mkdir -p bench/results && \
+		node tests/faults/matrix.mjs --per-cell $${PER_CELL:-200} --json bench/results/faults.json

@@ -554,6 +554,7 @@ describe("auth", () => {
     ["POST", "/v1/messages", JSON.stringify({ model: "to-ant", max_tokens: 5, messages: USER })],
     ["POST", "/v1/messages", JSON.stringify({ model: "to-oai", max_tokens: 5, messages: USER })],
     ["POST", "/v1/embeddings", JSON.stringify({ model: "to-oai", input: "a" })],
+    ["GET", "/v1/switchyard/status", undefined],
   ];
   const wrongKeys = [
     ["no key", {}],
@@ -584,6 +585,19 @@ describe("auth", () => {
     await refused("/v1/messages", { body: "{not json", auth: false, headers: { "x-api-key": "nope" } }, 401);
     tally("auth");
   });
+  // This gateway names no ADMIN_KEYS: a valid gateway key is still not an
+  // admin key, in either header, with or without a trailing slash.
+  for (const [path, headers] of [
+    ["/v1/switchyard/status", { authorization: `Bearer ${GATEWAY_KEY}` }],
+    ["/v1/switchyard/status", { "x-api-key": GATEWAY_KEY }],
+    ["/v1/switchyard/status/", { authorization: `Bearer ${GATEWAY_KEY}` }],
+  ]) {
+    test(`GET ${path} with a valid non-admin key (${Object.keys(headers)[0]}) → 403`, async () => {
+      const res = await refused(path, { method: "GET", headers, auth: false }, 403);
+      assert.equal(JSON.parse(res.text).error.type, "permission_error");
+      tally("auth");
+    });
+  }
   for (const headers of [{}, { authorization: "Bearer sy-wrong-key" }]) {
     test(`/health stays open (${Object.keys(headers).length ? "wrong key" : "no key"})`, async () => {
       const res = await send("/health", { method: "GET", auth: false, headers });

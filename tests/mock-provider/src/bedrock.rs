@@ -32,7 +32,7 @@ use hyper::{HeaderMap, Method, Response, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::body::MockBody;
+use crate::body::{shaped_json, shaped_stream, MockBody};
 use crate::faults::{Directives, Fault};
 use crate::openai::{reply_content, split_even};
 use crate::service::{Connection, ResetConnection};
@@ -406,46 +406,12 @@ fn chat(route: Route, body: &[u8], id: u64, chunks: u32) -> Result<Reply, String
     Ok(Reply::Stream(frames))
 }
 
-/// Applies `ttfb_ms`, `chunk_delay_ms` and the `malformed`/`cut` faults.
+/// Applies `ttfb_ms`, `chunk_delay_ms` and the body faults.
 fn shape(reply: Reply, d: &Directives) -> Response<MockBody> {
-    let ttfb = d.ttfb();
     match reply {
-        Reply::Json(bytes) => {
-            let len = bytes.len();
-            let body = match d.fault() {
-                Fault::None | Fault::Reset if ttfb.is_zero() => MockBody::full(bytes),
-                Fault::None | Fault::Reset => MockBody::parts(
-                    vec![bytes],
-                    ttfb,
-                    Default::default(),
-                    Some(len as u64),
-                    false,
-                ),
-                Fault::Malformed => {
-                    let half = bytes.slice(..len / 2);
-                    let half_len = half.len() as u64;
-                    MockBody::parts(vec![half], ttfb, Default::default(), Some(half_len), false)
-                }
-                Fault::Cut => {
-                    let half = bytes.slice(..len / 2);
-                    MockBody::parts(vec![half], ttfb, Default::default(), Some(len as u64), true)
-                }
-            };
-            response(200, "application/json", body)
-        }
-        Reply::Stream(mut frames) => {
-            let mut abort = false;
-            match d.fault() {
-                Fault::Malformed => frames.insert(1.min(frames.len()), malformed_frame()),
-                Fault::Cut => {
-                    let keep = (1 + d.cut_after() as usize).min(frames.len().saturating_sub(1));
-                    frames.truncate(keep);
-                    abort = true;
-                }
-                Fault::None | Fault::Reset => {}
-            }
-            let body = MockBody::parts(frames, ttfb, d.chunk_delay(), None, abort);
-            response(200, EVENT_STREAM, body)
+        Reply::Json(bytes) => response(200, "application/json", shaped_json(bytes, d)),
+        Reply::Stream(frames) => {
+            response(200, EVENT_STREAM, shaped_stream(frames, d, malformed_frame))
         }
     }
 }

@@ -11,9 +11,14 @@
 //! - after each part the body returns `Pending` once (waking itself), which
 //!   makes hyper flush what it has, so every part leaves in its own write and
 //!   a client sees events arrive one by one;
-//! - an optional abort at the end: the body yields an error, which makes
-//!   hyper drop the connection without finishing the message (no terminating
-//!   chunk, or fewer bytes than the declared `content-length`).
+//! - how it ends ([`End`]): cleanly; with an abort (the body yields an
+//!   error, which makes hyper drop the connection without finishing the
+//!   message: no terminating chunk, or fewer bytes than the declared
+//!   `content-length`); or with a stall (the body never yields again and
+//!   never ends, the connection stays open until the client gives up).
+//!
+//! [`shaped_json`] and [`shaped_stream`] apply the timing directives and the
+//! `malformed`/`cut`/`stall` faults to any wire format's answer.
 
 use std::error::Error;
 use std::fmt;
@@ -25,6 +30,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::Sleep;
+
+use crate::faults::{Directives, Fault};
 
 /// The error a body yields to abort its connection on purpose.
 #[derive(Debug)]
@@ -46,13 +53,24 @@ enum Kind {
     Parts(Box<Parts>),
 }
 
+/// How a body of parts ends after its last part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// A clean end of the message.
+    Clean,
+    /// An error: hyper drops the connection mid-message.
+    Abort,
+    /// Silence: no more bytes and no end, until the client goes away.
+    Stall,
+}
+
 struct Parts {
     parts: Vec<Bytes>,
     next: usize,
     gap: Duration,
     sleep: Option<Pin<Box<Sleep>>>,
     yield_before_next: bool,
-    abort: bool,
+    end: End,
     /// The declared length, for `content-length`; `None` means chunked.
     declared_len: Option<u64>,
 }
@@ -71,14 +89,13 @@ impl MockBody {
     /// A body sent as `parts`, one write each.
     ///
     /// `declared_len` is sent as `content-length` when set (otherwise the
-    /// body is chunked); `abort` ends the body with an error instead of a
-    /// clean end.
+    /// body is chunked); `end` says what follows the last part.
     pub fn parts(
         parts: Vec<Bytes>,
         first_delay: Duration,
         gap: Duration,
         declared_len: Option<u64>,
-        abort: bool,
+        end: End,
     ) -> MockBody {
         MockBody(Kind::Parts(Box::new(Parts {
             parts,
@@ -86,7 +103,7 @@ impl MockBody {
             gap,
             sleep: (!first_delay.is_zero()).then(|| Box::pin(tokio::time::sleep(first_delay))),
             yield_before_next: false,
-            abort,
+            end,
             declared_len,
         })))
     }
@@ -107,13 +124,19 @@ impl Parts {
             return Poll::Pending;
         }
         let Some(part) = self.parts.get(self.next).cloned() else {
-            return Poll::Ready(self.abort.then_some(Err(Aborted)));
+            return match self.end {
+                End::Clean => Poll::Ready(None),
+                End::Abort => Poll::Ready(Some(Err(Aborted))),
+                // Never woken: hyper polls again only when the client goes
+                // away (and then drops the body).
+                End::Stall => Poll::Pending,
+            };
         };
         self.next += 1;
         let more = self.next < self.parts.len();
         if more && !self.gap.is_zero() {
             self.sleep = Some(Box::pin(tokio::time::sleep(self.gap)));
-        } else if more || self.abort {
+        } else if more || self.end != End::Clean {
             self.yield_before_next = true;
         }
         Poll::Ready(Some(Ok(Frame::data(part))))
@@ -138,7 +161,10 @@ impl Body for MockBody {
         match &self.0 {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Parts(p) => {
-                !p.abort && p.sleep.is_none() && !p.yield_before_next && p.next >= p.parts.len()
+                p.end == End::Clean
+                    && p.sleep.is_none()
+                    && !p.yield_before_next
+                    && p.next >= p.parts.len()
             }
         }
     }
@@ -152,4 +178,53 @@ impl Body for MockBody {
             },
         }
     }
+}
+
+/// A JSON answer shaped by `ttfb_ms` and the body faults: `malformed` sends
+/// half of it with a matching `content-length`; `cut` sends half with the
+/// full `content-length` and aborts; `stall` sends half with the full
+/// `content-length` and then nothing.
+pub fn shaped_json(bytes: Bytes, d: &Directives) -> MockBody {
+    let ttfb = d.ttfb();
+    let len = bytes.len() as u64;
+    let half = || bytes.slice(..bytes.len() / 2);
+    let (part, declared, end) = match d.fault() {
+        Fault::None | Fault::Reset if ttfb.is_zero() => return MockBody::full(bytes),
+        Fault::None | Fault::Reset => (bytes.clone(), len, End::Clean),
+        Fault::Malformed => {
+            let half = half();
+            let half_len = half.len() as u64;
+            (half, half_len, End::Clean)
+        }
+        Fault::Cut => (half(), len, End::Abort),
+        Fault::Stall => (half(), len, End::Stall),
+    };
+    MockBody::parts(vec![part], ttfb, Duration::ZERO, Some(declared), end)
+}
+
+/// A stream of events (the last one its terminator) shaped by `ttfb_ms`,
+/// `chunk_delay_ms` and the body faults: `malformed` inserts the format's
+/// invalid event after the first one; `cut` and `stall` keep the first
+/// event and `cut_after` more (never the terminator), then abort or fall
+/// silent.
+pub fn shaped_stream(
+    mut events: Vec<Bytes>,
+    d: &Directives,
+    malformed: impl FnOnce() -> Bytes,
+) -> MockBody {
+    let mut end = End::Clean;
+    match d.fault() {
+        Fault::Malformed => events.insert(1.min(events.len()), malformed()),
+        Fault::Cut | Fault::Stall => {
+            let keep = (1 + d.cut_after() as usize).min(events.len().saturating_sub(1));
+            events.truncate(keep);
+            end = if d.fault() == Fault::Cut {
+                End::Abort
+            } else {
+                End::Stall
+            };
+        }
+        Fault::None | Fault::Reset => {}
+    }
+    MockBody::parts(events, d.ttfb(), d.chunk_delay(), None, end)
 }

@@ -36,6 +36,9 @@ pub enum Fault {
     Malformed,
     /// The body ends abruptly: the connection is aborted mid-body.
     Cut,
+    /// The body stops mid-way and falls silent: no more bytes, no end, the
+    /// connection stays open until the client gives up.
+    Stall,
 }
 
 impl Fault {
@@ -45,6 +48,7 @@ impl Fault {
             "reset" => Some(Fault::Reset),
             "malformed" => Some(Fault::Malformed),
             "cut" => Some(Fault::Cut),
+            "stall" => Some(Fault::Stall),
             _ => None,
         }
     }
@@ -76,6 +80,8 @@ pub struct Directives {
     pub cut_after: Option<u32>,
     /// Status and fault apply only to the first N calls per (path, key).
     pub fail_times: Option<u64>,
+    /// Status and fault apply only to calls 1, N+1, 2N+1, … per (path, key).
+    pub fail_every: Option<u64>,
     /// Status and fault apply only to calls whose API key ends with this.
     pub fail_key: Option<KeySuffix>,
 }
@@ -95,7 +101,10 @@ impl KeySuffix {
         }
         let mut bytes = [0u8; 32];
         bytes[..text.len()].copy_from_slice(text.as_bytes());
-        Some(KeySuffix { len: text.len() as u8, bytes })
+        Some(KeySuffix {
+            len: text.len() as u8,
+            bytes,
+        })
     }
 
     fn matches(&self, key: &str) -> bool {
@@ -150,7 +159,7 @@ impl fmt::Display for DirectiveError {
 impl std::error::Error for DirectiveError {}
 
 /// The known directive names, in their canonical (path) spelling.
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 12] = [
     "status",
     "retry_after",
     "retry_after_ms",
@@ -161,6 +170,7 @@ pub const NAMES: [&str; 11] = [
     "fault",
     "cut_after",
     "fail_times",
+    "fail_every",
     "fail_key",
 ];
 
@@ -217,17 +227,19 @@ impl Directives {
             }
             "fault" => {
                 self.fault = Some(Fault::parse(v).ok_or_else(|| {
-                    fail("expected one of none, reset, malformed, cut".to_owned())
+                    fail("expected one of none, reset, malformed, cut, stall".to_owned())
                 })?)
             }
             "cut_after" => {
                 self.cut_after = Some(parse_int(v, 0, u64::from(MAX_CHUNKS)).map_err(fail)? as u32)
             }
             "fail_times" => self.fail_times = Some(parse_int(v, 0, u64::MAX).map_err(fail)?),
+            "fail_every" => self.fail_every = Some(parse_int(v, 1, u64::MAX).map_err(fail)?),
             "fail_key" => {
-                self.fail_key = Some(KeySuffix::parse(v).ok_or_else(|| {
-                    fail("expected 1 to 32 visible ASCII characters".to_owned())
-                })?)
+                self.fail_key =
+                    Some(KeySuffix::parse(v).ok_or_else(|| {
+                        fail("expected 1 to 32 visible ASCII characters".to_owned())
+                    })?)
             }
             _ => unreachable!("every name in NAMES is handled"),
         }
@@ -274,7 +286,11 @@ impl Directives {
     /// Whether status and fault apply to the call numbered `call` (1-based)
     /// on its (path, key) pair, made with API key `key`.
     pub fn failing(&self, call: u64, key: &str) -> bool {
-        self.fail_times.is_none_or(|n| call <= n) && self.fail_key.is_none_or(|k| k.matches(key))
+        self.fail_times.is_none_or(|n| call <= n)
+            && self
+                .fail_every
+                .is_none_or(|n| call.saturating_sub(1).is_multiple_of(n))
+            && self.fail_key.is_none_or(|k| k.matches(key))
     }
 
     /// The status to answer with.
@@ -371,6 +387,26 @@ mod tests {
         assert_eq!(healed.status(), 200);
         assert_eq!(healed.retry_after, None);
         assert!(Directives::default().failing(1_000, "k"));
+    }
+
+    #[test]
+    fn fail_every_picks_one_call_in_n() {
+        let mut d = Directives::default();
+        d.apply_path("/status=503/fail_every=3").unwrap();
+        let picked: Vec<u64> = (1..=10).filter(|&c| d.failing(c, "k")).collect();
+        assert_eq!(picked, [1, 4, 7, 10]);
+        d.apply_path("/fail_every=1").unwrap();
+        assert!((1..=5).all(|c| d.failing(c, "k")));
+        d.apply_path("/fail_times=4").unwrap();
+        assert!(d.failing(4, "k") && !d.failing(5, "k"), "both limits hold");
+        assert!(d.apply_path("/fail_every=0").is_err());
+    }
+
+    #[test]
+    fn stall_is_a_fault() {
+        let mut d = Directives::default();
+        d.apply_path("/fault=stall").unwrap();
+        assert_eq!(d.fault(), Fault::Stall);
     }
 
     #[test]

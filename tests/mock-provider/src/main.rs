@@ -46,9 +46,10 @@ x-mock-* header overrides them):
   --ttfb-ms N           wait N ms between the headers and the first body byte
   --chunk-delay-ms N    wait N ms between stream events
   --chunks N            content chunks per stream (default 4)
-  --fault F             none | reset | malformed | cut
-  --cut-after N         with --fault cut, events sent after the role chunk (default 2)
+  --fault F             none | reset | malformed | cut | stall
+  --cut-after N         with --fault cut or stall, events sent after the role chunk (default 2)
   --fail-times N        status and fault apply to the first N calls per (path, key) only
+  --fail-every N        status and fault apply to calls 1, N+1, 2N+1, ... per (path, key) only
   --fail-key SUFFIX     status and fault apply only to calls whose API key ends with SUFFIX
 
 Other options:

@@ -12,11 +12,12 @@
 //! 4. Directives are resolved (start-up flags < path < headers); a bad one
 //!    is a 400.
 //! 5. The wire format routes the rest of the path (404, 405).
-//! 6. If `fail_times` is used up, status, fault and retry hints are dropped.
+//! 6. If the call is not one `fail_times` / `fail_every` / `fail_key`
+//!    picks, status, fault and retry hints are dropped.
 //! 7. `latency_ms` delay; `fault=reset` drops the connection; an error
 //!    `status` answers with that error; otherwise the wire format answers.
 //! 8. The answer is shaped by `ttfb_ms`, `chunk_delay_ms` and the
-//!    `malformed`/`cut` faults, generically: a JSON body or a list of SSE
+//!    `malformed`/`cut`/`stall` faults, generically: a JSON body or a list of SSE
 //!    events whose last one is the stream's terminator.
 //!
 //! Wire formats: OpenAI (`openai.rs`), Gemini (`gemini.rs`), Cohere v2
@@ -38,7 +39,7 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::anthropic;
 use crate::bedrock;
-use crate::body::MockBody;
+use crate::body::{shaped_json, shaped_stream, MockBody};
 use crate::faults::{Directives, Fault};
 use crate::ledger::{LastRequest, Ledger, PathFilter};
 use crate::openai::{self, Reply, Route, Routed};
@@ -178,7 +179,9 @@ impl Api {
 /// found, or the wrong method).
 fn api_route(method: &Method, rest: &str) -> Result<Api, Routed> {
     if let Some(found) = anthropic::route(method, rest) {
-        return found.map(|()| Api::AnthropicMessages).map_err(Routed::WrongMethod);
+        return found
+            .map(|()| Api::AnthropicMessages)
+            .map_err(Routed::WrongMethod);
     }
     let other = gemini::route(method, rest)
         .map(|r| r.map(Api::Gemini))
@@ -363,7 +366,7 @@ pub async fn handle(conn: Arc<Connection>, request: Request<Incoming>) -> Answer
     Ok(response)
 }
 
-/// Applies timing and the `malformed`/`cut` faults to an answer.
+/// Applies timing and the body faults to an answer.
 fn shape(
     status: u16,
     reply: Option<Reply>,
@@ -371,44 +374,11 @@ fn shape(
     id: u64,
     api: &Api,
 ) -> Response<MockBody> {
-    let ttfb = d.ttfb();
     match reply {
         None => response(status, "application/json", MockBody::empty()),
-        Some(Reply::Json(bytes)) => {
-            let len = bytes.len();
-            let body = match d.fault() {
-                Fault::None | Fault::Reset if ttfb.is_zero() => MockBody::full(bytes),
-                Fault::None | Fault::Reset => MockBody::parts(
-                    vec![bytes],
-                    ttfb,
-                    Default::default(),
-                    Some(len as u64),
-                    false,
-                ),
-                Fault::Malformed => {
-                    let half = bytes.slice(..len / 2);
-                    let half_len = half.len() as u64;
-                    MockBody::parts(vec![half], ttfb, Default::default(), Some(half_len), false)
-                }
-                Fault::Cut => {
-                    let half = bytes.slice(..len / 2);
-                    MockBody::parts(vec![half], ttfb, Default::default(), Some(len as u64), true)
-                }
-            };
-            response(status, "application/json", body)
-        }
-        Some(Reply::Stream(mut events)) => {
-            let mut abort = false;
-            match d.fault() {
-                Fault::Malformed => events.insert(1.min(events.len()), api.malformed_event(id)),
-                Fault::Cut => {
-                    let keep = (1 + d.cut_after() as usize).min(events.len().saturating_sub(1));
-                    events.truncate(keep);
-                    abort = true;
-                }
-                Fault::None | Fault::Reset => {}
-            }
-            let body = MockBody::parts(events, ttfb, d.chunk_delay(), None, abort);
+        Some(Reply::Json(bytes)) => response(status, "application/json", shaped_json(bytes, d)),
+        Some(Reply::Stream(events)) => {
+            let body = shaped_stream(events, d, || api.malformed_event(id));
             let mut response = response(status, "text/event-stream", body);
             response
                 .headers_mut()
@@ -536,7 +506,10 @@ mod tests {
             split_api_root("/t/a/openai/deployments/d/chat/completions"),
             Some(("/t/a", "deployments/d/chat/completions"))
         );
-        assert_eq!(split_api_root("/openai/v1/models"), Some(("/openai", "models")));
+        assert_eq!(
+            split_api_root("/openai/v1/models"),
+            Some(("/openai", "models"))
+        );
     }
 
     #[test]

@@ -444,6 +444,112 @@ async fn cut_json_sends_less_than_its_content_length() {
     assert!(!reply.complete);
 }
 
+/// Reads from `stream` until `needle` has been seen `times` times; returns
+/// the bytes read.
+async fn read_until(stream: &mut TcpStream, needle: &[u8], times: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    while bytes.windows(needle.len()).filter(|w| *w == needle).count() < times {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(
+            n > 0,
+            "closed early after {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    bytes
+}
+
+/// Sends a raw POST and keeps the connection open (no `connection: close`).
+async fn open_post(addr: &str, path: &str, body: &Value) -> TcpStream {
+    let body = body.to_string();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Asserts that nothing more arrives for a while and the connection stays
+/// open. A slow machine can only make this pass more easily, never fail.
+async fn assert_silent(stream: &mut TcpStream) {
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await;
+    match read {
+        Err(_) => {}
+        Ok(Ok(n)) => panic!(
+            "expected silence, got {n} bytes: {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+        Ok(Err(e)) => panic!("expected silence, the connection failed: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn stall_stream_falls_silent_without_done() {
+    let server = Server::start(&[]);
+    let path = "/t/st/fault=stall/cut_after=1/v1/chat/completions";
+    let mut stream = open_post(&server.addr, path, &stream_chat("one two three", false)).await;
+    // The role chunk and one content chunk arrive, then nothing: no further
+    // event, no terminating chunk, no close.
+    let seen = read_until(&mut stream, b"\n\n", 2).await;
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        !text.contains("[DONE]") && !text.contains("\r\n0\r\n"),
+        "{text}"
+    );
+    assert_silent(&mut stream).await;
+    // The server keeps serving others meanwhile.
+    assert_eq!(server.post(CHAT, &chat("x")).await.status, 200);
+}
+
+#[tokio::test]
+async fn stall_json_sends_half_its_content_length_then_nothing() {
+    let server = Server::start(&[]);
+    let mut stream = open_post(&server.addr, "/fault=stall/v1/chat/completions", &chat("x")).await;
+    let head = read_until(&mut stream, b"\r\n\r\n", 1).await;
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let declared: usize = text
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("a content-length");
+    let body_start = text.find("\r\n\r\n").unwrap() + 4;
+    let mut body = head[body_start..].to_vec();
+    // Half the body arrives (possibly in a later read), never the rest.
+    let mut buf = [0u8; 4096];
+    while body.len() < declared / 2 {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed early");
+        body.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(body.len(), declared / 2);
+    assert_silent(&mut stream).await;
+}
+
+#[tokio::test]
+async fn fail_every_fails_one_call_in_n_per_path_and_key() {
+    let server = Server::start(&[]);
+    let path = "/t/fe/status=503/fail_every=2/v1/chat/completions";
+    let body = chat("x").to_string();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(server.send("POST", path, &[], &body).await.status);
+    }
+    assert_eq!(statuses, [503, 200, 503, 200, 503]);
+    let other_key = server
+        .send("POST", path, &[("authorization", "Bearer sk-2")], &body)
+        .await;
+    assert_eq!(other_key.status, 503, "the count is per (path, key)");
+}
+
 #[tokio::test]
 async fn malformed_json_and_stream() {
     let server = Server::start(&["--fault", "malformed"]);
