@@ -24,6 +24,7 @@ pub mod provider;
 pub mod sse;
 pub mod translate;
 pub mod upstream;
+pub mod wire;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod routes;
