@@ -14,6 +14,7 @@
 //! reads as its last value (serde's derive refuses it).
 
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// A reading error, in words (`missing field `hash``).
 pub type Read<T> = Result<T, String>;
@@ -144,6 +145,22 @@ pub fn list<'a>(v: &'a Value, what: &str) -> Read<&'a [Value]> {
     }
 }
 
+/// An internally tagged enum value, `{"<tag>": "variant", …its fields}` (or
+/// an array: the tag, then the fields in order): the variant's index in
+/// `names` and the value to read its fields from.
+pub fn tagged<'a>(v: &'a Value, tag: &str, what: &str, names: &[&str]) -> Read<(usize, Cow<'a, Value>)> {
+    let (name, body) = match v {
+        Value::Object(map) => (map.get(tag).ok_or_else(|| format!("missing field `{tag}`"))?, Cow::Borrowed(v)),
+        Value::Array(items) if !items.is_empty() => (&items[0], Cow::Owned(Value::Array(items[1..].to_vec()))),
+        _ => return Err(wrong(what, "an internally tagged enum")),
+    };
+    let index = match name {
+        Value::String(s) => names.iter().position(|n| n == s).ok_or_else(|| unknown(what, s))?,
+        _ => return Err(wrong(what, "a variant tag")),
+    };
+    Ok((index, body))
+}
+
 /// An array read element by element with `f`.
 pub fn vec<T>(v: &Value, what: &str, f: fn(&Value, &str) -> Read<T>) -> Read<Vec<T>> {
     list(v, what)?.iter().map(|x| f(x, what)).collect()
@@ -189,8 +206,9 @@ pub fn i64(v: &Value, what: &str) -> Read<i64> {
     v.as_i64().ok_or_else(|| wrong(what, "i64"))
 }
 
-/// A wide signed integer (a bucket's scaled level). Integers beyond the
-/// 64-bit range arrive as floats from [`parse`]; those are taken when whole.
+/// A wide signed integer (a bucket's scaled level). [`parse`] keeps
+/// integers beyond the 64-bit range only as floats: those are taken when
+/// whole (a float in the 64-bit range, `2.0`, is refused as serde refuses it).
 pub fn i128(v: &Value, what: &str) -> Read<i128> {
     if let Some(n) = v.as_i64() {
         return Ok(n.into());
@@ -199,7 +217,9 @@ pub fn i128(v: &Value, what: &str) -> Read<i128> {
         return Ok(n.into());
     }
     match v.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() < 1.7e38 => Ok(f as i128),
+        Some(f) if f.fract() == 0.0 && (f >= 18_446_744_073_709_551_616.0 || f < -9_223_372_036_854_775_808.0) && f.abs() < 1.7e38 => {
+            Ok(f as i128)
+        }
         _ => Err(wrong(what, "i128")),
     }
 }
@@ -215,4 +235,137 @@ pub fn pair<'a>(v: &'a Value, what: &str) -> Read<(&'a Value, &'a Value)> {
         [a, b] => Ok((a, b)),
         items => Err(format!("invalid length {}, expected a tuple of size 2 at `{what}`", items.len())),
     }
+}
+
+/// Test support: compares a hand-written reader with the derived
+/// `Deserialize` of the same type on a document and on mutations of it.
+#[cfg(test)]
+pub mod check {
+    use super::Read;
+    use serde::de::DeserializeOwned;
+    use serde_json::Value as Json;
+    use std::fmt::Debug;
+
+    /// What the derived reader makes of the text of `v` (from bytes, as the
+    /// Worker read it before: `from_value` differs in corners).
+    pub fn derived<T: DeserializeOwned>(v: &Json) -> Result<T, String> {
+        serde_json::from_slice(v.to_string().as_bytes()).map_err(|e| e.to_string())
+    }
+
+    /// Every value of `doc` spoiled in many ways, each field left out and
+    /// an unknown one added: the hand-written reader accepts exactly what
+    /// the derived one accepts, and reads the same. Returns how many
+    /// documents were tried.
+    pub fn equivalent<T: DeserializeOwned + PartialEq + Debug>(doc: &Json, name: &str, hand: fn(&Json) -> Read<T>) -> usize {
+        let mut tried = 0;
+        let mut all = Vec::new();
+        paths(doc, &mut Vec::new(), &mut all);
+        for path in all {
+            let original = at_mut(&mut doc.clone(), &path).clone();
+            for spoiled in spoilers(&original) {
+                let mut copy = doc.clone();
+                *at_mut(&mut copy, &path) = spoiled;
+                same(&copy, &format!("{name} at {path:?}"), hand);
+                tried += 1;
+            }
+            if let Json::Object(map) = &original {
+                for key in map.keys() {
+                    let mut copy = doc.clone();
+                    at_mut(&mut copy, &path).as_object_mut().unwrap().remove(key);
+                    same(&copy, &format!("{name} at {path:?} without {key}"), hand);
+                    tried += 1;
+                }
+                let mut copy = doc.clone();
+                at_mut(&mut copy, &path).as_object_mut().unwrap().insert("zz_unknown".into(), Json::Null);
+                same(&copy, &format!("{name} at {path:?} with an unknown field"), hand);
+                tried += 1;
+            }
+        }
+        tried
+    }
+
+    /// Every way of spoiling one value the mutations below try.
+    pub fn spoilers(v: &Json) -> Vec<Json> {
+        let mut out = vec![
+            Json::Null,
+            Json::Bool(true),
+            serde_json::json!(-1),
+            serde_json::json!(0),
+            serde_json::json!(2),
+            serde_json::json!(2.0),
+            serde_json::json!(1.5),
+            serde_json::json!(70000),
+            serde_json::json!(5_000_000_000u64),
+            serde_json::json!("request"),
+            serde_json::json!("nonsense"),
+            serde_json::json!([]),
+            serde_json::json!({}),
+            serde_json::json!({"a": 1, "b": 2}),
+            serde_json::json!({"fixed": null}),
+            serde_json::json!({"request": null}),
+            serde_json::json!({"request": 1}),
+        ];
+        if let Json::Array(items) = v {
+            out.push(Json::Array(items.iter().take(1).cloned().collect()));
+            out.push(serde_json::json!([items.first().cloned().unwrap_or(Json::Null), 1]));
+        }
+        if let Json::Object(map) = v {
+            // The struct written as an array of its values, and an enum
+            // with its content replaced.
+            out.push(Json::Array(map.values().cloned().collect()));
+            if map.len() == 1 {
+                let (k, _) = map.iter().next().unwrap();
+                out.push(serde_json::json!({ k.clone(): null }));
+                out.push(serde_json::json!({ k.clone(): "x" }));
+                out.push(Json::String(k.clone()));
+            }
+        }
+        out
+    }
+
+    /// Visits every value of `v` with its path.
+    fn paths(v: &Json, at: &mut Vec<PathStep>, out: &mut Vec<Vec<PathStep>>) {
+        out.push(at.clone());
+        match v {
+            Json::Object(map) => {
+                for (k, x) in map {
+                    at.push(PathStep::Key(k.clone()));
+                    paths(x, at, out);
+                    at.pop();
+                }
+            }
+            Json::Array(items) => {
+                for (i, x) in items.iter().enumerate() {
+                    at.push(PathStep::Index(i));
+                    paths(x, at, out);
+                    at.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum PathStep {
+        Key(String),
+        Index(usize),
+    }
+
+    fn at_mut<'a>(v: &'a mut Json, path: &[PathStep]) -> &'a mut Json {
+        path.iter().fold(v, |v, s| match s {
+            PathStep::Key(k) => v.get_mut(k.as_str()).unwrap(),
+            PathStep::Index(i) => v.get_mut(*i).unwrap(),
+        })
+    }
+
+    fn same<T: DeserializeOwned + PartialEq + Debug>(doc: &Json, label: &str, hand: fn(&Json) -> Read<T>) {
+        let hand = hand(doc);
+        let derived = derived::<T>(doc);
+        match (&hand, &derived) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{label}"),
+            (Err(_), Err(_)) => {}
+            _ => panic!("{label}: hand-written {:?}, derived {:?}", hand.map(|_| "a value"), derived.map(|_| "a value")),
+        }
+    }
+
 }

@@ -9,17 +9,35 @@
 
 use crate::objects::CLOCK_HEADER;
 use futures::future::{select, Either};
-use serde::de::DeserializeOwned;
+use crate::wire::Read;
 use serde::Serialize;
+use serde_json::Value;
 use std::pin::pin;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::{Delay, Env};
 
+/// An object's answer, read by hand (no derived reader per answer type).
+pub trait Answer: Sized {
+    fn read(v: &Value) -> Read<Self>;
+}
+
+impl Answer for crate::limits::object::Verdict {
+    fn read(v: &Value) -> Read<Self> {
+        Self::read(v)
+    }
+}
+
+impl Answer for crate::breaker::object::Snapshot {
+    fn read(v: &Value) -> Read<Self> {
+        Self::read(v)
+    }
+}
+
 /// Sends `message` to the object `name` of `binding` and reads its answer.
 /// `offset_ms` moves the object's clock (tests only; 0 otherwise).
-pub async fn call<M: Serialize, A: DeserializeOwned>(
+pub async fn call<M: Serialize, A: Answer>(
     env: &Env,
     binding: &str,
     name: &str,
@@ -27,7 +45,14 @@ pub async fn call<M: Serialize, A: DeserializeOwned>(
     timeout_ms: u64,
     offset_ms: i64,
 ) -> Result<A, String> {
-    let exchange = pin!(exchange(env, binding, name, message, offset_ms));
+    let body = serde_json::to_string(message).map_err(|e| e.to_string())?;
+    let answer = send(env, binding, name, body, timeout_ms, offset_ms).await?;
+    A::read(&answer).map_err(|e| format!("unreadable answer: {e}"))
+}
+
+/// The exchange under its timeout, one copy for every message and answer type.
+async fn send(env: &Env, binding: &str, name: &str, body: String, timeout_ms: u64, offset_ms: i64) -> Result<Value, String> {
+    let exchange = pin!(exchange(env, binding, name, body, offset_ms));
     let timer = pin!(Delay::from(Duration::from_millis(timeout_ms)));
     match select(exchange, timer).await {
         Either::Left((answer, _)) => answer,
@@ -35,13 +60,7 @@ pub async fn call<M: Serialize, A: DeserializeOwned>(
     }
 }
 
-async fn exchange<M: Serialize, A: DeserializeOwned>(
-    env: &Env,
-    binding: &str,
-    name: &str,
-    message: &M,
-    offset_ms: i64,
-) -> Result<A, String> {
+async fn exchange(env: &Env, binding: &str, name: &str, body: String, offset_ms: i64) -> Result<Value, String> {
     let js = |e: JsValue| super::proxy::describe(&e);
     let namespace = env.durable_object(binding).map_err(|e| format!("binding {binding}: {e}"))?;
     let stub: worker::worker_sys::DurableObject = namespace.get_by_name(name).map_err(|e| e.to_string())?.into_rpc();
@@ -50,7 +69,6 @@ async fn exchange<M: Serialize, A: DeserializeOwned>(
     if offset_ms != 0 {
         headers.set(CLOCK_HEADER, &offset_ms.to_string()).map_err(js)?;
     }
-    let body = serde_json::to_string(message).map_err(|e| e.to_string())?;
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_headers(&headers);
@@ -62,7 +80,7 @@ async fn exchange<M: Serialize, A: DeserializeOwned>(
     if !response.ok() {
         return Err(format!("status {}: {}", response.status(), text.chars().take(200).collect::<String>()));
     }
-    serde_json::from_slice(text.as_bytes()).map_err(|e| format!("unreadable answer: {e}"))
+    crate::wire::parse(text.as_bytes()).map_err(|e| format!("unreadable answer: {e}"))
 }
 
 /// Whether `binding` is bound.

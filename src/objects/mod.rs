@@ -23,8 +23,9 @@ pub mod breaker;
 pub mod limiter;
 
 use crate::config::var;
-use serde::de::DeserializeOwned;
+use crate::wire::Read;
 use serde::Serialize;
+use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::{Env, Request, Response, Result, State};
@@ -50,17 +51,20 @@ fn now_ms(req: &Request, test_clock: bool) -> u64 {
     now.saturating_add_signed(offset)
 }
 
-/// The message in the request body (one promise, no stream reading in Rust).
-async fn message<T: DeserializeOwned>(req: &Request) -> Result<T> {
+/// The message in the request body (one promise, no stream reading in Rust),
+/// read with `read`.
+async fn message<T>(req: &Request, read: fn(&Value) -> Read<T>) -> Result<T> {
     let text = JsFuture::from(req.inner().text()?).await?;
     let text = text.as_string().unwrap_or_default();
-    serde_json::from_slice(text.as_bytes()).map_err(|e| worker::Error::RustError(format!("bad message: {e}")))
+    crate::wire::parse(text.as_bytes())
+        .and_then(|v| read(&v))
+        .map_err(|e| worker::Error::RustError(format!("bad message: {e}")))
 }
 
 /// The state stored by an earlier instance, if any (and readable).
-async fn load<T: DeserializeOwned>(state: &State) -> Option<T> {
+async fn load<T>(state: &State, read: fn(&Value) -> Read<T>) -> Option<T> {
     let text: Option<String> = state.storage().get(STATE_KEY).await.ok().flatten();
-    text.and_then(|t| serde_json::from_slice(t.as_bytes()).ok())
+    text.and_then(|t| crate::wire::parse(t.as_bytes()).and_then(|v| read(&v)).ok())
 }
 
 /// Writes the state, `allowUnconfirmed`: the answer does not wait for the

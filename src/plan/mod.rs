@@ -12,7 +12,7 @@
 //! deserializes is a plan the compiler accepted (the `hash` says which).
 
 pub mod live;
-mod read;
+pub(crate) mod read;
 pub mod select;
 
 use serde::{Deserialize, Serialize};
