@@ -217,7 +217,7 @@ pub fn i128(v: &Value, what: &str) -> Read<i128> {
         return Ok(n.into());
     }
     match v.as_f64() {
-        Some(f) if f.fract() == 0.0 && (f >= 18_446_744_073_709_551_616.0 || f < -9_223_372_036_854_775_808.0) && f.abs() < 1.7e38 => {
+        Some(f) if f.fract() == 0.0 && !(-9_223_372_036_854_775_808.0..18_446_744_073_709_551_616.0).contains(&f) && f.abs() < 1.7e38 => {
             Ok(f as i128)
         }
         _ => Err(wrong(what, "i128")),

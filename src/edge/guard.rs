@@ -33,7 +33,6 @@ use crate::limits::{self, Check};
 use crate::plan::{ModelRef, Route, RoutingPlan, Step, TargetLoad};
 use futures::future::join_all;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use worker::{Context, Env};
 
 thread_local! {
@@ -357,16 +356,16 @@ impl<'a> Guard<'a> {
     // --------------------------------------------------------------- breakers
 
     /// Marks the steps a balanced split will compare and returns their loads.
-    pub async fn loads(&mut self, candidates: Vec<&Step>) -> HashMap<*const Step, TargetLoad> {
+    pub async fn loads(&mut self, candidates: Vec<&Step>) -> Vec<(*const Step, TargetLoad)> {
         self.candidates = candidates.iter().map(|s| *s as *const Step).collect();
         let (ttl, now) = (self.settings.breaker_cache_ms, self.now());
-        let mut out = HashMap::new();
+        let mut out = Vec::new();
         let mut ask = Vec::new();
         for step in candidates {
             let key = target_key(&self.plan.provider(step).name, self.model(step));
             match with_isolate(|i| i.load(&key, ttl, now)) {
                 Some((in_flight, latency_ms)) => {
-                    out.insert(step as *const Step, TargetLoad { in_flight, latency_ms });
+                    out.push((step as *const Step, TargetLoad { in_flight, latency_ms }));
                 }
                 None => ask.push((step as *const Step, key)),
             }
@@ -384,7 +383,7 @@ impl<'a> Guard<'a> {
                 Ok(snap) => {
                     let load = TargetLoad { in_flight: snap.in_flight, latency_ms: snap.latency_ms };
                     with_isolate(|i| i.answered(key, snap, now));
-                    out.insert(*step, load);
+                    out.push((*step, load));
                 }
                 Err(reason) => {
                     with_isolate(|i| i.unanswered(key, &message));

@@ -215,7 +215,7 @@ async fn route_and_run(
     } else {
         let loads = guard.loads(candidates).await;
         pick_chain_by_load(&route.targets, &mut js_sys::Math::random, &mut |s| {
-            loads.get(&(s as *const _)).copied().unwrap_or_default()
+            loads.iter().find(|(p, _)| std::ptr::eq(*p, s)).map(|(_, l)| *l).unwrap_or_default()
         })
     };
     let mut cached = match cache::begin(env, req, plan, route, &chain, inbound).await {
