@@ -260,7 +260,7 @@ impl Turn {
         let lease = self.lease.take();
         let (outcome, work) = self.prepare(&store, outcome).await;
         if lease.is_some() || matches!(work, After::Write { .. } | After::Record(_)) {
-            ctx.wait_until(after(store, lease, self.dialect, work));
+            super::after_response(ctx, Box::pin(after(store, lease, self.dialect, work)));
         }
         outcome
     }

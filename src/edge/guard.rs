@@ -257,7 +257,7 @@ impl<'a> Guard<'a> {
         let (timeout, offset, key) = (self.settings.object_timeout_ms, self.offset_ms, check.key.clone());
         let needs: Vec<_> = check.needs.iter().map(|n| limits::object::Need { cost: 0, ..*n }).collect();
         let cap = needs.iter().map(|n| limits::object::max_lease(n.limit)).min().unwrap_or(0);
-        self.ctx.wait_until(async move {
+        super::after_response(self.ctx, Box::pin(async move {
             let message = LimiterMessage::Take { needs, lease: LEASE_ASK, give_back: 0 };
             match objects::call::<_, Verdict>(&env, limits::BINDING, &key, &message, timeout, offset).await {
                 Ok(v) => {
@@ -272,7 +272,7 @@ impl<'a> Guard<'a> {
                 }
                 Err(_) => LEASES.with(|l| l.borrow_mut().refill_failed(&key)),
             }
-        });
+        }));
     }
 
     /// Gives back what the admitted ones of `checks` took (another refused).
@@ -292,12 +292,12 @@ impl<'a> Guard<'a> {
         }
         let env = self.env.clone();
         let (timeout, offset) = (self.settings.object_timeout_ms, self.offset_ms);
-        self.ctx.wait_until(async move {
+        super::after_response(self.ctx, Box::pin(async move {
             let message = LimiterMessage::Adjust { needs };
             if let Err(reason) = objects::call::<_, Verdict>(&env, limits::BINDING, &key, &message, timeout, offset).await {
                 worker::console_error!("{{\"event\":\"limiter_unreachable\",\"object\":{key:?},\"reason\":{reason:?}}}");
             }
-        });
+        }));
     }
 
     /// Settles the token reservations of `checks`: `delta` tokens more than reserved.
@@ -443,7 +443,7 @@ impl<'a> Guard<'a> {
     fn send_report(&self, key: String, message: crate::breaker::object::Message) {
         let env = self.env.clone();
         let (timeout, offset) = (self.settings.object_timeout_ms, self.offset_ms);
-        self.ctx.wait_until(async move {
+        super::after_response(self.ctx, Box::pin(async move {
             match objects::call::<_, Snapshot>(&env, breaker::BINDING, &key, &message, timeout, offset).await {
                 Ok(snap) => {
                     let now = worker::Date::now().as_millis().saturating_add_signed(offset);
@@ -454,7 +454,7 @@ impl<'a> Guard<'a> {
                     worker::console_error!("{{\"event\":\"breaker_unreachable\",\"object\":{key:?},\"reason\":{reason:?}}}");
                 }
             }
-        });
+        }));
     }
 
     pub fn report(&mut self, t: &Try<'_>, r: &Report) {

@@ -30,7 +30,7 @@ use worker::Delay;
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     ReadableStream, ReadableStreamDefaultReader, ReadableStreamReadResult, TransformStream,
     WritableStreamDefaultWriter,
@@ -106,7 +106,7 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
     let Relay { request_id, idle_ms, dialect, mut translator } = relay;
     watch(activity.clone(), reader.clone(), idle_ms);
 
-    spawn_local(async move {
+    super::spawn(Box::pin(async move {
         let end = match write(&writer, &mut translator, &first).await {
             Err(end) => end,
             Ok(()) => pump(&reader, &writer, &activity, &mut translator).await,
@@ -158,7 +158,7 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
             let _ = send_text(&writer, &dialect.error_event(&error)).await;
         }
         let _ = JsFuture::from(writer.close()).await;
-    });
+    }));
     Ok(pipe.readable())
 }
 
@@ -217,7 +217,7 @@ impl Activity {
 /// sent nothing for `idle_ms`, the read is cancelled, which ends the pump,
 /// and the relay reports the stall as an error event.
 fn watch(activity: Activity, reader: ReadableStreamDefaultReader, idle_ms: u64) {
-    spawn_local(async move {
+    super::spawn(Box::pin(async move {
         let mut wait = idle_ms;
         loop {
             Delay::from(Duration::from_millis(wait.max(1))).await;
@@ -232,7 +232,7 @@ fn watch(activity: Activity, reader: ReadableStreamDefaultReader, idle_ms: u64) 
             }
             wait = idle_ms - silent;
         }
-    });
+    }));
 }
 
 /// Moves chunks from `reader` to `writer` until one side stops.

@@ -79,11 +79,11 @@ fn store<T: Serialize>(state: &State, value: &T) {
     let called = put.map(|put| put.call3(raw, &JsValue::from_str(STATE_KEY), &JsValue::from_str(&text), &options));
     if let Some(Ok(promise)) = called {
         let promise: js_sys::Promise = promise.unchecked_into();
-        wasm_bindgen_futures::spawn_local(async move {
+        crate::edge::spawn(Box::pin(async move {
             if let Err(e) = JsFuture::from(promise).await {
                 worker::console_error!("{{\"event\":\"object_store_failed\",\"error\":{:?}}}", format!("{e:?}"));
             }
-        });
+        }));
     }
 }
 
