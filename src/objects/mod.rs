@@ -63,8 +63,14 @@ async fn message<T>(req: &Request, read: fn(&Value) -> Read<T>) -> Result<T> {
 
 /// The state stored by an earlier instance, if any (and readable).
 async fn load<T>(state: &State, read: fn(&Value) -> Read<T>) -> Option<T> {
-    let text: Option<String> = state.storage().get(STATE_KEY).await.ok().flatten();
-    text.and_then(|t| crate::wire::parse(t.as_bytes()).and_then(|v| read(&v)).ok())
+    // The runtime's `get` itself (the `worker` crate's would convert the
+    // value through serde_wasm_bindgen).
+    let storage = state.storage();
+    let raw: &JsValue = storage.as_raw();
+    let get = js_sys::Reflect::get(raw, &JsValue::from_str("get")).ok()?.dyn_into::<js_sys::Function>().ok()?;
+    let promise: js_sys::Promise = get.call1(raw, &JsValue::from_str(STATE_KEY)).ok()?.dyn_into().ok()?;
+    let text = JsFuture::from(promise).await.ok()?.as_string()?;
+    crate::wire::parse(text.as_bytes()).and_then(|v| read(&v)).ok()
 }
 
 /// Writes the state, `allowUnconfirmed`: the answer does not wait for the
