@@ -131,6 +131,14 @@ pub fn name_of(v: &Value, what: &str, names: &[&str]) -> Read<usize> {
     Ok(i)
 }
 
+/// An enum whose every variant holds one string (`{"url": "…"}`): the
+/// variant's index in `names` and the string.
+pub fn text_variant(v: &Value, what: &str, names: &[&str]) -> Read<(usize, String)> {
+    let (name, body) = variant(v, what)?;
+    let i = names.iter().position(|n| *n == name).ok_or_else(|| unknown(what, name))?;
+    Ok((i, string(content(body, what)?, what)?))
+}
+
 /// An unknown variant name.
 #[cold]
 pub fn unknown(what: &str, name: &str) -> String {

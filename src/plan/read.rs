@@ -51,12 +51,10 @@ fn kind(v: &Json, what: &str) -> Read<ProviderKind> {
 }
 
 fn base(v: &Json, what: &str) -> Read<Base> {
-    let (name, body) = variant(v, what)?;
-    match name {
-        "url" => Ok(Base::Url(wire::string(content(body, what)?, what)?)),
-        "env" => Ok(Base::Env(wire::string(content(body, what)?, what)?)),
-        _ => Err(unknown(what, name)),
-    }
+    Ok(match wire::text_variant(v, what, &["url", "env"])? {
+        (0, url) => Base::Url(url),
+        (_, var) => Base::Env(var),
+    })
 }
 
 fn extra_header(v: &Json, _: &str) -> Read<ExtraHeader> {
@@ -65,12 +63,10 @@ fn extra_header(v: &Json, _: &str) -> Read<ExtraHeader> {
 }
 
 fn header_value(v: &Json, what: &str) -> Read<HeaderValue> {
-    let (name, body) = variant(v, what)?;
-    match name {
-        "text" => Ok(HeaderValue::Text(wire::string(content(body, what)?, what)?)),
-        "secret" => Ok(HeaderValue::Secret(wire::string(content(body, what)?, what)?)),
-        _ => Err(unknown(what, name)),
-    }
+    Ok(match wire::text_variant(v, what, &["text", "secret"])? {
+        (0, text) => HeaderValue::Text(text),
+        (_, secret) => HeaderValue::Secret(secret),
+    })
 }
 
 /// A limit of a provider or route.
