@@ -303,7 +303,7 @@ mod tests {
             per_key: true,
         };
         let mut tried = 0;
-        let mut check_state = |t: &Target, tried: &mut usize| {
+        let check_state = |t: &Target, tried: &mut usize| {
             let doc = serde_json::to_value(t).unwrap();
             assert_eq!(&Target::read(&doc).unwrap(), t);
             *tried += equivalent(&doc, "target", Target::read);
