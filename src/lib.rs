@@ -18,6 +18,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod gate;
+pub mod keyed;
 pub mod limits;
 pub mod plan;
 pub mod provider;
