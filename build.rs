@@ -13,13 +13,17 @@
 
 #[path = "src/plan/mod.rs"]
 mod plan;
+#[path = "src/keyed.rs"]
+mod keyed;
+#[path = "src/wire.rs"]
+mod wire;
 #[path = "src/routes/mod.rs"]
 mod routes;
 
 use std::path::PathBuf;
 
 fn main() {
-    for watched in ["routes", "grammar", "src/routes", "src/plan"] {
+    for watched in ["routes", "grammar", "src/routes", "src/plan", "src/wire.rs", "src/keyed.rs"] {
         println!("cargo:rerun-if-changed={watched}");
     }
     println!("cargo:rerun-if-env-changed=SWITCHYARD_ROUTES");

@@ -51,7 +51,9 @@ pub fn inspect(body: &[u8]) -> Result<ChatSummary, GatewayError> {
             ),
         )
     })?;
-    let probe: Probe = serde_json::from_str(text).map_err(|e| {
+    // from_slice, not from_str: the Worker links one copy of serde_json's
+    // reader (the text is checked above, so both read it alike).
+    let probe: Probe = serde_json::from_slice(text.as_bytes()).map_err(|e| {
         let what = if e.is_syntax() || e.is_eof() {
             "Request body is not valid JSON"
         } else {

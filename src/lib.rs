@@ -19,6 +19,7 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod gate;
+pub mod keyed;
 pub mod keys;
 pub mod limits;
 pub mod metrics;
@@ -28,6 +29,7 @@ pub mod sse;
 pub mod translate;
 pub mod upstream;
 pub mod usage;
+pub mod wire;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod routes;

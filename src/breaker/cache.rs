@@ -19,7 +19,7 @@
 use super::object::{Message, Op, Snapshot, Tally};
 use super::state::{Admission, Verdict};
 use crate::plan::Breaker;
-use std::collections::HashMap;
+use crate::keyed::Keyed;
 
 /// The most targets remembered (then the cache starts over).
 pub const MAX_TARGETS: usize = 4_096;
@@ -49,12 +49,12 @@ pub enum Before {
 pub struct Isolate {
     /// Random per isolate: tells its in-flight reports from others'.
     pub id: u64,
-    entries: HashMap<String, Entry>,
+    entries: Keyed<Entry>,
 }
 
 impl Isolate {
     pub fn new(id: u64) -> Isolate {
-        Isolate { id: id.max(1), entries: HashMap::new() }
+        Isolate { id: id.max(1), entries: Keyed::default() }
     }
 
     fn entry(&mut self, key: &str) -> &mut Entry {

@@ -10,6 +10,8 @@ use super::state::{Admission, Phase, State, Verdict};
 use super::stats::Load;
 use crate::plan::Breaker;
 use serde::{Deserialize, Serialize};
+use crate::wire::{self, fields, Read};
+use serde_json::Value;
 
 /// What the stored state looks like; bumped if it ever changes shape.
 pub const STATE_VERSION: u32 = 1;
@@ -169,6 +171,72 @@ pub fn target_key(provider: &str, model: &str) -> String {
     format!("{provider}:{model}")
 }
 
+/// The hand-written readers of the messages, answers and state (what the
+/// derived `Deserialize` accepts; see [`crate::wire`]).
+impl Message {
+    pub fn read(v: &Value) -> Read<Message> {
+        let f = fields(v, "Message", &["op", "breaker", "isolate", "in_flight", "tally", "probe"])?;
+        Ok(Message {
+            op: [Op::Admit, Op::Report, Op::Peek][f.get(0, |v, w| wire::name_of(v, w, &["admit", "report", "peek"]))?],
+            breaker: f.get_opt(1, crate::plan::read::breaker)?,
+            isolate: f.get(2, wire::u64)?,
+            in_flight: f.get(3, wire::u32)?,
+            tally: f.get_or_default(4, tally)?,
+            probe: f.get_or_default(5, |v, w| if v.is_null() { Ok(None) } else { Verdict::read(v, w).map(Some) })?,
+        })
+    }
+}
+
+fn tally(v: &Value, _: &str) -> Read<Tally> {
+    let f = fields(v, "Tally", &["successes", "failures", "latency_sum_ms", "latency_n"])?;
+    Ok(Tally {
+        successes: f.get(0, wire::u32)?,
+        failures: f.get(1, wire::u32)?,
+        latency_sum_ms: f.get(2, wire::u64)?,
+        latency_n: f.get(3, wire::u32)?,
+    })
+}
+
+impl Snapshot {
+    pub fn read(v: &Value) -> Read<Snapshot> {
+        const F: &[&str] = &[
+            "phase",
+            "open_until_ms",
+            "admission",
+            "in_flight",
+            "latency_ms",
+            "samples",
+            "trips",
+            "failures_in_a_row",
+            "window_calls",
+            "window_failures",
+            "now_ms",
+        ];
+        let f = fields(v, "Snapshot", F)?;
+        Ok(Snapshot {
+            phase: f.get(0, wire::string)?,
+            open_until_ms: f.get_opt(1, wire::u64)?,
+            admission: f.get_opt(2, Admission::read)?,
+            in_flight: f.get(3, wire::u32)?,
+            latency_ms: f.get_opt(4, wire::f64)?,
+            samples: f.get(5, wire::u64)?,
+            trips: f.get(6, wire::u64)?,
+            failures_in_a_row: f.get(7, wire::usize)?,
+            window_calls: f.get(8, wire::u64)?,
+            window_failures: f.get(9, wire::u64)?,
+            now_ms: f.get(10, wire::u64)?,
+        })
+    }
+}
+
+impl Target {
+    /// Reads a stored target.
+    pub fn read(v: &Value) -> Read<Target> {
+        let f = fields(v, "Target", &["version", "breaker", "load"])?;
+        Ok(Target { version: f.get_or_default(0, wire::u32)?, breaker: f.get(1, State::read)?, load: f.get(2, Load::read)? })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +291,43 @@ mod tests {
         let peek = Message { op: Op::Peek, isolate: 0, in_flight: 0, ..m };
         let s = t.handle(&Message { tally: Tally::default(), ..peek }, 10);
         assert_eq!(s.in_flight, 4, "a peek from the status endpoint reports nothing");
+    }
+
+    #[test]
+    fn hand_written_readers_accept_what_the_derived_ones_do() {
+        use crate::wire::check::equivalent;
+        let rate = Breaker {
+            trip: Trip::FailureRate { percent: 50.0, window_ms: 10_000, min_requests: 2 },
+            cooldown_ms: 1_000,
+            probes: 2,
+            per_key: true,
+        };
+        let mut tried = 0;
+        let check_state = |t: &Target, tried: &mut usize| {
+            let doc = serde_json::to_value(t).unwrap();
+            assert_eq!(&Target::read(&doc).unwrap(), t);
+            *tried += equivalent(&doc, "target", Target::read);
+        };
+        let mut t = Target::new();
+        let mut messages = vec![];
+        let tally = Tally { successes: 1, failures: 2, latency_sum_ms: 30, latency_n: 1 };
+        messages.push(msg(Op::Admit, tally, None));
+        messages.push(msg(Op::Admit, Tally::default(), None));
+        messages.push(msg(Op::Report, Tally::default(), Some(Verdict::Neutral)));
+        messages.push(Message { breaker: Some(rate), ..msg(Op::Report, tally, Some(Verdict::Failure)) });
+        messages.push(Message { op: Op::Peek, breaker: None, isolate: 0, in_flight: 0, tally: Tally::default(), probe: None });
+        let mut now = 100;
+        for m in &messages {
+            let doc = serde_json::to_value(m).unwrap();
+            assert_eq!(&Message::read(&doc).unwrap(), m);
+            tried += equivalent(&doc, "message", Message::read);
+            let snapshot = t.handle(m, now);
+            let doc = serde_json::to_value(&snapshot).unwrap();
+            assert_eq!(Snapshot::read(&doc).unwrap(), snapshot);
+            tried += equivalent(&doc, "snapshot", Snapshot::read);
+            check_state(&t, &mut tried);
+            now += 1_000;
+        }
+        assert!(tried > 1_000, "{tried}");
     }
 }

@@ -18,6 +18,8 @@
 
 use crate::plan::{Breaker, Trip};
 use serde::{Deserialize, Serialize};
+use crate::wire::{self, fields, Read};
+use serde_json::Value;
 use std::collections::VecDeque;
 
 /// Slots of the failure-rate window.
@@ -209,6 +211,53 @@ impl State {
     /// The current run of failures (status endpoint).
     pub fn failures_in_a_row(&self) -> usize {
         self.run.len()
+    }
+}
+
+/// The hand-written readers (what the derived `Deserialize` accepts; see
+/// [`crate::wire`]).
+impl State {
+    /// Reads a stored breaker.
+    pub fn read(v: &Value, _: &str) -> Read<State> {
+        let f = fields(v, "State", &["phase", "run", "slots", "trips", "since_ms"])?;
+        Ok(State {
+            phase: f.get(0, phase)?,
+            run: f.get(1, |v, w| wire::vec(v, w, wire::u64))?.into(),
+            slots: f.get(2, |v, w| wire::vec(v, w, slot))?,
+            trips: f.get(3, wire::u64)?,
+            since_ms: f.get(4, wire::u64)?,
+        })
+    }
+}
+
+fn phase(v: &Value, what: &str) -> Read<Phase> {
+    match wire::tagged(v, "state", what, &["closed", "open", "half_open"])? {
+        (0, _) => Ok(Phase::Closed),
+        (1, body) => Ok(Phase::Open { until_ms: fields(&body, "Open", &["until_ms"])?.get(0, wire::u64)? }),
+        (_, body) => Ok(Phase::HalfOpen {
+            probes: fields(&body, "HalfOpen", &["probes"])?.get(0, |v, w| wire::vec(v, w, wire::u64))?,
+        }),
+    }
+}
+
+fn slot(v: &Value, _: &str) -> Read<Slot> {
+    let f = fields(v, "Slot", &["start_ms", "calls", "failures"])?;
+    Ok(Slot { start_ms: f.get(0, wire::u64)?, calls: f.get(1, wire::u32)?, failures: f.get(2, wire::u32)? })
+}
+
+impl Admission {
+    pub fn read(v: &Value, what: &str) -> Read<Admission> {
+        match wire::tagged(v, "admission", what, &["admit", "probe", "open"])? {
+            (0, _) => Ok(Admission::Admit),
+            (1, _) => Ok(Admission::Probe),
+            (_, body) => Ok(Admission::Open { retry_in_ms: fields(&body, "Open", &["retry_in_ms"])?.get(0, wire::u64)? }),
+        }
+    }
+}
+
+impl Verdict {
+    pub fn read(v: &Value, what: &str) -> Read<Verdict> {
+        Ok([Verdict::Success, Verdict::Failure, Verdict::Neutral][wire::name_of(v, what, &["success", "failure", "neutral"])?])
     }
 }
 

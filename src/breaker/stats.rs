@@ -12,6 +12,8 @@
 //! tries' durations (α = 0.2 per try), fed one try at a time or as a batch.
 
 use serde::{Deserialize, Serialize};
+use crate::wire::{self, fields, Read};
+use serde_json::Value;
 
 /// How long an isolate's in-flight report counts.
 pub const FRESH_MS: u64 = 30_000;
@@ -80,6 +82,23 @@ impl Load {
         });
         self.samples += n as u64;
     }
+}
+
+impl Load {
+    /// Reads stored counters (what the derived `Deserialize` accepts).
+    pub fn read(v: &Value, _: &str) -> Read<Load> {
+        let f = fields(v, "Load", &["reports", "latency_ms", "samples"])?;
+        Ok(Load {
+            reports: f.get(0, |v, w| wire::vec(v, w, report))?,
+            latency_ms: f.get_opt(1, wire::f64)?,
+            samples: f.get(2, wire::u64)?,
+        })
+    }
+}
+
+fn report(v: &Value, _: &str) -> Read<Report> {
+    let f = fields(v, "Report", &["isolate", "in_flight", "at_ms"])?;
+    Ok(Report { isolate: f.get(0, wire::u64)?, in_flight: f.get(1, wire::u32)?, at_ms: f.get(2, wire::u64)? })
 }
 
 #[cfg(test)]

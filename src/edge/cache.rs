@@ -62,19 +62,20 @@ thread_local! {
 
 #[wasm_bindgen]
 extern "C" {
-    /// A KV namespace binding, as the runtime gives it.
+    /// A KV namespace binding, as the runtime gives it (also the plan's:
+    /// `edge::plan`; the `worker` crate's KV wrapper is not linked).
     #[derive(Clone)]
-    type KvNamespace;
+    pub(super) type KvNamespace;
 
     #[wasm_bindgen(method, catch)]
-    fn get(this: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
+    pub(super) fn get(this: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
 
     #[wasm_bindgen(method, catch)]
     fn put(this: &KvNamespace, key: &str, value: &str, options: &JsValue) -> Result<Promise, JsValue>;
 }
 
 /// A binding of `env`, when it is bound.
-fn binding<T: JsCast>(env: &Env, name: &str) -> Option<T> {
+pub(super) fn binding<T: JsCast>(env: &Env, name: &str) -> Option<T> {
     js_sys::Reflect::get(env, &JsValue::from_str(name))
         .ok()
         .filter(|b| !b.is_undefined() && !b.is_null())
@@ -260,7 +261,7 @@ impl Turn {
         let lease = self.lease.take();
         let (outcome, work) = self.prepare(&store, outcome).await;
         if lease.is_some() || matches!(work, After::Write { .. } | After::Record(_)) {
-            ctx.wait_until(after(store, lease, self.dialect, work));
+            super::after_response(ctx, Box::pin(after(store, lease, self.dialect, work)));
         }
         outcome
     }

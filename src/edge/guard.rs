@@ -33,7 +33,6 @@ use crate::limits::{self, Check};
 use crate::plan::{ModelRef, Route, RoutingPlan, Step, TargetLoad};
 use futures::future::join_all;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use worker::{Context, Env};
 
 thread_local! {
@@ -258,7 +257,7 @@ impl<'a> Guard<'a> {
         let (timeout, offset, key) = (self.settings.object_timeout_ms, self.offset_ms, check.key.clone());
         let needs: Vec<_> = check.needs.iter().map(|n| limits::object::Need { cost: 0, ..*n }).collect();
         let cap = needs.iter().map(|n| limits::object::max_lease(n.limit)).min().unwrap_or(0);
-        self.ctx.wait_until(async move {
+        super::after_response(self.ctx, Box::pin(async move {
             let message = LimiterMessage::Take { needs, lease: LEASE_ASK, give_back: 0 };
             match objects::call::<_, Verdict>(&env, limits::BINDING, &key, &message, timeout, offset).await {
                 Ok(v) => {
@@ -273,7 +272,7 @@ impl<'a> Guard<'a> {
                 }
                 Err(_) => LEASES.with(|l| l.borrow_mut().refill_failed(&key)),
             }
-        });
+        }));
     }
 
     /// Gives back what the admitted ones of `checks` took (another refused).
@@ -293,12 +292,12 @@ impl<'a> Guard<'a> {
         }
         let env = self.env.clone();
         let (timeout, offset) = (self.settings.object_timeout_ms, self.offset_ms);
-        self.ctx.wait_until(async move {
+        super::after_response(self.ctx, Box::pin(async move {
             let message = LimiterMessage::Adjust { needs };
             if let Err(reason) = objects::call::<_, Verdict>(&env, limits::BINDING, &key, &message, timeout, offset).await {
                 worker::console_error!("{{\"event\":\"limiter_unreachable\",\"object\":{key:?},\"reason\":{reason:?}}}");
             }
-        });
+        }));
     }
 
     /// Settles the token reservations of `checks`: `delta` tokens more than reserved.
@@ -357,16 +356,16 @@ impl<'a> Guard<'a> {
     // --------------------------------------------------------------- breakers
 
     /// Marks the steps a balanced split will compare and returns their loads.
-    pub async fn loads(&mut self, candidates: Vec<&Step>) -> HashMap<*const Step, TargetLoad> {
+    pub async fn loads(&mut self, candidates: Vec<&Step>) -> Vec<(*const Step, TargetLoad)> {
         self.candidates = candidates.iter().map(|s| *s as *const Step).collect();
         let (ttl, now) = (self.settings.breaker_cache_ms, self.now());
-        let mut out = HashMap::new();
+        let mut out = Vec::new();
         let mut ask = Vec::new();
         for step in candidates {
             let key = target_key(&self.plan.provider(step).name, self.model(step));
             match with_isolate(|i| i.load(&key, ttl, now)) {
                 Some((in_flight, latency_ms)) => {
-                    out.insert(step as *const Step, TargetLoad { in_flight, latency_ms });
+                    out.push((step as *const Step, TargetLoad { in_flight, latency_ms }));
                 }
                 None => ask.push((step as *const Step, key)),
             }
@@ -384,7 +383,7 @@ impl<'a> Guard<'a> {
                 Ok(snap) => {
                     let load = TargetLoad { in_flight: snap.in_flight, latency_ms: snap.latency_ms };
                     with_isolate(|i| i.answered(key, snap, now));
-                    out.insert(*step, load);
+                    out.push((*step, load));
                 }
                 Err(reason) => {
                     with_isolate(|i| i.unanswered(key, &message));
@@ -444,7 +443,7 @@ impl<'a> Guard<'a> {
     fn send_report(&self, key: String, message: crate::breaker::object::Message) {
         let env = self.env.clone();
         let (timeout, offset) = (self.settings.object_timeout_ms, self.offset_ms);
-        self.ctx.wait_until(async move {
+        super::after_response(self.ctx, Box::pin(async move {
             match objects::call::<_, Snapshot>(&env, breaker::BINDING, &key, &message, timeout, offset).await {
                 Ok(snap) => {
                     let now = worker::Date::now().as_millis().saturating_add_signed(offset);
@@ -455,7 +454,7 @@ impl<'a> Guard<'a> {
                     worker::console_error!("{{\"event\":\"breaker_unreachable\",\"object\":{key:?},\"reason\":{reason:?}}}");
                 }
             }
-        });
+        }));
     }
 
     pub fn report(&mut self, t: &Try<'_>, r: &Report) {

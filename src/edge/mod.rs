@@ -268,7 +268,7 @@ async fn route_and_run(
     } else {
         let loads = guard.loads(candidates).await;
         pick_chain_by_load(&route.targets, &mut js_sys::Math::random, &mut |s| {
-            loads.get(&(s as *const _)).copied().unwrap_or_default()
+            loads.iter().find(|(p, _)| std::ptr::eq(*p, s)).map(|(_, l)| *l).unwrap_or_default()
         })
     };
     let mut spend = spend::Spend::new(inbound);
@@ -436,6 +436,20 @@ fn error_response(error: &GatewayError, dialect: Dialect) -> Response {
     }
     response
 }
+
+/// Work that goes on after the response (`ctx.wait_until`), boxed: every
+/// caller shares one copy of the runtime's promise and task glue.
+pub(crate) fn after_response(ctx: &Context, work: Background) {
+    ctx.wait_until(work);
+}
+
+/// Work in the background of this request (`spawn_local`), boxed likewise.
+pub(crate) fn spawn(work: Background) {
+    wasm_bindgen_futures::spawn_local(work);
+}
+
+/// A boxed background task.
+pub(crate) type Background = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
 /// A runtime failure that is nobody's fault but ours.
 pub(crate) fn internal(error: worker::Error) -> GatewayError {

@@ -13,6 +13,8 @@ use crate::plan::live::{Change, Live};
 use crate::plan::{Router, RoutingPlan, KV_BINDING as ROUTES_BINDING, KV_KEY as PLAN_KEY};
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
+use super::cache::KvNamespace;
+use wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
 thread_local! {
@@ -46,7 +48,7 @@ fn embedded() -> Result<Rc<Router>, GatewayError> {
 /// The router for this request.
 pub async fn current(env: &Env, refresh_ms: u64) -> Result<Rc<Router>, GatewayError> {
     let embedded = embedded()?;
-    let Ok(kv) = env.kv(ROUTES_BINDING) else {
+    let Some(kv) = super::cache::binding::<KvNamespace>(env, ROUTES_BINDING) else {
         return Ok(embedded);
     };
     let now = worker::Date::now().as_millis();
@@ -58,12 +60,17 @@ pub async fn current(env: &Env, refresh_ms: u64) -> Result<Rc<Router>, GatewayEr
     if !due {
         return Ok(router);
     }
-    let text = match kv.get(PLAN_KEY).text().await {
-        Ok(text) => text,
+    let read = match kv.get(PLAN_KEY) {
+        Ok(promise) => JsFuture::from(promise).await,
+        Err(error) => Err(error),
+    };
+    let text = match read {
+        // A missing key reads as `null`: no published plan.
+        Ok(value) => value.as_string(),
         Err(error) => {
             worker::console_error!(
                 "{{\"event\":\"plan_read_failed\",\"binding\":\"{ROUTES_BINDING}\",\"error\":{:?}}}",
-                error.to_string()
+                super::proxy::describe(&error)
             );
             return Ok(router);
         }

@@ -41,7 +41,7 @@ use worker::Delay;
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     ReadableStream, ReadableStreamDefaultReader, ReadableStreamReadResult, TransformStream,
     WritableStreamDefaultWriter,
@@ -132,7 +132,7 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
     let mut tap = Tap { meter, rates, prompt_tokens, marker: end_marker(dialect), commented: false };
     watch(activity.clone(), reader.clone(), idle_ms);
 
-    spawn_local(async move {
+    super::spawn(Box::pin(async move {
         let end = match write(&writer, &mut translator, &mut tap, &first).await {
             Err(end) => end,
             Ok(()) => pump(&reader, &writer, &activity, &mut translator, &mut tap).await,
@@ -202,7 +202,7 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
             let _ = send_text(&writer, &dialect.error_event(&error)).await;
         }
         let _ = JsFuture::from(writer.close()).await;
-    });
+    }));
     Ok(pipe.readable())
 }
 
@@ -320,7 +320,7 @@ impl Activity {
 /// sent nothing for `idle_ms`, the read is cancelled, which ends the pump,
 /// and the relay reports the stall as an error event.
 fn watch(activity: Activity, reader: ReadableStreamDefaultReader, idle_ms: u64) {
-    spawn_local(async move {
+    super::spawn(Box::pin(async move {
         let mut wait = idle_ms;
         loop {
             Delay::from(Duration::from_millis(wait.max(1))).await;
@@ -335,7 +335,7 @@ fn watch(activity: Activity, reader: ReadableStreamDefaultReader, idle_ms: u64) 
             }
             wait = idle_ms - silent;
         }
-    });
+    }));
 }
 
 /// Moves chunks from `reader` to `writer` until one side stops.

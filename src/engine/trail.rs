@@ -104,7 +104,7 @@ fn model_of(step: &Step) -> String {
 /// `1500` → `1.5s`.
 pub fn show_ms(ms: u64) -> String {
     if ms >= 1000 {
-        format!("{}s", ms as f64 / 1000.0)
+        format!("{}s", crate::limits::headers::seconds(ms))
     } else {
         format!("{ms}ms")
     }

@@ -33,6 +33,18 @@ pub enum Refusal {
 }
 
 impl Bucket {
+    /// Reads a stored bucket (as its derived `Deserialize` would).
+    pub(crate) fn read(v: &serde_json::Value, _: &str) -> crate::wire::Read<Bucket> {
+        use crate::wire;
+        let f = wire::fields(v, "Bucket", &["capacity", "window_ms", "level", "at_ms"])?;
+        Ok(Bucket {
+            capacity: f.get(0, wire::u64)?,
+            window_ms: f.get(1, wire::u64)?,
+            level: f.get(2, wire::i128)?,
+            at_ms: f.get(3, wire::u64)?,
+        })
+    }
+
     /// A full bucket. `capacity` and `window_ms` are at least 1.
     pub fn full(capacity: u64, window_ms: u64, now_ms: u64) -> Bucket {
         let (capacity, window_ms) = (capacity.max(1), window_ms.max(1));

@@ -36,17 +36,23 @@ pub fn duration(ms: u64) -> String {
     }
     let (h, rest) = (ms / 3_600_000, ms % 3_600_000);
     let (m, rest) = (rest / 60_000, rest % 60_000);
-    let secs = if rest % 1_000 == 0 {
-        format!("{}s", rest / 1_000)
-    } else {
-        let text = format!("{:.3}", rest as f64 / 1_000.0);
-        format!("{}s", text.trim_end_matches('0'))
-    };
+    let secs = format!("{}s", seconds(rest));
     match (h, m) {
         (0, 0) => secs,
         (0, m) => format!("{m}m{secs}"),
         (h, m) => format!("{h}h{m}m{secs}"),
     }
+}
+
+/// Milliseconds as decimal seconds, no trailing zeros: `12500` → `12.5`,
+/// `3000` → `3` (integer arithmetic: no float formatting in the Worker).
+pub fn seconds(ms: u64) -> String {
+    let (whole, frac) = (ms / 1_000, ms % 1_000);
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let digits = format!("{frac:03}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
 }
 
 /// `Retry-After` in whole seconds, rounded up (at least 1 when there is a wait).
@@ -58,6 +64,15 @@ pub fn retry_after_secs(ms: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::plan::LimitUnit::*;
+
+    #[test]
+    fn seconds_as_the_float_formatting_wrote_them() {
+        for ms in (0..200_000).step_by(7).chain([1, 10, 100, 999, 1_001, 59_999, 86_400_000]) {
+            assert_eq!(seconds(ms), format!("{}", ms as f64 / 1000.0), "{ms}");
+            let three = format!("{:.3}", ms as f64 / 1000.0);
+            assert_eq!(seconds(ms), three.trim_end_matches('0').trim_end_matches('.'), "{ms}");
+        }
+    }
 
     #[test]
     fn durations_in_openai_form() {

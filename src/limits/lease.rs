@@ -10,7 +10,7 @@
 //! (given back with the next take of the key).
 
 use super::object::Level;
-use std::collections::HashMap;
+use crate::keyed::Keyed;
 
 /// How many requests an isolate asks for beyond the one at hand.
 pub const LEASE_ASK: u64 = 64;
@@ -48,7 +48,7 @@ pub struct Admitted {
 /// One isolate's leases, by limiter object name.
 #[derive(Debug, Default)]
 pub struct Leases {
-    held: HashMap<String, Lease>,
+    held: Keyed<Lease>,
 }
 
 impl Leases {

@@ -17,7 +17,10 @@
 
 use super::bucket::{Bucket, Refusal};
 use crate::plan::LimitUnit;
+use crate::plan::read::limit_unit;
+use crate::wire::{self, fields, Read};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// What the stored state looks like; bumped if it ever changes shape.
 pub const STATE_VERSION: u32 = 1;
@@ -223,6 +226,78 @@ impl Limiter {
     }
 }
 
+/// The hand-written readers of the messages, answers and state (what the
+/// derived `Deserialize` accepts; see [`crate::wire`]).
+impl Message {
+    pub fn read(v: &Value) -> Read<Message> {
+        let (variant, body) = wire::tagged(v, "op", "Message", &["take", "adjust", "peek"])?;
+        match variant {
+            0 => {
+                let f = fields(&body, "Take", &["needs", "lease", "give_back"])?;
+                Ok(Message::Take {
+                    needs: f.get(0, |v, w| wire::vec(v, w, need))?,
+                    lease: f.get_or_default(1, wire::u64)?,
+                    give_back: f.get_or_default(2, wire::u64)?,
+                })
+            }
+            1 => {
+                let f = fields(&body, "Adjust", &["needs"])?;
+                Ok(Message::Adjust { needs: f.get(0, |v, w| wire::vec(v, w, change))? })
+            }
+            _ => Ok(Message::Peek),
+        }
+    }
+}
+
+fn need(v: &Value, _: &str) -> Read<Need> {
+    let f = fields(v, "Need", &["unit", "limit", "cost"])?;
+    Ok(Need { unit: f.get(0, limit_unit)?, limit: f.get(1, wire::u64)?, cost: f.get(2, wire::u64)? })
+}
+
+fn change(v: &Value, _: &str) -> Read<Change> {
+    let f = fields(v, "Change", &["unit", "limit", "delta"])?;
+    Ok(Change { unit: f.get(0, limit_unit)?, limit: f.get(1, wire::u64)?, delta: f.get(2, wire::i64)? })
+}
+
+impl Verdict {
+    pub fn read(v: &Value) -> Read<Verdict> {
+        let f = fields(v, "Verdict", &["admitted", "too_large", "retry_after_ms", "levels", "leased"])?;
+        Ok(Verdict {
+            admitted: f.get(0, wire::boolean)?,
+            too_large: f.get_or_default(1, wire::boolean)?,
+            retry_after_ms: f.get_or_default(2, wire::u64)?,
+            levels: f.get(3, |v, w| wire::vec(v, w, level))?,
+            leased: f.get_or_default(4, wire::u64)?,
+        })
+    }
+}
+
+fn level(v: &Value, _: &str) -> Read<Level> {
+    let f = fields(v, "Level", &["unit", "limit", "remaining", "reset_ms"])?;
+    Ok(Level {
+        unit: f.get(0, limit_unit)?,
+        limit: f.get(1, wire::u64)?,
+        remaining: f.get(2, wire::u64)?,
+        reset_ms: f.get(3, wire::u64)?,
+    })
+}
+
+impl Limiter {
+    /// Reads a stored limiter.
+    pub fn read(v: &Value) -> Read<Limiter> {
+        let f = fields(v, "Limiter", &["version", "buckets"])?;
+        Ok(Limiter {
+            version: f.get_or_default(0, wire::u32)?,
+            buckets: f.get(1, |v, w| wire::vec(v, w, unit_bucket))?,
+        })
+    }
+}
+
+fn unit_bucket(v: &Value, what: &str) -> Read<(LimitUnit, Bucket)> {
+    let (unit, bucket) = wire::pair(v, what)?;
+    Ok((limit_unit(unit, what)?, Bucket::read(bucket, what)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,5 +390,38 @@ mod tests {
             serde_json::to_string(&m).unwrap(),
             r#"{"op":"take","needs":[{"unit":"requests_per_minute","limit":5,"cost":1}]}"#
         );
+    }
+
+    #[test]
+    fn hand_written_readers_accept_what_the_derived_ones_do() {
+        use crate::wire::check::equivalent;
+        let mut l = Limiter::new();
+        take(&mut l, 5, &[(RequestsPerMinute, 10, 1), (TokensPerDay, 1_000, 900)]);
+        l.handle(&Message::Adjust { needs: vec![Change { unit: TokensPerDay, limit: 1_000, delta: 450 }] }, 7);
+        let needs = vec![Need { unit: RequestsPerMinute, limit: 1_000, cost: 1 }];
+        let messages = [
+            Message::Take { needs: needs.clone(), lease: 32, give_back: 3 },
+            Message::Take { needs, lease: 0, give_back: 0 },
+            Message::Adjust { needs: vec![Change { unit: TokensPerMinute, limit: 5, delta: -2 }] },
+            Message::Peek,
+        ];
+        let mut tried = 0;
+        for m in &messages {
+            let doc = serde_json::to_value(m).unwrap();
+            assert_eq!(&Message::read(&doc).unwrap(), m);
+            tried += equivalent(&doc, "message", Message::read);
+        }
+        let verdict = l.handle(&Message::Peek, 9);
+        let doc = serde_json::to_value(&verdict).unwrap();
+        assert_eq!(Verdict::read(&doc).unwrap(), verdict);
+        tried += equivalent(&doc, "verdict", Verdict::read);
+        let doc = serde_json::to_value(&l).unwrap();
+        assert_eq!(Limiter::read(&doc).unwrap(), l);
+        tried += equivalent(&doc, "limiter", Limiter::read);
+        // A level beyond 64 bits reads back (as the derived i128 reader did).
+        let mut big = doc.clone();
+        big["buckets"][0][1]["level"] = serde_json::json!(1e20);
+        assert!(Limiter::read(&big).is_ok());
+        assert!(tried > 500, "{tried}");
     }
 }

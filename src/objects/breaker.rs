@@ -28,9 +28,9 @@ impl DurableObject for CircuitBreaker {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let msg: Message = message(&req).await?;
+        let msg = message(&req, Message::read).await?;
         if self.target.borrow().is_none() {
-            let stored = load::<Target>(&self.state).await.unwrap_or_else(Target::new);
+            let stored = load(&self.state, Target::read).await.unwrap_or_else(Target::new);
             self.target.borrow_mut().get_or_insert(stored);
         }
         let now = now_ms(&req, self.test_clock);

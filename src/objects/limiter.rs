@@ -23,9 +23,9 @@ impl DurableObject for RateLimiter {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let msg: Message = message(&req).await?;
+        let msg = message(&req, Message::read).await?;
         if self.limiter.borrow().is_none() {
-            let stored = load::<Limiter>(&self.state).await.unwrap_or_else(Limiter::new);
+            let stored = load(&self.state, Limiter::read).await.unwrap_or_else(Limiter::new);
             // No borrow is held across the await; keep what another message loaded meanwhile.
             self.limiter.borrow_mut().get_or_insert(stored);
         }

@@ -27,8 +27,9 @@ pub mod limiter;
 pub mod metrics;
 
 use crate::config::var;
-use serde::de::DeserializeOwned;
+use crate::wire::Read;
 use serde::Serialize;
+use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::{Env, Request, Response, Result, State};
@@ -54,17 +55,26 @@ fn now_ms(req: &Request, test_clock: bool) -> u64 {
     now.saturating_add_signed(offset)
 }
 
-/// The message in the request body (one promise, no stream reading in Rust).
-async fn message<T: DeserializeOwned>(req: &Request) -> Result<T> {
+/// The message in the request body (one promise, no stream reading in Rust),
+/// read with `read`.
+async fn message<T>(req: &Request, read: fn(&Value) -> Read<T>) -> Result<T> {
     let text = JsFuture::from(req.inner().text()?).await?;
     let text = text.as_string().unwrap_or_default();
-    serde_json::from_slice(text.as_bytes()).map_err(|e| worker::Error::RustError(format!("bad message: {e}")))
+    crate::wire::parse(text.as_bytes())
+        .and_then(|v| read(&v))
+        .map_err(|e| worker::Error::RustError(format!("bad message: {e}")))
 }
 
 /// The state stored by an earlier instance, if any (and readable).
-async fn load<T: DeserializeOwned>(state: &State) -> Option<T> {
-    let text: Option<String> = state.storage().get(STATE_KEY).await.ok().flatten();
-    text.and_then(|t| serde_json::from_slice(t.as_bytes()).ok())
+async fn load<T>(state: &State, read: fn(&Value) -> Read<T>) -> Option<T> {
+    // The runtime's `get` itself (the `worker` crate's would convert the
+    // value through serde_wasm_bindgen).
+    let storage = state.storage();
+    let raw: &JsValue = storage.as_raw();
+    let get = js_sys::Reflect::get(raw, &JsValue::from_str("get")).ok()?.dyn_into::<js_sys::Function>().ok()?;
+    let promise: js_sys::Promise = get.call1(raw, &JsValue::from_str(STATE_KEY)).ok()?.dyn_into().ok()?;
+    let text = JsFuture::from(promise).await.ok()?.as_string()?;
+    crate::wire::parse(text.as_bytes()).and_then(|v| read(&v)).ok()
 }
 
 /// Writes the state, `allowUnconfirmed`: the answer does not wait for the
@@ -79,11 +89,11 @@ fn store<T: Serialize>(state: &State, value: &T) {
     let called = put.map(|put| put.call3(raw, &JsValue::from_str(STATE_KEY), &JsValue::from_str(&text), &options));
     if let Some(Ok(promise)) = called {
         let promise: js_sys::Promise = promise.unchecked_into();
-        wasm_bindgen_futures::spawn_local(async move {
+        crate::edge::spawn(Box::pin(async move {
             if let Err(e) = JsFuture::from(promise).await {
                 worker::console_error!("{{\"event\":\"object_store_failed\",\"error\":{:?}}}", format!("{e:?}"));
             }
-        });
+        }));
     }
 }
 

@@ -12,6 +12,7 @@
 //! deserializes is a plan the compiler accepted (the `hash` says which).
 
 pub mod live;
+pub(crate) mod read;
 pub mod select;
 
 use serde::{Deserialize, Serialize};
@@ -504,19 +505,15 @@ impl RoutingPlan {
     /// Parses a plan as stored (embedded or in KV). Refuses a plan written
     /// by a newer compiler than this build understands.
     pub fn from_json(json: &str) -> Result<RoutingPlan, String> {
-        #[derive(Deserialize)]
-        struct Header {
-            format: u32,
+        let not_a_plan = |e: String| format!("not a routing plan: {e}");
+        let doc = crate::wire::parse(json.as_bytes()).map_err(not_a_plan)?;
+        let format = crate::wire::fields(&doc, "RoutingPlan", &["format"])
+            .and_then(|f| f.get(0, crate::wire::u32))
+            .map_err(not_a_plan)?;
+        if format > FORMAT {
+            return Err(format!("plan format {format} is newer than this gateway understands ({FORMAT})"));
         }
-        let header: Header = serde_json::from_slice(json.as_bytes())
-            .map_err(|e| format!("not a routing plan: {e}"))?;
-        if header.format > FORMAT {
-            return Err(format!(
-                "plan format {} is newer than this gateway understands ({FORMAT})",
-                header.format
-            ));
-        }
-        serde_json::from_slice(json.as_bytes()).map_err(|e| format!("not a routing plan: {e}"))
+        read::plan(&doc).map_err(not_a_plan)
     }
 
     /// The provider a step calls.

@@ -23,7 +23,6 @@ use index::ModelIndex;
 use regex_lite::Regex;
 use serde_json::{Map, Value as Json};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 /// The request header carrying a JSON object for `metadata("…")` conditions.
 pub const METADATA_HEADER: &str = "x-switchyard-metadata";
@@ -66,7 +65,7 @@ pub fn parse_metadata(header: Option<&str>) -> Option<Map<String, Json>> {
 pub struct Router {
     plan: RoutingPlan,
     /// Every `matches` pattern of the plan, compiled.
-    regexes: BTreeMap<String, Regex>,
+    regexes: Vec<(String, Regex)>,
     uses_params: bool,
     uses_metadata: bool,
     /// Which routes can hold for a model ([`index`]).
@@ -81,7 +80,7 @@ impl Router {
         let mut routes = std::mem::take(&mut plan.routes);
         let mut router = Router {
             plan,
-            regexes: BTreeMap::new(),
+            regexes: Vec::new(),
             uses_params: false,
             uses_metadata: false,
             index: ModelIndex::default(),
@@ -114,10 +113,10 @@ impl Router {
             }
             Condition::Matches { field, pattern } => {
                 self.note(field);
-                if !self.regexes.contains_key(pattern.as_str()) {
+                if !self.regexes.iter().any(|(p, _)| p == pattern) {
                     let regex = Regex::new(pattern)
                         .map_err(|e| format!("invalid regular expression /{pattern}/: {e}"))?;
-                    self.regexes.insert(pattern.clone(), regex);
+                    self.regexes.push((pattern.clone(), regex));
                 }
                 Ok(())
             }
@@ -199,8 +198,9 @@ impl Router {
             Condition::Matches { field, pattern } => match lookup(field, facts) {
                 Got::Text(text) => self
                     .regexes
-                    .get(pattern.as_str())
-                    .is_some_and(|re| re.is_match(&text)),
+                    .iter()
+                    .find(|(p, _)| p == pattern)
+                    .is_some_and(|(_, re)| re.is_match(&text)),
                 _ => false,
             },
         }

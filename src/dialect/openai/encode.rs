@@ -1,7 +1,6 @@
 //! Canonical answers written as OpenAI writes them: a `chat.completion`
 //! object, and `chat.completion.chunk` SSE events ending in `data: [DONE]`.
 
-use std::collections::BTreeSet;
 
 use serde::Serialize;
 
@@ -158,7 +157,7 @@ pub struct Encoder {
     id: String,
     model: String,
     /// Choices whose role delta went out.
-    opened: BTreeSet<u32>,
+    opened: Vec<u32>,
     usage: Option<Usage>,
     /// An error event went out: no `[DONE]` may follow it.
     failed: bool,
@@ -270,7 +269,8 @@ impl Encoder {
     }
 
     fn open(&mut self, choice: u32, out: &mut String) {
-        if self.opened.insert(choice) {
+        if !self.opened.contains(&choice) {
+            self.opened.push(choice);
             let delta = Delta {
                 role: Some("assistant"),
                 content: Some(""),

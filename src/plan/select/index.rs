@@ -10,34 +10,12 @@
 //! candidate whose condition holds is exactly the route a full scan finds.
 
 use super::{CompareOp, Condition, Field, Route, Value};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use crate::keyed::Keyed;
 
-/// FNV-1a: model names are short and chosen by the operator, not by an
-/// attacker who could flood one bucket, and SipHash (the default) costs
-/// more than the whole lookup for a first-route match.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-/// Route indices by pinned model, and the routes that pin none.
 #[derive(Debug, Default)]
 pub struct ModelIndex {
     /// Increasing route indices per model.
-    by_model: HashMap<String, Vec<usize>, BuildHasherDefault<Fnv>>,
+    by_model: Keyed<Vec<usize>>,
     /// Increasing indices of the routes that do not pin the model.
     open: Vec<usize>,
 }
@@ -49,7 +27,7 @@ impl ModelIndex {
             match route.when.as_ref().and_then(pinned_models) {
                 Some(models) => {
                     for model in models {
-                        let list = index.by_model.entry(model.to_string()).or_default();
+                        let list = index.by_model.get_or_insert_with(model, Vec::new);
                         // `model in ["a", "a"]` files the route once.
                         if list.last() != Some(&i) {
                             list.push(i);

@@ -1,7 +1,6 @@
 //! An OpenAI SSE stream (`chat.completion.chunk` events, then
 //! `data: [DONE]`) read chunk by chunk into canonical [`StreamEvent`]s.
 
-use std::collections::BTreeSet;
 
 use serde_json::Value;
 
@@ -16,7 +15,7 @@ pub struct Decoder {
     started: bool,
     done: bool,
     /// (choice, index) of the tool calls that began.
-    calls: BTreeSet<(u32, u32)>,
+    calls: Vec<(u32, u32)>,
 }
 
 impl Decoder {
@@ -157,7 +156,8 @@ impl Decoder {
         };
         let function = call.get("function");
         let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
-        if self.calls.insert((choice, index)) {
+        if !self.calls.contains(&(choice, index)) {
+            self.calls.push((choice, index));
             out.push(StreamEvent::ToolCallStart {
                 choice,
                 index,
