@@ -17,7 +17,8 @@ import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../suppor
 
 const APP_KEY = "sy-dash-app-key-7f3a9c";
 const OPS_KEY = "sy-dash-ops-key-2b8e41";
-// A gateway key kept in KV, with a spend budget (its Budget object).
+// A gateway key kept in KV, with a spend budget (its Budget object) of
+// $0.0002 a day: its two requests use about half of it.
 const TEAM_KEY = "sy-dash-team-key-5c1d08";
 const SECRETS = { OK_KEY: "sk-dash-SECRET-ok-91", BAD_KEY: "sk-dash-SECRET-bad-27", FLAKY_KEY: "sk-dash-SECRET-flaky-53" };
 const FORBIDDEN = [APP_KEY, OPS_KEY, TEAM_KEY, hashKey(APP_KEY), hashKey(OPS_KEY), hashKey(TEAM_KEY), ...Object.values(SECRETS)];
@@ -65,7 +66,7 @@ before(async () => {
     port: 0,
     captureLog: true,
   });
-  await gw.putKey(TEAM_KEY, { name: "team", budget: { limit_micros: 5_000_000, period: "day" } });
+  await gw.putKey(TEAM_KEY, { name: "team", budget: { limit_micros: 200, period: "day" } });
 });
 after(async () => {
   await gw?.stop();
@@ -212,12 +213,12 @@ test("traffic of every kind is counted by outcome, route, target and key", async
   assert.equal(budgeted.costed, 2);
   assert.ok(Math.abs(budgeted.cost_usd - (team.json.usd + team.stream.usd)) < 1e-9, JSON.stringify(budgeted));
   // Its budget and what its Budget object counted as spent (settled after each answer).
-  assert.equal(budgeted.budget_usd, 5);
+  assert.equal(budgeted.budget_usd, 0.0002);
   const settled = await until("the budget object to settle both answers", async () => {
     const k = JSON.parse((await metrics()).text).keys.find((k) => k.key === "team");
     return Math.abs(k.budget_spent_usd - (team.json.usd + team.stream.usd)) < 1e-9 ? k : null;
   });
-  assert.equal(settled.budget_usd, 5);
+  assert.equal(settled.budget_usd, 0.0002);
   assert.ok(m.targets.some((t) => t.target === "ok:mock-small" && t.requests >= 9));
   // A target's health counts its tries in every trail: bad failed in the fallback and in broken.
   const bad = m.targets.find((t) => t.target === "bad:mock-small");
@@ -244,7 +245,7 @@ test("the Prometheus text format: HELP, TYPE, escaped labels, histograms", async
     }
     assert.match(r.text, /^switchyard_requests_total\{route="main",target="ok:mock-small",key="app",outcome="success",error=""\} 6$/m);
     assert.match(r.text, /^switchyard_request_duration_seconds_bucket\{route="main",target="ok:mock-small",key="app",.*le="\+Inf"\} 6$/m);
-    assert.match(r.text, /^switchyard_budget_usd\{key="team"\} 5$/m);
+    assert.match(r.text, /^switchyard_budget_usd\{key="team"\} 0\.0002$/m);
     assert.match(r.text, /^switchyard_budget_spent_usd\{key="team"\} 0\.\d+$/m);
     const total = [...r.text.matchAll(/^switchyard_requests_total\{.*\} (\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
     assert.equal(total, sent);
@@ -301,7 +302,11 @@ test("the dashboard signs in, shows live numbers after traffic, and is screensho
     assert.equal(await page.isVisible("#login"), true);
     // A key that may not read the metrics is refused and forgotten.
     await page.fill("#key", APP_KEY);
+    // The page asks the metrics and the status at once: both refusals must be in before they are forgotten.
+    const refusals = ["/v1/switchyard/metrics", "/v1/switchyard/status"].map((path) =>
+      page.waitForResponse((r) => new URL(r.url()).pathname === path && r.status() === 403));
     await page.click("button[type=submit]");
+    await Promise.all(refusals);
     await page.waitForFunction(() => /ADMIN_KEYS/.test(document.getElementById("msg").textContent));
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);
     problems.length = 0; // the refusals' own 403s
@@ -318,8 +323,9 @@ test("the dashboard signs in, shows live numbers after traffic, and is screensho
     assert.match(await text("#keys"), /app/);
     // The budgeted key's row: its budget, and the bar of what its Budget object counted.
     const teamRow = await page.locator("#keys tr", { hasText: "team" }).textContent();
-    assert.match(teamRow, /\$5/);
-    assert.equal(await page.locator("#keys tr", { hasText: "team" }).locator(".bar").count(), 1);
+    assert.match(teamRow, /\$0\.00020/);
+    const used = await page.locator("#keys tr", { hasText: "team" }).locator(".bar i").evaluate((e) => parseFloat(e.style.width));
+    assert.ok(used > 10 && used < 100, `the budget bar shows what was spent: ${used}%`);
     assert.match(await text("#errors"), /bad:mock-small → 500/);
     assert.equal(await page.locator("#timeline rect").count() > 0, true);
     // The key lives in this tab's sessionStorage only: no cookie, not in a URL.
