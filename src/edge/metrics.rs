@@ -18,15 +18,19 @@
 //! periods with Cloudflare's SQL API; the endpoint and the dashboard
 //! still read the object, which a Worker can read without an API token.
 
-use super::objects;
+use super::{objects, spend};
+use crate::budget::{self, ledger::Message};
 use crate::config::Settings;
 use crate::engine::trail::Attempt;
 use crate::error::{Fault, GatewayError};
-use crate::metrics::counters::Counters;
-use crate::metrics::log::{self, Pending};
+use crate::metrics::counters::{Counters, OTHER};
+use crate::metrics::log::{self, End, Pending};
 use crate::metrics::record::{self, header, Outcome, Record};
 use crate::metrics::render::{self, Budget};
 use crate::metrics::{AE_BINDING, BINDING, FLUSH_EVERY, FLUSH_MS, OBJECT_NAME};
+use crate::usage::Tally;
+use futures::channel::oneshot;
+use futures::future::join_all;
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 use worker::{AnalyticsEngineDataPointBuilder, Context, Delay, Env, Response};
@@ -36,8 +40,8 @@ thread_local! {
     static BATCH: RefCell<Counters> = RefCell::new(Counters::default());
     // Whether a timed send of the batch is waiting.
     static SCHEDULED: Cell<bool> = const { Cell::new(false) };
-    // Streams' log lines waiting for their end.
-    static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
+    // Streams answered and waiting for their end (the sender wakes the record's wait).
+    static PENDING: RefCell<Pending<oneshot::Sender<End>>> = RefCell::new(Pending::default());
 }
 
 /// What the edge learnt about a request on its way (the rest is read from
@@ -88,25 +92,62 @@ pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, s
     }
 }
 
-/// Writes the request's log line (a stream's when it ends, see [`stream_ended`]).
-pub fn log(r: &Record) {
-    if !r.stream {
-        return worker::console_log!("{}", log::line(r, None));
-    }
-    for line in PENDING.with(|p| p.borrow_mut().answered(r.clone())) {
-        worker::console_log!("{line}");
+/// The request is answered: its log line is written and it is counted
+/// (`timeout_ms`: when it counts; `None` for requests that are not
+/// counted). A relayed stream's record waits for the stream's end (through
+/// `ctx.wait_until`), which completes it with the real usage and cost.
+pub fn finish(env: &Env, ctx: &Context, mut r: Record, timeout_ms: Option<u64>) {
+    let end = if r.stream {
+        let (sender, receiver) = oneshot::channel();
+        match PENDING.with(|p| p.borrow_mut().answered(&r.request_id, sender)) {
+            Some(end) => Some(end),
+            None => {
+                let env = env.clone();
+                return ctx.wait_until(async move {
+                    write_line(&mut r, receiver.await.ok());
+                    if let Some(timeout_ms) = timeout_ms {
+                        if let Some(delay_ms) = count(&env, &r) {
+                            flush_after(delay_ms, env, timeout_ms).await;
+                        }
+                    }
+                });
+            }
+        }
+    } else {
+        None
+    };
+    write_line(&mut r, end);
+    let Some(timeout_ms) = timeout_ms else { return };
+    if let Some(delay_ms) = count(env, &r) {
+        ctx.wait_until(flush_after(delay_ms, env.clone(), timeout_ms));
     }
 }
 
-/// A relayed stream ended: `ok`, `client_gone` or the error's kind.
-pub fn stream_ended(request_id: &str, end: &str) {
-    if let Some(line) = PENDING.with(|p| p.borrow_mut().ended(request_id, end)) {
-        worker::console_log!("{line}");
+/// Writes the log line of `r`, a stream's completed by its `end` first.
+fn write_line(r: &mut Record, end: Option<End>) {
+    if let Some(end) = &end {
+        end.complete(r);
+    }
+    worker::console_log!("{}", log::line(r, end.as_ref().map(|e| e.how.as_str())));
+}
+
+/// A relayed stream ended (`how`: `ok`, `client_gone` or the error's
+/// kind), with its final tally.
+pub fn stream_ended(request_id: &str, how: &str, tally: Option<Tally>) {
+    let end = End {
+        how: how.to_string(),
+        tokens: tally.map(|t| (t.usage.input_tokens, t.usage.output_tokens)),
+        cost_nano: tally.and_then(|t| t.cost_micros).map(|micros| micros.saturating_mul(1_000)),
+    };
+    if let Some((waiter, end)) = PENDING.with(|p| p.borrow_mut().ended(request_id, end)) {
+        let _ = waiter.send(end);
     }
 }
 
-/// Counts the request in this isolate's batch and arranges its sending.
-pub fn count(env: &Env, ctx: &Context, r: &Record, timeout_ms: u64) {
+/// Counts the request in this isolate's batch (and in the Analytics Engine
+/// dataset, where bound); when the batch should be sent: now (0) or after
+/// the delay (the timed send, `None` when one is already waiting).
+fn count(env: &Env, r: &Record) -> Option<u64> {
     if let Ok(dataset) = env.analytics_engine(AE_BINDING) {
         let point = AnalyticsEngineDataPointBuilder::new()
             .indexes([r.route.as_str()])
@@ -123,7 +164,7 @@ pub fn count(env: &Env, ctx: &Context, r: &Record, timeout_ms: u64) {
         }
     }
     if !objects::bound(env, BINDING) {
-        return;
+        return None;
     }
     let held = BATCH.with(|b| {
         let mut b = b.borrow_mut();
@@ -131,9 +172,11 @@ pub fn count(env: &Env, ctx: &Context, r: &Record, timeout_ms: u64) {
         b.requests
     });
     if held >= FLUSH_EVERY {
-        ctx.wait_until(flush_after(0, env.clone(), timeout_ms));
+        Some(0)
     } else if !SCHEDULED.with(|s| s.replace(true)) {
-        ctx.wait_until(flush_after(FLUSH_MS, env.clone(), timeout_ms));
+        Some(FLUSH_MS)
+    } else {
+        None
     }
 }
 
@@ -162,11 +205,41 @@ async fn flush(env: Env, timeout_ms: u64) {
     }
 }
 
-/// MERGE HOOK (budgets): each gateway key's budget, from the budget
-/// object's peek. None until the budget objects exist; the dashboard's
-/// "Budget" column and `switchyard_budget_usd` fill in from this.
-async fn budgets(_env: &Env, _settings: &Settings) -> Vec<Budget> {
-    Vec::new()
+/// The most budget objects one read of the metrics asks.
+const MAX_BUDGET_PEEKS: usize = 64;
+
+/// The budgets of the gateway keys the metrics know (`keys`: the
+/// configured ones and those seen in the counters), each from its budget
+/// object's peek, all at once and each within `OBJECT_TIMEOUT_MS`. A peek
+/// changes nothing and stores nothing (an object that was never sent a
+/// reservation keeps no state): a key without a budget answers no limit
+/// and shows none, and so does one whose object failed to answer.
+async fn budgets(env: &Env, settings: &Settings, keys: &[String]) -> Vec<Budget> {
+    if !objects::bound(env, budget::BINDING) {
+        return Vec::new();
+    }
+    let timeout = settings.object_timeout_ms;
+    let peeks = keys.iter().take(MAX_BUDGET_PEEKS).map(|key| async move {
+        let standing = spend::ask(env, &budget::object_name(key), &Message::Peek, timeout, 0).await.ok()?;
+        (standing.period.is_some() && standing.limit_micros > 0).then(|| Budget {
+            key: key.clone(),
+            limit_nano: standing.limit_micros.saturating_mul(1_000),
+            spent_nano: Some(standing.spent_micros.saturating_mul(1_000)),
+        })
+    });
+    join_all(peeks).await.into_iter().flatten().collect()
+}
+
+/// The configured gateway keys' names, then the others the counters saw.
+fn key_names(settings: &Settings, totals: &Counters) -> Vec<String> {
+    let mut keys: Vec<String> = settings.gateway_keys.names().map(str::to_string).collect();
+    for s in &totals.series {
+        let key = &s.labels.key;
+        if !key.is_empty() && key != OTHER && !keys.contains(key) {
+            keys.push(key.clone());
+        }
+    }
+    keys
 }
 
 /// `GET /v1/switchyard/metrics`: JSON, or the Prometheus text format.
@@ -183,7 +256,7 @@ pub async fn serve(env: &Env, settings: &Settings, prometheus: bool) -> Result<R
         .await
         .map_err(|e| GatewayError::new(Fault::Unavailable, format!("The metrics object did not answer: {e}.")))?;
     let totals = Counters::decode(&text);
-    let budgets = budgets(env, settings).await;
+    let budgets = budgets(env, settings, &key_names(settings, &totals)).await;
     if prometheus {
         let headers = worker::Headers::new();
         let _ = headers.set("content-type", "text/plain; version=0.0.4; charset=utf-8");

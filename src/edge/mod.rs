@@ -84,12 +84,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::
     // A streamed body cannot be re-created, so headers are added in place.
     let _ = response.headers().set("x-request-id", &request_id);
     let record = metrics::observe(&response, seen, &request_id, started_ms);
-    metrics::log(&record);
-    if counted {
-        if let Some(settings) = SETTINGS.with(|c| c.get().and_then(|s| s.as_ref().ok().cloned())) {
-            metrics::count(&env, &ctx, &record, settings.object_timeout_ms);
-        }
-    }
+    let timeout_ms = SETTINGS.with(|c| c.get().and_then(|s| s.as_ref().ok().map(|s| s.object_timeout_ms)));
+    metrics::finish(&env, &ctx, record, timeout_ms.filter(|_| counted));
     Ok(response)
 }
 

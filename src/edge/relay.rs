@@ -173,11 +173,13 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
         if let Some(tally) = tally {
             let _ = done.send(tally);
         }
+        // The metrics count the stream (and write its log line) with this tally.
+        let ended = |how: &str| super::metrics::stream_ended(&request_id, how, tally);
         let error = match end {
             End::Finished => None,
             End::ClientGone => {
                 let _ = reader.cancel();
-                super::metrics::stream_ended(&request_id, "client_gone");
+                ended("client_gone");
                 return;
             }
             End::UpstreamFailed(failure) => Some(GatewayError::new(
@@ -192,7 +194,7 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
                 Some(error)
             }
         };
-        super::metrics::stream_ended(&request_id, error.as_ref().map_or("ok", GatewayError::kind));
+        ended(error.as_ref().map_or("ok", GatewayError::kind));
         if let Some(error) = error {
             worker::console_warn!(
                 "{{\"request_id\":\"{request_id}\",\"kind\":\"{}\",\"message\":{:?}}}",

@@ -14,7 +14,7 @@ pub const PAGE: &str = include_str!("dashboard.html");
 /// The page's `Content-Security-Policy`.
 pub const CSP: &str = "default-src 'none'; \
     style-src 'sha256-1iHHvlBrg0NQTJDBAffqmJgiym0I6Plzki+jV0d8EZU='; \
-    script-src 'sha256-wpSUFxX4F5wP5yuUy9+Ug/JAh81vdfSKer7+kDadAeI='; \
+    script-src 'sha256-fpygKhoQT0Ju2JMuawDxYVLJn6uiz5RcjGWK4vhtzkM='; \
     connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The page's headers besides its content type.

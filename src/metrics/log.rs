@@ -6,7 +6,9 @@
 //! and cost. Never a key and never prompt or answer text: nothing in a
 //! [`Record`] carries either.
 //!
-//! [`Pending`] pairs a stream's line with its end, whichever comes first.
+//! [`Pending`] pairs a stream with its [`End`], whichever comes first; the
+//! end completes the stream's record with its real usage and cost before
+//! the record is counted and its line written.
 
 use super::record::{usd, Record};
 
@@ -46,33 +48,61 @@ pub fn line(r: &Record, end: Option<&str>) -> String {
     out
 }
 
-/// Streams' lines waiting for their end, and ends that came first.
-#[derive(Debug, Default)]
-pub struct Pending {
-    lines: Vec<(String, Record)>,
-    ends: Vec<(String, String)>,
+/// How a relayed stream ended, with what it used (known only then).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct End {
+    /// `ok`, `client_gone` or the error's kind.
+    pub how: String,
+    /// The stream's final tally: (tokens in, tokens out), `None` when not metered.
+    pub tokens: Option<(u64, u64)>,
+    /// Its cost in nano-USD, when the model has a price.
+    pub cost_nano: Option<u64>,
 }
 
-impl Pending {
-    /// A stream's record at response time: its line if the stream already
-    /// ended, else held (and the lines pushed out by the bound, written
-    /// without their end).
-    pub fn answered(&mut self, r: Record) -> Vec<String> {
-        if let Some(i) = self.ends.iter().position(|(id, _)| *id == r.request_id) {
-            let (_, end) = self.ends.swap_remove(i);
-            return vec![line(&r, Some(&end))];
+impl End {
+    /// `r` (recorded when the stream's headers went out, with the
+    /// estimate) completed with the stream's real usage and cost.
+    pub fn complete(&self, r: &mut Record) {
+        r.tokens_in = self.tokens.map(|t| t.0);
+        r.tokens_out = self.tokens.map(|t| t.1);
+        r.cost_nano = self.cost_nano.filter(|_| self.tokens.is_some());
+    }
+}
+
+/// Streams answered and waiting for their end (each with its `W`, which
+/// is handed the end), and ends that came first; both bounded by
+/// [`MAX_PENDING`] (the oldest is dropped: its waiter goes without an end).
+#[derive(Debug)]
+pub struct Pending<W> {
+    waiting: Vec<(String, W)>,
+    ends: Vec<(String, End)>,
+}
+
+impl<W> Default for Pending<W> {
+    fn default() -> Self {
+        Pending { waiting: Vec::new(), ends: Vec::new() }
+    }
+}
+
+impl<W> Pending<W> {
+    /// Stream `request_id` was answered: its end if it already came, else
+    /// `waiter` is held until [`Pending::ended`].
+    pub fn answered(&mut self, request_id: &str, waiter: W) -> Option<End> {
+        if let Some(i) = self.ends.iter().position(|(id, _)| id == request_id) {
+            return Some(self.ends.swap_remove(i).1);
         }
-        self.lines.push((r.request_id.clone(), r));
-        let over = self.lines.len().saturating_sub(MAX_PENDING);
-        self.lines.drain(..over).map(|(_, r)| line(&r, None)).collect()
+        self.waiting.push((request_id.to_string(), waiter));
+        let over = self.waiting.len().saturating_sub(MAX_PENDING);
+        self.waiting.drain(..over);
+        None
     }
 
-    /// A stream ended (`ok`, or an error kind): its line, if it was held.
-    pub fn ended(&mut self, request_id: &str, end: &str) -> Option<String> {
-        match self.lines.iter().position(|(id, _)| id == request_id) {
-            Some(i) => Some(line(&self.lines.remove(i).1, Some(end))),
+    /// Stream `request_id` ended: its waiter, if it was answered already.
+    pub fn ended(&mut self, request_id: &str, end: End) -> Option<(W, End)> {
+        match self.waiting.iter().position(|(id, _)| id == request_id) {
+            Some(i) => Some((self.waiting.remove(i).1, end)),
             None => {
-                self.ends.push((request_id.into(), end.into()));
+                self.ends.push((request_id.into(), end));
                 let over = self.ends.len().saturating_sub(MAX_PENDING);
                 self.ends.drain(..over);
                 None
@@ -122,29 +152,39 @@ mod tests {
         assert_eq!(v["chain"], serde_json::json!([]));
     }
 
-    #[test]
-    fn a_stream_line_waits_for_its_end_either_way_round() {
-        let mut p = Pending::default();
-        assert!(p.answered(record("a")).is_empty());
-        let done = p.ended("a", "upstream_incomplete").unwrap();
-        assert!(done.contains("\"stream_end\":\"upstream_incomplete\""));
-        assert_eq!(p.ended("b", "ok"), None);
-        let lines = p.answered(record("b"));
-        assert_eq!(lines.len(), 1);
-        assert!(lines[0].contains("\"request_id\":\"b\""));
-        assert!(p.lines.is_empty() && p.ends.is_empty());
+    fn end(how: &str) -> End {
+        End { how: how.into(), tokens: Some((7, 9)), cost_nano: Some(1_500) }
     }
 
     #[test]
-    fn held_lines_are_bounded() {
+    fn a_stream_waits_for_its_end_either_way_round() {
         let mut p = Pending::default();
-        let mut written = 0;
+        assert_eq!(p.answered("a", 1), None);
+        assert_eq!(p.ended("a", end("upstream_incomplete")), Some((1, end("upstream_incomplete"))));
+        assert_eq!(p.ended("b", end("ok")), None);
+        assert_eq!(p.answered("b", 2), Some(end("ok")));
+        assert!(p.waiting.is_empty() && p.ends.is_empty());
+    }
+
+    #[test]
+    fn the_end_completes_the_record_with_the_real_usage() {
+        let mut r = record("a");
+        end("ok").complete(&mut r);
+        assert_eq!((r.tokens_in, r.tokens_out, r.cost_nano), (Some(7), Some(9), Some(1_500)));
+        End { how: "client_gone".into(), tokens: None, cost_nano: Some(3) }.complete(&mut r);
+        assert_eq!((r.tokens_in, r.tokens_out, r.cost_nano), (None, None, None));
+    }
+
+    #[test]
+    fn held_streams_are_bounded() {
+        let mut p = Pending::default();
         for i in 0..(MAX_PENDING + 10) {
-            written += p.answered(record(&format!("r{i}"))).len();
+            assert_eq!(p.answered(&format!("r{i}"), i), None);
         }
-        assert_eq!(written, 10);
+        assert_eq!(p.waiting.len(), MAX_PENDING);
+        assert_eq!(p.waiting[0].1, 10);
         for i in 0..(MAX_PENDING + 10) {
-            p.ended(&format!("x{i}"), "ok");
+            p.ended(&format!("x{i}"), end("ok"));
         }
         assert_eq!(p.ends.len(), MAX_PENDING);
     }

@@ -8,8 +8,8 @@ use super::counters::{Counters, Labels, Series, SLOTS, SLOT_MS};
 use super::histogram::{Histogram, BOUNDS_MS};
 use super::record::{usd, Outcome};
 
-/// A gateway key's budget, as the budget object reports it (wired in by
-/// the edge; none today).
+/// A gateway key's budget, as its budget object's peek reports it
+/// (`crate::edge::metrics`; only keys that have one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Budget {
     pub key: String,
@@ -162,7 +162,7 @@ pub fn json(c: &Counters, now_ms: u64, keys: &[String], budgets: &[Budget]) -> S
         }
         g.json(&mut out, "key");
         out.pop();
-        // The budget column: filled by the budget objects' peek when wired in.
+        // The budget column: from the budget objects' peek (keys with a budget).
         match budgets.iter().find(|b| b.key == g.name) {
             Some(b) => out.push_str(&format!(
                 ",\"budget_usd\":{},\"budget_spent_usd\":{}}}",
@@ -310,6 +310,14 @@ pub fn prometheus(c: &Counters, budgets: &[Budget]) -> String {
             escape(&mut out, &b.key);
             out.push_str(&format!("\"}} {}\n", usd(b.limit_nano)));
         }
+        let name = "switchyard_budget_spent_usd";
+        help(&mut out, name, "gauge", "What a gateway key's budget object counted as spent in its current period, in US dollars.");
+        for b in budgets.iter().filter(|b| b.spent_nano.is_some()) {
+            out.push_str(name);
+            out.push_str("{key=\"");
+            escape(&mut out, &b.key);
+            out.push_str(&format!("\"}} {}\n", usd(b.spent_nano.unwrap_or(0))));
+        }
     }
     let name = "switchyard_target_tries_total";
     help(&mut out, name, "counter", "Calls to each target from every request's trail (result ok, failed; skipped: no call, breaker open or over quota).");
@@ -403,6 +411,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&json(&c, 1_005_000, &[], &b)).unwrap();
         assert_eq!(v["keys"][0]["budget_usd"], 5);
         assert!(prometheus(&c, &b).contains("switchyard_budget_usd{key=\"team\\\"a\\\\b\"} 5\n"));
+        assert!(prometheus(&c, &b).contains("switchyard_budget_spent_usd{key=\"team\\\"a\\\\b\"} 0.000000001\n"));
     }
 
     #[test]

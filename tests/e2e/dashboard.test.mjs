@@ -17,15 +17,21 @@ import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../suppor
 
 const APP_KEY = "sy-dash-app-key-7f3a9c";
 const OPS_KEY = "sy-dash-ops-key-2b8e41";
+// A gateway key kept in KV, with a spend budget (its Budget object) of
+// $0.0002 a day: its two requests use about half of it.
+const TEAM_KEY = "sy-dash-team-key-5c1d08";
 const SECRETS = { OK_KEY: "sk-dash-SECRET-ok-91", BAD_KEY: "sk-dash-SECRET-bad-27", FLAKY_KEY: "sk-dash-SECRET-flaky-53" };
-const FORBIDDEN = [APP_KEY, OPS_KEY, hashKey(APP_KEY), hashKey(OPS_KEY), ...Object.values(SECRETS)];
+const FORBIDDEN = [APP_KEY, OPS_KEY, TEAM_KEY, hashKey(APP_KEY), hashKey(OPS_KEY), hashKey(TEAM_KEY), ...Object.values(SECRETS)];
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(ROOT, "tests", "artifacts");
 const CHAT = "/v1/chat/completions";
 const id = randomUUID();
 
 const ROUTES = `
-provider ok    { kind openai-compatible  base env OK_URL     keys [secret OK_KEY] }
+provider ok {
+  kind openai-compatible  base env OK_URL  keys [secret OK_KEY]
+  price "mock-small" input 2.00 output 8.00
+}
 provider bad   { kind openai-compatible  base env BAD_URL    keys [secret BAD_KEY] }
 provider flaky { kind openai-compatible  base env FLAKY_URL  keys [secret FLAKY_KEY] }
 route retry    { when model == "retry"    try flaky:mock-small with { attempts 2  backoff constant 1ms } }
@@ -56,9 +62,11 @@ before(async () => {
     },
     routes: compileRoutes(ROUTES),
     cache: true,
+    keys: true,
     port: 0,
     captureLog: true,
   });
+  await gw.putKey(TEAM_KEY, { name: "team", budget: { limit_micros: 200, period: "day" } });
 });
 after(async () => {
   await gw?.stop();
@@ -66,10 +74,10 @@ after(async () => {
 });
 
 const auth = (key) => ({ authorization: `Bearer ${key}` });
-async function chat(model, extra = {}) {
+async function chat(model, extra = {}, key = APP_KEY) {
   const res = await gw.fetch(CHAT, {
     method: "POST",
-    headers: { "content-type": "application/json", ...auth(APP_KEY) },
+    headers: { "content-type": "application/json", ...auth(key) },
     body: JSON.stringify({ model, messages: [{ role: "user", content: "dashboard prompt text" }], ...extra }),
   });
   const text = await res.text();
@@ -92,7 +100,15 @@ async function until(what, check, ms = 15_000) {
   throw new Error(`gave up waiting for ${what}`);
 }
 
+/** The usage a stream's end comment states (`: x-switchyard-…=…` lines). */
+function trailer(text) {
+  return Object.fromEntries([...text.matchAll(/^: (x-switchyard-[a-z-]+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
+}
+const usd = (x) => Number(x);
+
 let sent = 0;
+/** The budgeted key's two answers: one JSON, one stream (its usage from its end comment). */
+const team = { json: null, stream: null };
 const expected = { success: 0, retried: 0, fallback: 0, cache_hit: 0, limited: 0, error: 0 };
 
 test("metrics and dashboard data need an admin key, and cost no upstream call", async () => {
@@ -152,6 +168,20 @@ test("traffic of every kind is counted by outcome, route, target and key", async
     else expected.success++;
     return hit;
   });
+  // The budgeted key: a JSON answer and a stream, both priced (route file).
+  const json = await chat("mock-small", {}, TEAM_KEY);
+  assert.equal(json.status, 200, json.text);
+  team.json = { in: Number(json.headers.get("x-switchyard-tokens-in")), out: Number(json.headers.get("x-switchyard-tokens-out")), usd: usd(json.headers.get("x-switchyard-cost-usd")) };
+  const stream = await chat("mock-small", { stream: true }, TEAM_KEY);
+  assert.equal(stream.status, 200, stream.text);
+  // The stream's headers hold the estimate; its real usage comes at its end.
+  assert.equal(stream.headers.get("x-switchyard-usage"), "estimate");
+  const t = trailer(stream.text);
+  assert.equal(t["x-switchyard-usage"], "reported");
+  team.stream = { id: stream.headers.get("x-request-id"), in: Number(t["x-switchyard-tokens-in"]), out: Number(t["x-switchyard-tokens-out"]), usd: usd(t["x-switchyard-cost-usd"]) };
+  assert.ok(team.stream.out > 0 && team.stream.usd > 0, stream.text);
+  assert.notEqual(stream.headers.get("x-switchyard-tokens-out"), String(team.stream.out), "the estimate differs from the real count");
+  expected.success += 2;
   sent = Object.values(expected).reduce((a, b) => a + b, 0);
 
   const m = await until("the metrics to count every request", async () => {
@@ -168,12 +198,27 @@ test("traffic of every kind is counted by outcome, route, target and key", async
   assert.ok(m.totals.p50_ms !== null && m.totals.p95_ms >= m.totals.p50_ms);
   assert.equal(m.totals.last_minute, sent);
   const route = (name) => m.routes.find((r) => r.route === name);
-  assert.equal(route("main").requests, 6);
+  assert.equal(route("main").requests, 8);
   assert.equal(route("broken").errors, 1);
   const key = (name) => m.keys.find((k) => k.key === name);
-  assert.equal(key("app").requests, sent);
+  assert.equal(key("app").requests, sent - 2);
   assert.equal(key("ops").requests, 0, "configured keys are listed without traffic");
-  assert.equal(key("app").budget_usd, null);
+  assert.equal(key("app").budget_usd, null, "a key without a budget shows none");
+  assert.equal(key("ops").budget_usd, null);
+  // The budgeted key: the stream counted with its real usage (its end), not its estimate.
+  const budgeted = key("team");
+  assert.equal(budgeted.requests, 2);
+  assert.equal(budgeted.tokens_in, team.json.in + team.stream.in);
+  assert.equal(budgeted.tokens_out, team.json.out + team.stream.out);
+  assert.equal(budgeted.costed, 2);
+  assert.ok(Math.abs(budgeted.cost_usd - (team.json.usd + team.stream.usd)) < 1e-9, JSON.stringify(budgeted));
+  // Its budget and what its Budget object counted as spent (settled after each answer).
+  assert.equal(budgeted.budget_usd, 0.0002);
+  const settled = await until("the budget object to settle both answers", async () => {
+    const k = JSON.parse((await metrics()).text).keys.find((k) => k.key === "team");
+    return Math.abs(k.budget_spent_usd - (team.json.usd + team.stream.usd)) < 1e-9 ? k : null;
+  });
+  assert.equal(settled.budget_usd, 0.0002);
   assert.ok(m.targets.some((t) => t.target === "ok:mock-small" && t.requests >= 9));
   // A target's health counts its tries in every trail: bad failed in the fallback and in broken.
   const bad = m.targets.find((t) => t.target === "bad:mock-small");
@@ -199,7 +244,9 @@ test("the Prometheus text format: HELP, TYPE, escaped labels, histograms", async
       assert.match(r.text, new RegExp(`^# TYPE ${name} (counter|histogram)$`, "m"));
     }
     assert.match(r.text, /^switchyard_requests_total\{route="main",target="ok:mock-small",key="app",outcome="success",error=""\} 6$/m);
-    assert.match(r.text, /^switchyard_request_duration_seconds_bucket\{route="main",.*le="\+Inf"\} 6$/m);
+    assert.match(r.text, /^switchyard_request_duration_seconds_bucket\{route="main",target="ok:mock-small",key="app",.*le="\+Inf"\} 6$/m);
+    assert.match(r.text, /^switchyard_budget_usd\{key="team"\} 0\.0002$/m);
+    assert.match(r.text, /^switchyard_budget_spent_usd\{key="team"\} 0\.\d+$/m);
     const total = [...r.text.matchAll(/^switchyard_requests_total\{.*\} (\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
     assert.equal(total, sent);
   }
@@ -222,6 +269,12 @@ test("one JSON log line per request, with its chain and no prompt; a stream's wh
   assert.ok("tokens_in" in fell && "cost_usd" in fell);
   const stream = lines.find((l) => l.stream);
   assert.equal(stream.stream_end, "ok");
+  // A stream's line carries its real usage and cost, known at its end.
+  const teamStream = lines.find((l) => l.request_id === team.stream.id);
+  assert.equal(teamStream.key, "team");
+  assert.equal(teamStream.stream_end, "ok");
+  assert.deepEqual([teamStream.tokens_in, teamStream.tokens_out], [team.stream.in, team.stream.out]);
+  assert.ok(Math.abs(teamStream.cost_usd - team.stream.usd) < 1e-9, JSON.stringify(teamStream));
   assert.equal(lines.find((l) => l.route === "limited" && l.status === 429).outcome, "limited");
   assert.ok(!gw.log().includes("dashboard prompt text"), "prompts are never logged");
 });
@@ -249,7 +302,11 @@ test("the dashboard signs in, shows live numbers after traffic, and is screensho
     assert.equal(await page.isVisible("#login"), true);
     // A key that may not read the metrics is refused and forgotten.
     await page.fill("#key", APP_KEY);
+    // The page asks the metrics and the status at once: both refusals must be in before they are forgotten.
+    const refusals = ["/v1/switchyard/metrics", "/v1/switchyard/status"].map((path) =>
+      page.waitForResponse((r) => new URL(r.url()).pathname === path && r.status() === 403));
     await page.click("button[type=submit]");
+    await Promise.all(refusals);
     await page.waitForFunction(() => /ADMIN_KEYS/.test(document.getElementById("msg").textContent));
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);
     problems.length = 0; // the refusals' own 403s
@@ -264,6 +321,11 @@ test("the dashboard signs in, shows live numbers after traffic, and is screensho
     assert.match(await text("#targets"), /bad:mock-small/);
     assert.match(await text("#routes"), /fallback/);
     assert.match(await text("#keys"), /app/);
+    // The budgeted key's row: its budget, and the bar of what its Budget object counted.
+    const teamRow = await page.locator("#keys tr", { hasText: "team" }).textContent();
+    assert.match(teamRow, /\$0\.00020/);
+    const used = await page.locator("#keys tr", { hasText: "team" }).locator(".bar i").evaluate((e) => parseFloat(e.style.width));
+    assert.ok(used > 10 && used < 100, `the budget bar shows what was spent: ${used}%`);
     assert.match(await text("#errors"), /bad:mock-small → 500/);
     assert.equal(await page.locator("#timeline rect").count() > 0, true);
     // The key lives in this tab's sessionStorage only: no cookie, not in a URL.
