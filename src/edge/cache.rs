@@ -45,7 +45,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStream, ReadableStreamDefaultReader, ReadableStreamReadResult, Response, ResponseInit};
-use worker::{Context, Env, Request};
+use worker::{Context, Env};
 
 /// The KV namespace of the entries.
 pub const KV_BINDING: &str = "CACHE";
@@ -105,7 +105,7 @@ struct Store {
 /// client's answer already (a hit, or an identical request's answer).
 pub async fn begin(
     env: &Env,
-    req: &Request,
+    headers: &web_sys::Headers,
     plan: &RoutingPlan,
     route: &Route,
     chain: &[&Step],
@@ -124,7 +124,6 @@ pub async fn begin(
         });
         return Ok(turn);
     };
-    let headers = req.headers();
     let control = Control::parse(header(headers, "cache-control").as_deref(), header(headers, NAMESPACE_HEADER).as_deref());
     turn.status = Some(Status::Bypass);
     let request = match inbound.operation {
@@ -146,7 +145,7 @@ pub async fn begin(
         namespace: control.namespace.as_deref(),
         request,
     });
-    let offset_ms = clock_offset(env, req);
+    let offset_ms = clock_offset(env, headers);
     let store = Store { kv, flight: flight::Client::new(env, &key), key, ttl_ms: cache.ttl_ms, offset_ms };
     let now = store.now_ms();
     let total_ms = chain.first().map_or(0, |s| plan.policy(s).total_timeout_ms);
@@ -244,11 +243,11 @@ fn respond(status: u16, body: &str, content_type: &str) -> Response {
 }
 
 /// Tests only: how far a request moves the cache's clock.
-fn clock_offset(env: &Env, req: &Request) -> i64 {
+fn clock_offset(env: &Env, headers: &web_sys::Headers) -> i64 {
     if binding::<JsValue>(env, TEST_CLOCK_VAR).and_then(|v| v.as_string()).as_deref() != Some("1") {
         return 0;
     }
-    header(req.headers(), CLOCK_HEADER).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    header(headers, CLOCK_HEADER).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 impl Turn {

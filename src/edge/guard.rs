@@ -21,7 +21,7 @@
 use super::objects;
 use crate::breaker::cache::{Before, Isolate};
 use crate::breaker::object::{target_key, Snapshot};
-use crate::breaker::{self, state::Admission};
+use crate::breaker::{self, directory, state::Admission};
 use crate::call::Inbound;
 use crate::config::Settings;
 use crate::engine::{Class, Quota, Report, Try};
@@ -432,11 +432,38 @@ impl<'a> Guard<'a> {
         self.usage.set(None);
         let Some(key) = self.target(t) else { return };
         with_isolate(|i| i.started(&key));
+        // The plan cannot name a `{model}` target: the directory lists it for the status.
+        if matches!(t.step.model, ModelRef::Request) && with_isolate(|i| i.register(&key)) {
+            self.register(key.clone());
+        }
         let candidate = self.candidates.contains(&(t.step as *const Step));
         if candidate && self.settings.breaker_cache_ms == 0 {
             let message = with_isolate(|i| i.start_message(&key, t.policy.breaker.as_ref()));
             self.send_report(key, message);
         }
+    }
+
+    /// Adds `key` to the directory of targets after the response.
+    fn register(&self, key: String) {
+        let env = self.env.clone();
+        let (timeout, offset) = (self.settings.object_timeout_ms, self.offset_ms);
+        self.ctx.wait_until(async move {
+            let message = directory::Message { register: vec![key.clone()] };
+            let sent = objects::call_at::<_, directory::Listing>(
+                &env,
+                breaker::BINDING,
+                directory::NAME,
+                directory::PATH,
+                &message,
+                timeout,
+                offset,
+            )
+            .await;
+            if let Err(reason) = sent {
+                with_isolate(|i| i.unregistered(&key));
+                worker::console_error!("{{\"event\":\"breaker_unreachable\",\"object\":{:?},\"reason\":{reason:?}}}", directory::NAME);
+            }
+        });
     }
 
     /// Sends a report to a target object after the response; its answer

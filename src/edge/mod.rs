@@ -33,7 +33,8 @@ use crate::plan::{balanced_candidates, pick_chain, pick_chain_by_load, Facts, Ke
 use crate::{chat, engine, upstream};
 use std::cell::OnceCell;
 use std::rc::Rc;
-use worker::{event, Context, Env, Headers, Request, Response};
+use web_sys::Request;
+use worker::{event, Context, Env, Headers, Response};
 
 /// Settings as read from the first request's environment in this isolate.
 type Loaded = Result<Rc<Settings>, Rc<Vec<String>>>;
@@ -48,10 +49,13 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// Takes the runtime's own request (not a `worker::Request`, whose
+/// conversion reads the method, the URL and the `cf` object of every
+/// request whether they are needed or not).
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let request_id = request_id();
-    let path = req.path();
+    let path = path_of(&req.url());
     let dialect = Endpoint::dialect_of(&path);
     let response = match handle(req, &env, &ctx, &request_id, &path, dialect).await {
         Ok(response) => response,
@@ -73,7 +77,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::
 }
 
 async fn handle(
-    mut req: Request,
+    req: Request,
     env: &Env,
     ctx: &Context,
     request_id: &str,
@@ -83,15 +87,15 @@ async fn handle(
     let settings = settings(env)?;
     let headers = req.headers();
     let (authorization, x_api_key, content_length) = (
-        header(headers, "authorization"),
-        header(headers, "x-api-key"),
-        header(headers, "content-length"),
+        header(&headers, "authorization"),
+        header(&headers, "x-api-key"),
+        header(&headers, "content-length"),
     );
-    let method = req.inner().method();
+    let method = req.method();
     let head = Head {
         method: &method,
         path,
-        header_bytes: header_bytes(headers),
+        header_bytes: header_bytes(&headers),
         authorization: authorization.as_deref(),
         x_api_key: x_api_key.as_deref(),
         content_length: content_length.as_deref(),
@@ -112,12 +116,11 @@ async fn handle(
                 ));
             }
             let router = plan::current(env, settings.plan_refresh_ms).await?;
-            let offset = clock_offset(&settings, &req);
+            let offset = clock_offset(&settings, &headers);
             json(200, status::body(env, &settings, router.plan(), offset).await).map(Into::into)
         }
         Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Embeddings => {
-            let body =
-                body::read(&mut req, content_length.is_some(), settings.max_body_bytes).await?;
+            let body = body::read(&req, content_length.is_some(), settings.max_body_bytes).await?;
             let owned_model;
             let inbound = match admitted.endpoint {
                 Endpoint::ChatCompletions => {
@@ -149,18 +152,18 @@ async fn handle(
             };
             let endpoint_name = admitted.endpoint.route_name().unwrap_or("chat");
             let key_name = admitted.key.map_or("", |k| k.name.as_str());
-            route_and_run(env, ctx, &settings, &req, key_name, endpoint_name, &inbound, request_id).await
+            route_and_run(env, ctx, &settings, &headers, key_name, endpoint_name, &inbound, request_id).await
         }
     }
 }
 
 /// Tests only: how far the objects' clock is moved (`x-switchyard-test-clock-ms`,
 /// read only with `SWITCHYARD_TEST_CLOCK=1`).
-fn clock_offset(settings: &Settings, req: &Request) -> i64 {
+fn clock_offset(settings: &Settings, headers: &web_sys::Headers) -> i64 {
     if !settings.test_clock {
         return 0;
     }
-    header(req.headers(), "x-switchyard-test-clock-ms").and_then(|v| v.parse().ok()).unwrap_or(0)
+    header(headers, "x-switchyard-test-clock-ms").and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// Picks the route for `inbound` and runs the engine over its chain.
@@ -169,14 +172,13 @@ async fn route_and_run(
     env: &Env,
     ctx: &Context,
     settings: &Settings,
-    req: &Request,
+    headers: &web_sys::Headers,
     key_name: &str,
     endpoint: &str,
     inbound: &Inbound<'_>,
     request_id: &str,
 ) -> Result<web_sys::Response, GatewayError> {
     let router = plan::current(env, settings.plan_refresh_ms).await?;
-    let headers = req.headers();
     let metadata = if router.uses_metadata() {
         parse_metadata(header(headers, METADATA_HEADER).as_deref())
     } else {
@@ -205,7 +207,7 @@ async fn route_and_run(
     })?;
     let plan = router.plan();
     guard::check_bindings(env, plan, route)?;
-    let mut guard = guard::Guard::new(env, ctx, settings, plan, inbound, clock_offset(settings, req));
+    let mut guard = guard::Guard::new(env, ctx, settings, plan, inbound, clock_offset(settings, headers));
     if let Err(refused) = guard.admit_route(route, key_name).await {
         return Ok(refused_response(&route.name, inbound, refused));
     }
@@ -218,7 +220,7 @@ async fn route_and_run(
             loads.get(&(s as *const _)).copied().unwrap_or_default()
         })
     };
-    let mut cached = match cache::begin(env, req, plan, route, &chain, inbound).await {
+    let mut cached = match cache::begin(env, headers, plan, route, &chain, inbound).await {
         Ok(turn) => turn,
         Err(served) => return Ok(served),
     };
@@ -326,15 +328,29 @@ fn settings(env: &Env) -> Result<Rc<Settings>, GatewayError> {
     })
 }
 
-fn header(headers: &Headers, name: &str) -> Option<String> {
+fn header(headers: &web_sys::Headers, name: &str) -> Option<String> {
     headers.get(name).ok().flatten()
 }
 
-fn header_bytes(headers: &Headers) -> usize {
-    headers
+fn header_bytes(headers: &web_sys::Headers) -> usize {
+    Headers(headers.clone())
         .entries()
         .map(|(name, value)| name.len() + value.len())
         .sum()
+}
+
+/// The path of a request URL (without query or fragment), as
+/// `worker::Request::path` gives it.
+fn path_of(url: &str) -> String {
+    let rest = match url.find("://") {
+        Some(i) => &url[i + 3..],
+        None => url,
+    };
+    let rest = rest.find(['?', '#']).map_or(rest, |end| &rest[..end]);
+    match rest.find('/') {
+        Some(start) => rest[start..].to_string(),
+        None => "/".to_string(),
+    }
 }
 
 /// A JSON response with the given status.
@@ -376,10 +392,12 @@ fn request_id() -> String {
     if getrandom::getrandom(&mut bytes).is_err() {
         return "req_unavailable".into();
     }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = String::with_capacity(36);
     id.push_str("req_");
     for b in bytes {
-        id.push_str(&format!("{b:02x}"));
+        id.push(HEX[usize::from(b >> 4)] as char);
+        id.push(HEX[usize::from(b & 15)] as char);
     }
     id
 }

@@ -17,6 +17,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::{Delay, Env};
 
+/// Where an object's messages are posted (its own name is in the stub).
+const URL: &str = "https://object.switchyard/";
+
 /// Sends `message` to the object `name` of `binding` and reads its answer.
 /// `offset_ms` moves the object's clock (tests only; 0 otherwise).
 pub async fn call<M: Serialize, A: DeserializeOwned>(
@@ -27,7 +30,20 @@ pub async fn call<M: Serialize, A: DeserializeOwned>(
     timeout_ms: u64,
     offset_ms: i64,
 ) -> Result<A, String> {
-    let exchange = pin!(exchange(env, binding, name, message, offset_ms));
+    call_at(env, binding, name, "", message, timeout_ms, offset_ms).await
+}
+
+/// The same on a path of the object (`/directory`; empty: `/`).
+pub async fn call_at<M: Serialize, A: DeserializeOwned>(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    path: &str,
+    message: &M,
+    timeout_ms: u64,
+    offset_ms: i64,
+) -> Result<A, String> {
+    let exchange = pin!(exchange(env, binding, name, path, message, offset_ms));
     let timer = pin!(Delay::from(Duration::from_millis(timeout_ms)));
     match select(exchange, timer).await {
         Either::Left((answer, _)) => answer,
@@ -39,6 +55,7 @@ async fn exchange<M: Serialize, A: DeserializeOwned>(
     env: &Env,
     binding: &str,
     name: &str,
+    path: &str,
     message: &M,
     offset_ms: i64,
 ) -> Result<A, String> {
@@ -55,7 +72,8 @@ async fn exchange<M: Serialize, A: DeserializeOwned>(
     init.set_method("POST");
     init.set_headers(&headers);
     init.set_body(&JsValue::from_str(&body));
-    let request = web_sys::Request::new_with_str_and_init("https://object.switchyard/", &init).map_err(js)?;
+    let url = if path.is_empty() { URL.to_string() } else { format!("{URL}{}", path.trim_start_matches('/')) };
+    let request = web_sys::Request::new_with_str_and_init(&url, &init).map_err(js)?;
     let promise = stub.fetch_with_request(&request).map_err(js)?;
     let response: web_sys::Response = JsFuture::from(promise).await.map_err(js)?.dyn_into().map_err(js)?;
     let text = JsFuture::from(response.text().map_err(js)?).await.map_err(js)?.as_string().unwrap_or_default();

@@ -61,6 +61,7 @@ pub async fn current(env: &Env, refresh_ms: u64) -> Result<Rc<Router>, GatewayEr
     let text = match kv.get(PLAN_KEY).text().await {
         Ok(text) => text,
         Err(error) => {
+            LIVE.with(|cell| cell.borrow_mut().as_mut().map(Live::unreadable));
             worker::console_error!(
                 "{{\"event\":\"plan_read_failed\",\"binding\":\"{ROUTES_BINDING}\",\"error\":{:?}}}",
                 error.to_string()

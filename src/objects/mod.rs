@@ -59,20 +59,30 @@ async fn message<T: DeserializeOwned>(req: &Request) -> Result<T> {
 
 /// The state stored by an earlier instance, if any (and readable).
 async fn load<T: DeserializeOwned>(state: &State) -> Option<T> {
-    let text: Option<String> = state.storage().get(STATE_KEY).await.ok().flatten();
+    load_at(state, STATE_KEY).await
+}
+
+/// The same, under another storage key.
+async fn load_at<T: DeserializeOwned>(state: &State, key: &str) -> Option<T> {
+    let text: Option<String> = state.storage().get(key).await.ok().flatten();
     text.and_then(|t| serde_json::from_slice(t.as_bytes()).ok())
 }
 
 /// Writes the state, `allowUnconfirmed`: the answer does not wait for the
 /// write to be durable (see the module doc).
 fn store<T: Serialize>(state: &State, value: &T) {
+    store_at(state, STATE_KEY, value)
+}
+
+/// The same, under another storage key.
+fn store_at<T: Serialize>(state: &State, key: &str, value: &T) {
     let Ok(text) = serde_json::to_string(value) else { return };
     let storage = state.storage();
     let raw: &JsValue = storage.as_raw();
     let put = js_sys::Reflect::get(raw, &JsValue::from_str("put")).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
     let options = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&options, &JsValue::from_str("allowUnconfirmed"), &JsValue::TRUE);
-    let called = put.map(|put| put.call3(raw, &JsValue::from_str(STATE_KEY), &JsValue::from_str(&text), &options));
+    let called = put.map(|put| put.call3(raw, &JsValue::from_str(key), &JsValue::from_str(&text), &options));
     if let Some(Ok(promise)) = called {
         let promise: js_sys::Promise = promise.unchecked_into();
         wasm_bindgen_futures::spawn_local(async move {
