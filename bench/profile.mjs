@@ -38,7 +38,7 @@ const mf = new Miniflare({
     {
       name: "gateway",
       modules: true,
-      scriptPath: passthrough ? join(ROOT, "bench", "passthrough", "build", "index.js") : WORKER_SCRIPT,
+      scriptPath: passthrough ? join(ROOT, "bench", "passthrough", "build", "index.js") : process.env.SCRIPT ? join(ROOT, process.env.SCRIPT) : WORKER_SCRIPT,
       modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
       compatibilityDate: COMPATIBILITY_DATE,
       bindings: passthrough

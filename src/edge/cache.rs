@@ -27,7 +27,7 @@
 
 mod flight;
 
-use super::{header, json};
+use super::{binding, header, json};
 use crate::cache::control::{COALESCED_HEADER, KEY_HEADER};
 use crate::cache::entry::kv_expiration_ttl_s;
 use crate::cache::flight::{Message, Reply, SharedError, RECENT_MS};
@@ -71,14 +71,6 @@ extern "C" {
 
     #[wasm_bindgen(method, catch)]
     fn put(this: &KvNamespace, key: &str, value: &str, options: &JsValue) -> Result<Promise, JsValue>;
-}
-
-/// A binding of `env`, when it is bound.
-fn binding<T: JsCast>(env: &Env, name: &str) -> Option<T> {
-    js_sys::Reflect::get(env, &JsValue::from_str(name))
-        .ok()
-        .filter(|b| !b.is_undefined() && !b.is_null())
-        .map(JsCast::unchecked_into)
 }
 
 /// What the cache does for one request.
@@ -244,7 +236,7 @@ fn respond(status: u16, body: &str, content_type: &str) -> Response {
 
 /// Tests only: how far a request moves the cache's clock.
 fn clock_offset(env: &Env, headers: &web_sys::Headers) -> i64 {
-    if binding::<JsValue>(env, TEST_CLOCK_VAR).and_then(|v| v.as_string()).as_deref() != Some("1") {
+    if super::text_binding(env, TEST_CLOCK_VAR).as_deref() != Some("1") {
         return 0;
     }
     header(headers, CLOCK_HEADER).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
@@ -368,7 +360,7 @@ async fn after(store: Store, lease: Option<u64>, dialect: Dialect, work: After) 
 
 impl Store {
     fn now_ms(&self) -> u64 {
-        worker::Date::now().as_millis().saturating_add_signed(self.offset_ms)
+        super::now_ms().saturating_add_signed(self.offset_ms)
     }
 
     /// The entry under the key, if there is one this build reads.

@@ -148,7 +148,7 @@ impl<'a> Guard<'a> {
     }
 
     fn now(&self) -> u64 {
-        worker::Date::now().as_millis().saturating_add_signed(self.offset_ms)
+        super::now_ms().saturating_add_signed(self.offset_ms)
     }
 
     fn tokens(&mut self) -> u64 {
@@ -262,7 +262,7 @@ impl<'a> Guard<'a> {
             let message = LimiterMessage::Take { needs, lease: LEASE_ASK, give_back: 0 };
             match objects::call::<_, Verdict>(&env, limits::BINDING, &key, &message, timeout, offset).await {
                 Ok(v) => {
-                    let now = worker::Date::now().as_millis().saturating_add_signed(offset);
+                    let now = super::now_ms().saturating_add_signed(offset);
                     LEASES.with(|l| {
                         let mut l = l.borrow_mut();
                         if v.leased == 0 {
@@ -474,7 +474,7 @@ impl<'a> Guard<'a> {
         self.ctx.wait_until(async move {
             match objects::call::<_, Snapshot>(&env, breaker::BINDING, &key, &message, timeout, offset).await {
                 Ok(snap) => {
-                    let now = worker::Date::now().as_millis().saturating_add_signed(offset);
+                    let now = super::now_ms().saturating_add_signed(offset);
                     with_isolate(|i| i.answered(&key, snap, now));
                 }
                 Err(reason) => {

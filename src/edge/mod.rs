@@ -301,13 +301,11 @@ fn answer(
             (response.into(), failed.attempts)
         }
     };
-    let headers = response.headers();
-    let _ = headers.set("x-switchyard-route", route);
-    if let Some(last) = attempts.last() {
+    let target = attempts.last().map_or(String::new(), |last| {
         let target_model = if last.model == "{model}" { model } else { &last.model };
-        let _ = headers.set("x-switchyard-target", &format!("{}:{target_model}", last.provider));
-    }
-    let _ = headers.set("x-switchyard-attempts", &attempts.len().to_string());
+        [last.provider.as_str(), ":", target_model].concat()
+    });
+    set_routed(&response.headers(), route, &target, attempts.len() as u32);
     response
 }
 
@@ -332,11 +330,31 @@ fn header(headers: &web_sys::Headers, name: &str) -> Option<String> {
     headers.get(name).ok().flatten()
 }
 
-fn header_bytes(headers: &web_sys::Headers) -> usize {
-    Headers(headers.clone())
-        .entries()
-        .map(|(name, value)| name.len() + value.len())
-        .sum()
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function set_routed(headers, route, target, attempts) {
+  for (const [name, value] of [['x-switchyard-route', route], ['x-switchyard-target', target], ['x-switchyard-attempts', String(attempts)]]) {
+    if (value === '') continue;
+    try { headers.set(name, value); } catch {}
+  }
+}
+export function header_bytes(headers) {
+  let n = 0;
+  for (const [name, value] of headers) {
+    n += name.length;
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      n += c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+    }
+  }
+  return n;
+}")]
+extern "C" {
+    /// `x-switchyard-route`, `-target` (not when empty) and `-attempts`, in
+    /// one call (a value that is not a valid header value is left out).
+    fn set_routed(headers: &web_sys::Headers, route: &str, target: &str, attempts: u32);
+    /// Sum of the lengths of all header names and values, as UTF-8 bytes
+    /// (one call: iterating `Headers` from Rust costs several calls per header).
+    fn header_bytes(headers: &web_sys::Headers) -> usize;
 }
 
 /// The path of a request URL (without query or fragment), as
@@ -386,18 +404,59 @@ pub(crate) fn internal_js(error: wasm_bindgen::JsValue) -> GatewayError {
     )
 }
 
-/// 128 random bits as hex, from the runtime's CSPRNG.
+/// A binding of `env` (a var, a secret, a namespace), when it is bound:
+/// one property read. (`worker::Env`'s getters also compare the value's
+/// constructor name, and `Env::kv` reads five methods, on every call.)
+pub(crate) fn binding<T: wasm_bindgen::JsCast>(env: &Env, name: &str) -> Option<T> {
+    js_sys::Reflect::get(env, &wasm_bindgen::JsValue::from_str(name))
+        .ok()
+        .filter(|b| !b.is_undefined() && !b.is_null())
+        .map(wasm_bindgen::JsCast::unchecked_into)
+}
+
+/// A var or secret of `env` as text.
+pub(crate) fn text_binding(env: &Env, name: &str) -> Option<String> {
+    binding::<wasm_bindgen::JsValue>(env, name).and_then(|v| v.as_string())
+}
+
+/// The runtime's clock, in ms since the epoch (`Date.now()`, no `Date` object).
+pub(crate) fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+thread_local! {
+    // Request ids: a seed drawn once per isolate from the runtime's CSPRNG, and a count.
+    static IDS: std::cell::Cell<Option<([u64; 2], u64)>> = const { std::cell::Cell::new(None) };
+}
+
+/// A request id: 128 bits as hex, unique per request. The isolate's random
+/// seed mixed with a count (splitmix64, a bijection, so no two requests of
+/// an isolate share an id): one CSPRNG draw per isolate, not per request.
 fn request_id() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::getrandom(&mut bytes).is_err() {
-        return "req_unavailable".into();
-    }
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let (seed, n) = IDS.with(|ids| {
+        let (seed, n) = ids.get().unwrap_or_else(|| {
+            let mut bytes = [0u8; 16];
+            let _ = getrandom::getrandom(&mut bytes);
+            let half = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+            ([half(0), half(8)], 0)
+        });
+        ids.set(Some((seed, n.wrapping_add(1))));
+        (seed, n)
+    });
+    let step = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut id = String::with_capacity(36);
     id.push_str("req_");
-    for b in bytes {
-        id.push(HEX[usize::from(b >> 4)] as char);
-        id.push(HEX[usize::from(b & 15)] as char);
+    for half in [splitmix64(seed[0].wrapping_add(step)), splitmix64(seed[1] ^ step)] {
+        for shift in (0..16).rev() {
+            id.push(char::from(b"0123456789abcdef"[((half >> (shift * 4)) & 15) as usize]));
+        }
     }
     id
+}
+
+/// The splitmix64 finalizer: a bijection on 64 bits that mixes well.
+fn splitmix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }

@@ -46,10 +46,10 @@ fn embedded() -> Result<Rc<Router>, GatewayError> {
 /// The router for this request.
 pub async fn current(env: &Env, refresh_ms: u64) -> Result<Rc<Router>, GatewayError> {
     let embedded = embedded()?;
-    let Ok(kv) = env.kv(ROUTES_BINDING) else {
+    if super::binding::<wasm_bindgen::JsValue>(env, ROUTES_BINDING).is_none() {
         return Ok(embedded);
-    };
-    let now = worker::Date::now().as_millis();
+    }
+    let now = super::now_ms();
     let (due, router) = LIVE.with(|cell| {
         let mut cell = cell.borrow_mut();
         let live = cell.get_or_insert_with(|| Live::new(embedded));
@@ -58,6 +58,9 @@ pub async fn current(env: &Env, refresh_ms: u64) -> Result<Rc<Router>, GatewayEr
     if !due {
         return Ok(router);
     }
+    let Ok(kv) = env.kv(ROUTES_BINDING) else {
+        return Ok(router);
+    };
     let text = match kv.get(PLAN_KEY).text().await {
         Ok(text) => text,
         Err(error) => {

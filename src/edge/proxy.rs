@@ -133,7 +133,6 @@ async fn try_once(
         return Ok(upstream_error(call, &answer, status).await);
     }
     let content_type = answer.headers().get("content-type").ok().flatten();
-    let out = Headers::new().map_err(internal_js)?;
     let is_event_stream = content_type.as_deref().is_some_and(|t| match call.adapter.framing() {
         Framing::Sse => t.starts_with("text/event-stream"),
         Framing::EventStream => t.starts_with("application/vnd.amazon.eventstream"),
@@ -165,6 +164,7 @@ async fn try_once(
                 return Ok(Sent::Failed(transport));
             }
         };
+        let out = Headers::new().map_err(internal_js)?;
         out.set("content-type", "text/event-stream").map_err(internal_js)?;
         out.set("cache-control", "no-cache").map_err(internal_js)?;
         let translator = call
@@ -214,6 +214,7 @@ async fn try_once(
         if let Some(usage) = usage {
             usage.set(limits::usage_tokens(text.as_bytes()));
         }
+        let out = Headers::new().map_err(internal_js)?;
         out.set("content-type", "application/json").map_err(internal_js)?;
         let response = web_sys::Response::new_with_opt_str_and_init(Some(&text), &response_init(status, &out))
             .map_err(internal_js)?;
@@ -227,17 +228,20 @@ async fn try_once(
     if let Some(usage) = usage {
         usage.set(limits::usage_tokens(&bytes));
     }
-    out.set(
-        "content-type",
-        content_type.as_deref().unwrap_or("application/json"),
-    )
-    .map_err(internal_js)?;
-    let response = web_sys::Response::new_with_opt_buffer_source_and_init(
-        Some(&buffer),
-        &response_init(status, &out),
-    )
-    .map_err(internal_js)?;
+    let response = json_response(&buffer, status, content_type.as_deref().unwrap_or("application/json")).map_err(internal_js)?;
     Ok(success(status, response))
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function json_response(buffer, status, contentType) {
+  return new Response(buffer, { status, headers: { 'content-type': contentType } });
+}")]
+extern "C" {
+    /// The client's response for a checked JSON answer, the upstream's
+    /// buffer as its body, in one call (instead of a `Headers`, a
+    /// `ResponseInit` and their setters).
+    #[wasm_bindgen(catch)]
+    fn json_response(buffer: &ArrayBuffer, status: u16, content_type: &str) -> Result<Response, JsValue>;
 }
 
 /// What a translated answer says about itself when the provider's does not.

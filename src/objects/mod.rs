@@ -42,7 +42,7 @@ fn test_clock(env: &Env) -> bool {
 
 /// The object's clock for this message.
 fn now_ms(req: &Request, test_clock: bool) -> u64 {
-    let now = worker::Date::now().as_millis();
+    let now = js_sys::Date::now() as u64;
     if !test_clock {
         return now;
     }

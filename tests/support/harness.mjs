@@ -118,13 +118,14 @@ export const FLIGHT_BINDING = "FLIGHT";
  * `handleRuntimeStdio(stdout, stderr)`: workerd's output streams (what the
  * Worker logs), instead of this process's.
  */
-export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, cache, persist, instances = 1, handleRuntimeStdio } = {}) {
+export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, objects, routes, cache, persist, instances = 1, handleRuntimeStdio } = {}) {
   if (!existsSync(scriptPath)) {
     throw new Error(`${scriptPath} is missing: run \`sh scripts/build-worker.sh\` (make test does)`);
   }
   // The gateway's Durable Objects (wrangler.toml), SQLite-backed; the
-  // pass-through Worker of the benchmarks has none.
-  const gatewayObjects = scriptPath === WORKER_SCRIPT;
+  // pass-through Worker of the benchmarks has none (`objects`: another
+  // build of the gateway, for A/B runs).
+  const gatewayObjects = objects ?? scriptPath === WORKER_SCRIPT;
   const worker = (name, objectsFrom) => ({
     name,
     modules: true,
