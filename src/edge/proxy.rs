@@ -94,6 +94,8 @@ async fn try_once(
 
     // Set when a timer covers the whole answer (JSON), to tell a timeout from a cut.
     let mut deadline = None;
+    // The body, when it was read with the headers (a JSON request's answer).
+    let mut whole: Option<Result<ArrayBuffer, JsValue>> = None;
     // Only a stream needs a controller of its own (to abort a slow start).
     let controller = if stream { Some(AbortController::new().map_err(internal_js)?) } else { None };
     let abort = || {
@@ -118,9 +120,10 @@ async fn try_once(
     } else {
         let signal = AbortSignal::timeout_with_u32(timeout_ms);
         init.set_signal(Some(&signal));
-        match send(url, &init).await {
-            Ok(answer) => {
+        match send_whole(url, &init, stream_type(call)).await {
+            Ok((answer, body)) => {
                 deadline = Some(signal);
+                whole = body;
                 answer
             }
             Err(_) if signal.aborted() => return Ok(Sent::Failed(Transport::Timeout)),
@@ -130,13 +133,10 @@ async fn try_once(
 
     let status = answer.status();
     if !(200..300).contains(&status) {
-        return Ok(upstream_error(call, &answer, status).await);
+        return Ok(upstream_error(call, &answer, status, whole).await);
     }
     let content_type = answer.headers().get("content-type").ok().flatten();
-    let is_event_stream = content_type.as_deref().is_some_and(|t| match call.adapter.framing() {
-        Framing::Sse => t.starts_with("text/event-stream"),
-        Framing::EventStream => t.starts_with("application/vnd.amazon.eventstream"),
-    });
+    let is_event_stream = content_type.as_deref().is_some_and(|t| t.starts_with(stream_type(call)));
     if is_event_stream {
         let Some(upstream_body) = answer.body() else {
             return Ok(Sent::Failed(Transport::Truncated));
@@ -187,7 +187,11 @@ async fn try_once(
 
     // A JSON answer (also when a stream was asked for and the upstream
     // answered with JSON instead): read whole, checked, passed on as is.
-    let buffer = match read_all(&answer).await {
+    let read = match whole {
+        Some(read) => read,
+        None => read_all(&answer).await,
+    };
+    let buffer = match read {
         Ok(buffer) => buffer,
         Err(_) if deadline.as_ref().is_some_and(AbortSignal::aborted) => {
             return Ok(Sent::Failed(Transport::Timeout))
@@ -234,7 +238,9 @@ async fn try_once(
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
 export function json_response(buffer, status, contentType) {
-  return new Response(buffer, { status, headers: { 'content-type': contentType } });
+  const headers = new Headers();
+  headers.set('content-type', contentType);
+  return new Response(buffer, { status, headers });
 }")]
 extern "C" {
     /// The client's response for a checked JSON answer, the upstream's
@@ -272,6 +278,46 @@ async fn send(url: &str, init: &RequestInit) -> Result<web_sys::Response, JsValu
         .dyn_into()
 }
 
+/// The content type of a stream in `call`'s provider's framing.
+fn stream_type(call: &Call) -> &'static str {
+    match call.adapter.framing() {
+        Framing::Sse => "text/event-stream",
+        Framing::EventStream => "application/vnd.amazon.eventstream",
+    }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function send_whole(url, init, streamType) {
+  return fetch(url, init).then((answer) => {
+    if ((answer.headers.get('content-type') || '').startsWith(streamType)) return [answer];
+    return answer.arrayBuffer().then((body) => [answer, body, true], (error) => [answer, error, false]);
+  });
+}")]
+extern "C" {
+    /// `fetch(url, init)` and, unless the answer is a stream of
+    /// `stream_type`, its whole body: `[answer]`, `[answer, buffer, true]`
+    /// or `[answer, error, false]`, in one promise (one wake of the isolate
+    /// instead of two).
+    #[wasm_bindgen(js_name = send_whole)]
+    fn send_whole_js(url: &str, init: &RequestInit, stream_type: &str) -> js_sys::Promise;
+}
+
+/// [`send_whole_js`] for Rust: the answer, and its body when it was read.
+async fn send_whole(
+    url: &str,
+    init: &RequestInit,
+    stream_type: &str,
+) -> Result<(web_sys::Response, Option<Result<ArrayBuffer, JsValue>>), JsValue> {
+    let parts: js_sys::Array = JsFuture::from(send_whole_js(url, init, stream_type)).await?.unchecked_into();
+    let answer: web_sys::Response = parts.get(0).dyn_into()?;
+    let body = match parts.length() {
+        1 => None,
+        _ if parts.get(2).is_truthy() => Some(parts.get(1).dyn_into::<ArrayBuffer>()),
+        _ => Some(Err(parts.get(1))),
+    };
+    Ok((answer, body))
+}
+
 /// The whole body as one buffer, in one promise.
 async fn read_all(answer: &web_sys::Response) -> Result<ArrayBuffer, JsValue> {
     JsFuture::from(answer.array_buffer()?).await?.dyn_into()
@@ -286,8 +332,18 @@ fn response_init(status: u16, headers: &Headers) -> ResponseInit {
 
 /// An upstream error status as the engine sees it: the status, the start
 /// of the body (secrets redacted) and the `Retry-After` it asked for.
-async fn upstream_error(call: &Call, answer: &web_sys::Response, status: u16) -> Sent<Response> {
-    let bytes = match read_all(answer).await {
+/// `whole`: the body, when it was read with the headers.
+async fn upstream_error(
+    call: &Call,
+    answer: &web_sys::Response,
+    status: u16,
+    whole: Option<Result<ArrayBuffer, JsValue>>,
+) -> Sent<Response> {
+    let read = match whole {
+        Some(read) => read,
+        None => read_all(answer).await,
+    };
+    let bytes = match read {
         Ok(buffer) => {
             let view = Uint8Array::new(&buffer);
             let len = view.length().min(upstream::MAX_ERROR_BODY_BYTES as u32);
