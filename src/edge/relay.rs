@@ -18,7 +18,11 @@
 //!
 //! Each write is awaited, so a slow client slows the upstream read instead
 //! of filling memory. The price is one wake of the isolate per chunk; see
-//! bench/README.md for what it costs.
+//! bench/README.md for what it costs. When the client speaks the provider's
+//! format (no translation) the loop and the watchdog run in a few lines of
+//! JavaScript ([`js_pump`]): no Rust future, closure or microtask per chunk,
+//! one call back into Rust when the stream is over. A translated stream is
+//! pumped by Rust, chunk by chunk.
 
 use crate::dialect::Dialect;
 use crate::error::{Fault, GatewayError};
@@ -102,20 +106,31 @@ pub struct Relay {
 pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) -> Result<ReadableStream, JsValue> {
     let pipe: TransformStream = IdentityTransformStream::new()?.into();
     let writer = pipe.writable().get_writer()?;
-    let activity = Activity::new();
     let Relay { request_id, idle_ms, dialect, mut translator } = relay;
-    watch(activity.clone(), reader.clone(), idle_ms);
+    // Untranslated bytes are moved by a loop in JavaScript (no Rust future,
+    // closure or microtask per chunk); a translated stream needs Rust per chunk.
+    let native = translator.is_none().then(|| js_pump(&reader, &writer, &first, idle_ms as f64));
+    let activity = Activity::new();
+    if native.is_none() {
+        watch(activity.clone(), reader.clone(), idle_ms);
+    }
 
     spawn_local(async move {
-        let end = match write(&writer, &mut translator, &first).await {
-            Err(end) => end,
-            Ok(()) => pump(&reader, &writer, &activity, &mut translator).await,
+        let (end, stalled) = match native {
+            Some(pumped) => pumped_end(JsFuture::from(pumped).await),
+            None => {
+                let end = match write(&writer, &mut translator, &first).await {
+                    Err(end) => end,
+                    Ok(()) => pump(&reader, &writer, &activity, &mut translator).await,
+                };
+                activity.finished.set(true);
+                (end, activity.stalled.get())
+            }
         };
-        activity.finished.set(true);
         // The watchdog's cancel ends the read one way or the other (done, or
         // rejected): either way the cause is the silence.
         let end = match end {
-            End::Finished | End::UpstreamFailed(_) if activity.stalled.get() => End::UpstreamFailed(
+            End::Finished | End::UpstreamFailed(_) if stalled => End::UpstreamFailed(
                 JsValue::from_str(&format!("no data for {idle_ms} ms")),
             ),
             other => other,
@@ -160,6 +175,60 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
         let _ = JsFuture::from(writer.close()).await;
     });
     Ok(pipe.readable())
+}
+
+#[wasm_bindgen(inline_js = "
+export function js_pump(reader, writer, first, idleMs) {
+  return new Promise((resolve) => {
+    let last = Date.now(), over = false, stalled = false, timer;
+    const watch = (wait) => {
+      timer = setTimeout(() => {
+        if (over) return;
+        const silent = Date.now() - last;
+        if (silent >= idleMs) {
+          stalled = true;
+          reader.cancel().catch(() => {});
+        } else {
+          watch(idleMs - silent);
+        }
+      }, Math.max(1, wait));
+    };
+    const finish = (end, error) => {
+      over = true;
+      clearTimeout(timer);
+      resolve([end, error, stalled]);
+    };
+    const gone = () => finish('gone');
+    const step = () =>
+      reader.read().then(({ done, value }) => {
+        if (done) return finish('finished');
+        last = Date.now();
+        return writer.write(value).then(step, gone);
+      }, (error) => finish('failed', error));
+    watch(idleMs);
+    writer.write(first).then(step, gone);
+  });
+}")]
+extern "C" {
+    /// Writes `first`, then every chunk of `reader`, to `writer`, with the
+    /// idle watchdog (one timer per idle period); resolves to
+    /// `[end, error, stalled]` with `end` one of `finished`, `failed`
+    /// (`error`: why), `gone` (the client).
+    fn js_pump(reader: &ReadableStreamDefaultReader, writer: &WritableStreamDefaultWriter, first: &JsValue, idle_ms: f64) -> js_sys::Promise;
+}
+
+/// How [`js_pump`] ended, and whether the watchdog gave up on the upstream.
+fn pumped_end(outcome: Result<JsValue, JsValue>) -> (End, bool) {
+    let parts: js_sys::Array = match outcome {
+        Ok(parts) => parts.unchecked_into(),
+        Err(error) => return (End::UpstreamFailed(error), false),
+    };
+    let end = match parts.get(0).as_string().as_deref() {
+        Some("finished") => End::Finished,
+        Some("gone") => End::ClientGone,
+        _ => End::UpstreamFailed(parts.get(1)),
+    };
+    (end, parts.get(2).is_truthy())
 }
 
 /// Writes one upstream chunk to the client: as it is, or translated (a
