@@ -5,9 +5,9 @@
 // AB_SECONDS (default 3), AB_ROUNDS (default 3).
 // Prints the median req/s and workerd CPU µs per request of each system.
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
+import { FALLBACK_ROUTES, LIMITS_ROUTES, cpuMicros as cpu, workerdChildren as workerd } from "./common.mjs";
 
 const dirs = process.argv.slice(2);
 const OHA = join(process.env.HOME, ".cargo", "bin", "oha");
@@ -16,27 +16,8 @@ const SECONDS = Number(process.env.AB_SECONDS ?? 3);
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 3);
 const CONC = process.env.AB_CONC ?? "1";
 const STREAM = process.env.AB_STREAM === "1";
-const ROUTES = {
-  plain: undefined,
-  limits: `
-provider upstream { kind openai-compatible  base env UPSTREAM_BASE_URL }
-policy guarded { breaker 5 failures in 30s, cooldown 15s }
-route default { limit 1000m rpm per route  use guarded  try upstream:{model} }
-`,
-  fallback: `
-provider broken  { kind openai-compatible  base env BROKEN_URL }
-provider healthy { kind openai-compatible  base env UPSTREAM_BASE_URL }
-route default { try broken:{model} with { attempts 1 } else healthy:{model} }
-`,
-}[process.env.AB_ROUTES ?? "plain"];
+const ROUTES = { plain: undefined, limits: LIMITS_ROUTES, fallback: FALLBACK_ROUTES }[process.env.AB_ROUTES ?? "plain"];
 
-const workerd = () =>
-  execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" })
-    .trim().split("\n").map((l) => l.trim().split(/\s+/)).filter(([, c]) => c?.includes("workerd")).map(([p]) => Number(p));
-const cpu = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(f[11]) + Number(f[12])) * 10_000;
-};
 async function start(options) {
   const before = new Set(workerd());
   const gw = await startGateway(options);
@@ -56,7 +37,7 @@ for (const dir of dirs) {
       scriptPath: join(dir, "index.js"),
       objects: true,
       port: 0,
-      bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.AB_CACHE ?? "1000" },
+      bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.AB_CACHE ?? "1000" },
       ...(plan ? { routes: plan } : {}),
     }),
   });

@@ -11,24 +11,14 @@ import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import WebSocket from "ws";
 import { COMPATIBILITY_DATE, ROOT, WORKER_SCRIPT, compileRoutes, hashKey, startMock } from "../tests/support/harness.mjs";
+import { FALLBACK_ROUTES, LIMITS_ROUTES } from "./common.mjs";
 
 const [which = "switchyard", kind = "json", conc = "1", secs = "4"] = process.argv.slice(2);
 const OHA = join(process.env.HOME, ".cargo", "bin", "oha");
 const KEY = "sy-bench-key";
 const mock = await startMock();
 const passthrough = which === "passthrough";
-const routes = {
-  limits: `
-provider upstream { kind openai-compatible  base env UPSTREAM_BASE_URL }
-policy guarded { breaker 5 failures in 30s, cooldown 15s }
-route default { limit 1000m rpm per route  use guarded  try upstream:{model} }
-`,
-  fallback: `
-provider broken  { kind openai-compatible  base env BROKEN_URL }
-provider healthy { kind openai-compatible  base env UPSTREAM_BASE_URL }
-route default { try broken:{model} with { attempts 1 } else healthy:{model} }
-`,
-}[which];
+const routes = { limits: LIMITS_ROUTES, fallback: FALLBACK_ROUTES }[which];
 const inspectorPort = 9300 + Math.floor(Math.random() * 500);
 const mf = new Miniflare({
   inspectorPort,
@@ -43,7 +33,7 @@ const mf = new Miniflare({
       compatibilityDate: COMPATIBILITY_DATE,
       bindings: passthrough
         ? { UPSTREAM_URL: mock.url }
-        : { UPSTREAM_BASE_URL: `${mock.url}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.CACHE ?? "1000" },
+        : { UPSTREAM_BASE_URL: `${mock.url}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.CACHE ?? "1000" },
       kvNamespaces: routes ? ["ROUTES"] : [],
       ...(passthrough
         ? {}

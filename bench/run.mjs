@@ -19,12 +19,12 @@
 // BENCH_SYSTEMS (a regex: only the systems whose name matches, plus the
 // pass-through floor; e.g. BENCH_SYSTEMS=cache).
 import { execFileSync } from "node:child_process";
-import { readFileSync as readProc } from "node:fs";
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
+import { FALLBACK_ROUTES, LIMITS_ROUTES, cpuMicros, workerdChildren } from "./common.mjs";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -76,18 +76,6 @@ function oha(url, { concurrency, stream, headers = {}, seconds = SECONDS, model,
   };
 }
 
-/** workerd processes started by this process (Miniflare spawns one per instance). */
-function workerdChildren() {
-  const out = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" });
-  return out.trim().split("\n").map((l) => l.trim().split(/\s+/)).filter(([, c]) => c?.includes("workerd")).map(([p]) => Number(p));
-}
-
-/** CPU time (user + system) a process has used, in microseconds (from /proc, 10 ms ticks). */
-function cpuMicros(pid) {
-  const fields = readProc(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
 /** Starts a Worker in workerd and finds the workerd process serving it. */
 async function startMeasured(options) {
   const before = new Set(workerdChildren());
@@ -114,31 +102,23 @@ const switchyard = await startMeasured({
 const fallback = await startMeasured({
   port: 0,
   bindings: { GATEWAY_KEYS: hashKey(KEY), BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1` },
-  routes: compileRoutes(`
-provider broken  { kind openai-compatible  base env BROKEN_URL }
-provider healthy { kind openai-compatible  base env HEALTHY_URL }
-route default { try broken:{model} with { attempts 1 } else healthy:{model} }
-`),
+  routes: compileRoutes(FALLBACK_ROUTES),
 });
 
 // The same gateway with a route that has a rate limit (never reached) and a
 // circuit breaker: one limiter object call per request, the breaker through
 // the isolate's cache (BREAKER_CACHE_MS 1000, the default) or asked on
 // every try (0).
-const LIMITS_ROUTES = compileRoutes(`
-provider upstream { kind openai-compatible  base env UPSTREAM_BASE_URL }
-policy guarded { breaker 5 failures in 30s, cooldown 15s }
-route default { limit 1000m rpm per route  use guarded  try upstream:{model} }
-`);
+const LIMITS_PLAN = compileRoutes(LIMITS_ROUTES);
 const limits = await startMeasured({
   port: 0,
   bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: "1000" },
-  routes: LIMITS_ROUTES,
+  routes: LIMITS_PLAN,
 });
 const limitsExact = await startMeasured({
   port: 0,
   bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: "0" },
-  routes: LIMITS_ROUTES,
+  routes: LIMITS_PLAN,
 });
 
 // The response cache (KV + single-flight object), against a 0 ms and a
