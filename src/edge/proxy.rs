@@ -11,8 +11,9 @@
 //!   to be one JSON value (a truncated or garbled answer is a failed try,
 //!   never a broken 200), and the same buffer becomes the client's body.
 //! - A stream must *start* within the timeout: headers, then its first
-//!   chunk (within the policy's first-byte timeout when it has one). Only
-//!   then is the client answered; the rest is relayed chunk by chunk (see
+//!   chunk (within the policy's first-byte timeout when it has one), both
+//!   timed in one JS promise ([`stream_start`]). Only then is the client
+//!   answered; the rest is relayed chunk by chunk (see
 //!   [`super::relay`]), and a failure after that point is a terminal error
 //!   event, never a retry.
 //! - Error answers are read (bounded, secrets redacted) for the engine to
@@ -103,20 +104,34 @@ async fn try_once(
             c.abort();
         }
     };
+    // A stream's first chunk, when the stream was started in JavaScript.
+    let mut started = None;
     let answer = if let Some(controller) = &controller {
-        // Only the start of a stream is timed (below: headers, then the
-        // first chunk); a timer over the body would cut long generations.
+        // Only the start of a stream is timed (headers, then the first
+        // chunk); a timer over the body would cut long generations.
         init.set_signal(Some(&controller.signal()));
-        let sent = pin!(send(url, &init));
-        let timer = pin!(Delay::from(Duration::from_millis(timeout_ms.into())));
-        match select(sent, timer).await {
-            Either::Left((Ok(answer), _)) => answer,
-            Either::Left((Err(_), _)) => return Ok(Sent::Failed(Transport::Connect)),
-            Either::Right(((), _)) => {
-                abort();
-                return Ok(Sent::Failed(Transport::Timeout));
+        let wait = first_byte_ms.map_or(timeout_ms as u64, |fb| fb.min(timeout_ms as u64));
+        let parts: js_sys::Array = JsFuture::from(stream_start(url, &init, controller, timeout_ms as f64, wait as f64, stream_type(call)))
+            .await
+            .map_err(internal_js)?
+            .unchecked_into();
+        let transport = match parts.get(0).as_string().as_deref() {
+            Some("chunk") => {
+                started = Some((parts.get(2).unchecked_into::<ReadableStreamDefaultReader>(), parts.get(3)));
+                None
             }
+            Some("answer") => None,
+            Some("connect") => Some(Transport::Connect),
+            Some("timeout") => Some(Transport::Timeout),
+            Some("first_timeout") if first_byte_ms.is_some() => Some(Transport::FirstByteTimeout),
+            Some("first_timeout") => Some(Transport::Timeout),
+            Some("reset") => Some(Transport::Reset),
+            _ => Some(Transport::Truncated),
+        };
+        if let Some(transport) = transport {
+            return Ok(Sent::Failed(transport));
         }
+        parts.get(1).dyn_into::<web_sys::Response>().map_err(internal_js)?
     } else {
         let signal = AbortSignal::timeout_with_u32(timeout_ms);
         init.set_signal(Some(&signal));
@@ -137,7 +152,11 @@ async fn try_once(
     }
     let content_type = answer.headers().get("content-type").ok().flatten();
     let is_event_stream = content_type.as_deref().is_some_and(|t| t.starts_with(stream_type(call)));
+    if let Some((reader, first)) = started {
+        return relayed(call, inbound, request_id, limits, status, reader, first);
+    }
     if is_event_stream {
+        // A stream answer to a JSON request.
         let Some(upstream_body) = answer.body() else {
             return Ok(Sent::Failed(Transport::Truncated));
         };
@@ -164,25 +183,7 @@ async fn try_once(
                 return Ok(Sent::Failed(transport));
             }
         };
-        let out = Headers::new().map_err(internal_js)?;
-        out.set("content-type", "text/event-stream").map_err(internal_js)?;
-        out.set("cache-control", "no-cache").map_err(internal_js)?;
-        let translator = call
-            .translate
-            .then(|| StreamTranslator::new(call.adapter, inbound.dialect, inbound.include_usage, defaults(call, request_id)));
-        let relay = relay::Relay {
-            request_id: request_id.to_string(),
-            idle_ms: limits.idle_ms.max(1),
-            dialect: inbound.dialect,
-            translator,
-        };
-        let relayed = relay::sse(first, reader, relay).map_err(internal_js)?;
-        let response = web_sys::Response::new_with_opt_readable_stream_and_init(
-            Some(&relayed),
-            &response_init(status, &out),
-        )
-        .map_err(internal_js)?;
-        return Ok(success(status, response));
+        return relayed(call, inbound, request_id, limits, status, reader, first);
     }
 
     // A JSON answer (also when a stream was asked for and the upstream
@@ -250,6 +251,82 @@ extern "C" {
     fn json_response(buffer: &ArrayBuffer, status: u16, content_type: &str) -> Result<Response, JsValue>;
 }
 
+/// The client's response for an upstream stream whose first chunk `first`
+/// was read from `reader`: the relay's native stream.
+fn relayed(
+    call: &Call,
+    inbound: &Inbound<'_>,
+    request_id: &str,
+    limits: Limits,
+    status: u16,
+    reader: ReadableStreamDefaultReader,
+    first: JsValue,
+) -> Result<Sent<Response>, GatewayError> {
+    let out = Headers::new().map_err(internal_js)?;
+    out.set("content-type", "text/event-stream").map_err(internal_js)?;
+    out.set("cache-control", "no-cache").map_err(internal_js)?;
+    let translator = call
+        .translate
+        .then(|| StreamTranslator::new(call.adapter, inbound.dialect, inbound.include_usage, defaults(call, request_id)));
+    let relay = relay::Relay { request_id: request_id.to_string(), idle_ms: limits.idle_ms.max(1), dialect: inbound.dialect, translator };
+    let relayed = relay::sse(first, reader, relay).map_err(internal_js)?;
+    let response = web_sys::Response::new_with_opt_readable_stream_and_init(Some(&relayed), &response_init(status, &out))
+        .map_err(internal_js)?;
+    Ok(success(status, response))
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+const MAX_TIMER_MS = 2147483647;
+export function stream_start(url, init, controller, timeoutMs, firstMs, streamType) {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (parts) => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      resolve(parts);
+      return true;
+    };
+    let timer = setTimeout(() => { controller.abort(); settle(['timeout']); }, Math.min(timeoutMs, MAX_TIMER_MS));
+    fetch(url, init).then((answer) => {
+      if (settled) return;
+      const type = answer.headers.get('content-type') || '';
+      if (answer.status < 200 || answer.status >= 300 || !type.startsWith(streamType)) return settle(['answer', answer]);
+      if (!answer.body) return settle(['truncated']);
+      clearTimeout(timer);
+      const reader = answer.body.getReader();
+      timer = setTimeout(() => {
+        if (settled) return;
+        controller.abort();
+        reader.cancel().catch(() => {});
+        settle(['first_timeout']);
+      }, Math.min(firstMs, MAX_TIMER_MS));
+      reader.read().then(
+        ({ done, value }) => {
+          if (!settle(done ? ['truncated'] : ['chunk', answer, reader, value])) reader.cancel().catch(() => {});
+        },
+        () => settle(['reset']),
+      );
+    }, () => settle(['connect']));
+  });
+}")]
+extern "C" {
+    /// Starts a stream in one promise: `fetch(url, init)` within
+    /// `timeout_ms`, then, for a 2xx answer of `stream_type`, its first
+    /// chunk within `first_ms` (`controller` aborts a slow start). Resolves
+    /// to `['chunk', answer, reader, first]`, `['answer', answer]` (an error
+    /// status or not a stream: read as usual), or the failure: `connect`,
+    /// `timeout`, `first_timeout`, `reset`, `truncated`.
+    fn stream_start(
+        url: &str,
+        init: &RequestInit,
+        controller: &AbortController,
+        timeout_ms: f64,
+        first_ms: f64,
+        stream_type: &str,
+    ) -> js_sys::Promise;
+}
+
 /// What a translated answer says about itself when the provider's does not.
 fn defaults<'a>(call: &'a Call, request_id: &'a str) -> translate::Defaults<'a> {
     translate::Defaults { id: request_id, model: &call.model, created: (js_sys::Date::now() / 1000.0) as u64 }
@@ -268,14 +345,6 @@ fn refused(call: &Call, message: &str) -> Sent<Response> {
 
 fn success(status: u16, body: Response) -> Sent<Response> {
     Sent::Answer { status, retry_after_ms: None, error: None, body }
-}
-
-/// `fetch(url, init)` on the runtime.
-async fn send(url: &str, init: &RequestInit) -> Result<web_sys::Response, JsValue> {
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    JsFuture::from(global.fetch_with_str_and_init(url, init))
-        .await?
-        .dyn_into()
 }
 
 /// The content type of a stream in `call`'s provider's framing.

@@ -191,7 +191,7 @@ export function js_pump(reader, writer, first, idleMs) {
         } else {
           watch(idleMs - silent);
         }
-      }, Math.max(1, wait));
+      }, Math.min(2147483647, Math.max(1, wait)));
     };
     const finish = (end, error) => {
       over = true;
