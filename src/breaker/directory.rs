@@ -21,41 +21,44 @@ pub const MAX_KEYS: usize = 1_000;
 /// What the stored state looks like; bumped if it ever changes shape.
 pub const VERSION: u32 = 1;
 
-/// A message to the directory: targets to add; none asks for the list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
-    #[serde(default)]
-    pub register: Vec<String>,
-}
-
-/// The directory's answer: every name it holds (empty for a registration).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Listing {
-    pub keys: Vec<String>,
-}
-
-/// The target names, oldest registration first.
+/// The one shape of everything the directory reads and writes (one serde
+/// implementation in the Worker): a message (`keys` to register; none asks
+/// for the list), the answer (every name; none for a registration) and the
+/// stored state (the names, oldest registration first).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Directory {
+pub struct Names {
     #[serde(default)]
     pub version: u32,
+    #[serde(default)]
     pub keys: Vec<String>,
 }
 
-impl Default for Directory {
+/// A message to the directory.
+pub type Message = Names;
+/// The directory's answer.
+pub type Listing = Names;
+/// The directory's state.
+pub type Directory = Names;
+
+impl Default for Names {
     fn default() -> Self {
-        Directory { version: VERSION, keys: Vec::new() }
+        Names { version: VERSION, keys: Vec::new() }
     }
 }
 
-impl Directory {
+impl Names {
+    /// A message registering `keys`.
+    pub fn register(keys: Vec<String>) -> Message {
+        Names { keys, ..Names::default() }
+    }
+
     /// Handles one message; the bool says whether the state changed (to be stored).
     pub fn handle(&mut self, m: &Message) -> (Listing, bool) {
-        if m.register.is_empty() {
-            return (Listing { keys: self.keys.clone() }, false);
+        if m.keys.is_empty() {
+            return (Names { keys: self.keys.clone(), ..Names::default() }, false);
         }
         let mut changed = false;
-        for key in &m.register {
+        for key in &m.keys {
             if key.is_empty() || self.keys.iter().any(|k| k == key) {
                 continue;
             }
@@ -65,7 +68,7 @@ impl Directory {
             self.keys.push(key.clone());
             changed = true;
         }
-        (Listing::default(), changed)
+        (Names::default(), changed)
     }
 }
 
@@ -74,7 +77,7 @@ mod tests {
     use super::*;
 
     fn register(keys: &[&str]) -> Message {
-        Message { register: keys.iter().map(|k| k.to_string()).collect() }
+        Names::register(keys.iter().map(|k| k.to_string()).collect())
     }
 
     #[test]

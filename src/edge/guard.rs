@@ -448,7 +448,7 @@ impl<'a> Guard<'a> {
         let env = self.env.clone();
         let (timeout, offset) = (self.settings.object_timeout_ms, self.offset_ms);
         self.ctx.wait_until(async move {
-            let message = directory::Message { register: vec![key.clone()] };
+            let message = directory::Names::register(vec![key.clone()]);
             let sent = objects::call_at::<_, directory::Listing>(
                 &env,
                 breaker::BINDING,
