@@ -33,6 +33,8 @@ struct Entry {
     in_flight_at_seen: u32,
     pending: Tally,
     pending_since_ms: u64,
+    /// Sent to the directory of targets ([`super::directory`]).
+    registered: bool,
 }
 
 /// Before a try.
@@ -188,6 +190,18 @@ impl Isolate {
         Some((total, snap.latency_ms))
     }
 
+    /// Whether `key` is to be registered in the directory of targets now:
+    /// true the first time it is asked (until [`Isolate::unregistered`]).
+    pub fn register(&mut self, key: &str) -> bool {
+        let e = self.entry(key);
+        !std::mem::replace(&mut e.registered, true)
+    }
+
+    /// The registration of `key` failed: the next use tries again.
+    pub fn unregistered(&mut self, key: &str) {
+        self.entry(key).registered = false;
+    }
+
     /// Every target key this isolate has used.
     pub fn keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self.entries.keys().cloned().collect();
@@ -209,6 +223,16 @@ mod tests {
     use super::*;
     use crate::breaker::object::Target;
     use crate::plan::Trip;
+
+    #[test]
+    fn a_target_is_registered_once_unless_that_failed() {
+        let mut i = Isolate::new(1);
+        assert!(i.register("p:m"));
+        assert!(!i.register("p:m"));
+        i.unregistered("p:m");
+        assert!(i.register("p:m"));
+        assert!(i.register("p:other"));
+    }
 
     fn cfg() -> Breaker {
         Breaker { trip: Trip::Failures { count: 2, window_ms: 60_000 }, cooldown_ms: 5_000, probes: 1, per_key: false }

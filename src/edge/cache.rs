@@ -27,7 +27,7 @@
 
 mod flight;
 
-use super::{header, json};
+use super::{binding, header, json};
 use crate::cache::control::{COALESCED_HEADER, KEY_HEADER};
 use crate::cache::entry::kv_expiration_ttl_s;
 use crate::cache::flight::{Message, Reply, SharedError, RECENT_MS};
@@ -45,7 +45,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStream, ReadableStreamDefaultReader, ReadableStreamReadResult, Response, ResponseInit};
-use worker::{Context, Env, Request};
+use worker::{Context, Env};
 
 /// The KV namespace of the entries.
 pub const KV_BINDING: &str = "CACHE";
@@ -74,14 +74,6 @@ extern "C" {
     fn put(this: &KvNamespace, key: &str, value: &str, options: &JsValue) -> Result<Promise, JsValue>;
 }
 
-/// A binding of `env`, when it is bound.
-pub(super) fn binding<T: JsCast>(env: &Env, name: &str) -> Option<T> {
-    js_sys::Reflect::get(env, &JsValue::from_str(name))
-        .ok()
-        .filter(|b| !b.is_undefined() && !b.is_null())
-        .map(JsCast::unchecked_into)
-}
-
 /// What the cache does for one request.
 pub struct Turn {
     /// `None`: the route does not cache (or there is no binding): nothing to do.
@@ -106,7 +98,7 @@ struct Store {
 /// client's answer already (a hit, or an identical request's answer).
 pub async fn begin(
     env: &Env,
-    req: &Request,
+    headers: &web_sys::Headers,
     plan: &RoutingPlan,
     route: &Route,
     chain: &[&Step],
@@ -125,7 +117,6 @@ pub async fn begin(
         });
         return Ok(turn);
     };
-    let headers = req.headers();
     let control = Control::parse(header(headers, "cache-control").as_deref(), header(headers, NAMESPACE_HEADER).as_deref());
     turn.status = Some(Status::Bypass);
     let request = match inbound.operation {
@@ -147,7 +138,7 @@ pub async fn begin(
         namespace: control.namespace.as_deref(),
         request,
     });
-    let offset_ms = clock_offset(env, req);
+    let offset_ms = clock_offset(env, headers);
     let store = Store { kv, flight: flight::Client::new(env, &key), key, ttl_ms: cache.ttl_ms, offset_ms };
     let now = store.now_ms();
     let total_ms = chain.first().map_or(0, |s| plan.policy(s).total_timeout_ms);
@@ -245,11 +236,11 @@ fn respond(status: u16, body: &str, content_type: &str) -> Response {
 }
 
 /// Tests only: how far a request moves the cache's clock.
-fn clock_offset(env: &Env, req: &Request) -> i64 {
-    if binding::<JsValue>(env, TEST_CLOCK_VAR).and_then(|v| v.as_string()).as_deref() != Some("1") {
+fn clock_offset(env: &Env, headers: &web_sys::Headers) -> i64 {
+    if super::text_binding(env, TEST_CLOCK_VAR).as_deref() != Some("1") {
         return 0;
     }
-    header(req.headers(), CLOCK_HEADER).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    header(headers, CLOCK_HEADER).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 impl Turn {
@@ -370,7 +361,7 @@ async fn after(store: Store, lease: Option<u64>, dialect: Dialect, work: After) 
 
 impl Store {
     fn now_ms(&self) -> u64 {
-        worker::Date::now().as_millis().saturating_add_signed(self.offset_ms)
+        super::now_ms().saturating_add_signed(self.offset_ms)
     }
 
     /// The entry under the key, if there is one this build reads.

@@ -32,8 +32,9 @@ impl Effects for Edge<'_> {
     type Body = Response;
 
     async fn send(&mut self, t: &Try<'_>) -> Sent<Response> {
-        let var = |name: &str| self.env.var(name).ok().map(|v| v.to_string());
-        let secret = |name: &str| self.env.secret(name).ok().map(|v| v.to_string());
+        // Vars and secrets are both strings in `env`.
+        let var = |name: &str| super::text_binding(self.env, name);
+        let secret = var;
         let now_ms = self.now_ms();
         let call = match call::prepare(self.plan, t.step, t.key, self.inbound, now_ms, &var, &secret) {
             Ok(call) => call,
@@ -57,7 +58,7 @@ impl Effects for Edge<'_> {
     }
 
     fn now_ms(&self) -> u64 {
-        worker::Date::now().as_millis()
+        super::now_ms()
     }
 
     /// From the runtime's CSPRNG (`getrandom`, js backend): 53 random bits.

@@ -21,7 +21,7 @@
 use super::objects;
 use crate::breaker::cache::{Before, Isolate};
 use crate::breaker::object::{target_key, Snapshot};
-use crate::breaker::{self, state::Admission};
+use crate::breaker::{self, directory, state::Admission};
 use crate::call::Inbound;
 use crate::config::Settings;
 use crate::engine::{Class, Quota, Report, Try};
@@ -147,7 +147,7 @@ impl<'a> Guard<'a> {
     }
 
     fn now(&self) -> u64 {
-        worker::Date::now().as_millis().saturating_add_signed(self.offset_ms)
+        super::now_ms().saturating_add_signed(self.offset_ms)
     }
 
     fn tokens(&mut self) -> u64 {
@@ -261,7 +261,7 @@ impl<'a> Guard<'a> {
             let message = LimiterMessage::Take { needs, lease: LEASE_ASK, give_back: 0 };
             match objects::call::<_, Verdict>(&env, limits::BINDING, &key, &message, timeout, offset).await {
                 Ok(v) => {
-                    let now = worker::Date::now().as_millis().saturating_add_signed(offset);
+                    let now = super::now_ms().saturating_add_signed(offset);
                     LEASES.with(|l| {
                         let mut l = l.borrow_mut();
                         if v.leased == 0 {
@@ -431,11 +431,38 @@ impl<'a> Guard<'a> {
         self.usage.set(None);
         let Some(key) = self.target(t) else { return };
         with_isolate(|i| i.started(&key));
+        // The plan cannot name a `{model}` target: the directory lists it for the status.
+        if matches!(t.step.model, ModelRef::Request) && with_isolate(|i| i.register(&key)) {
+            self.register(key.clone());
+        }
         let candidate = self.candidates.contains(&(t.step as *const Step));
         if candidate && self.settings.breaker_cache_ms == 0 {
             let message = with_isolate(|i| i.start_message(&key, t.policy.breaker.as_ref()));
             self.send_report(key, message);
         }
+    }
+
+    /// Adds `key` to the directory of targets after the response.
+    fn register(&self, key: String) {
+        let env = self.env.clone();
+        let (timeout, offset) = (self.settings.object_timeout_ms, self.offset_ms);
+        self.ctx.wait_until(async move {
+            let message = directory::Names::register(vec![key.clone()]);
+            let sent = objects::call_at::<_, directory::Listing>(
+                &env,
+                breaker::BINDING,
+                directory::NAME,
+                directory::PATH,
+                &message,
+                timeout,
+                offset,
+            )
+            .await;
+            if let Err(reason) = sent {
+                with_isolate(|i| i.unregistered(&key));
+                worker::console_error!("{{\"event\":\"breaker_unreachable\",\"object\":{:?},\"reason\":{reason:?}}}", directory::NAME);
+            }
+        });
     }
 
     /// Sends a report to a target object after the response; its answer
@@ -446,7 +473,7 @@ impl<'a> Guard<'a> {
         super::after_response(self.ctx, Box::pin(async move {
             match objects::call::<_, Snapshot>(&env, breaker::BINDING, &key, &message, timeout, offset).await {
                 Ok(snap) => {
-                    let now = worker::Date::now().as_millis().saturating_add_signed(offset);
+                    let now = super::now_ms().saturating_add_signed(offset);
                     with_isolate(|i| i.answered(&key, snap, now));
                 }
                 Err(reason) => {

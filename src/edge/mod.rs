@@ -43,7 +43,8 @@ use crate::plan::{balanced_candidates, pick_chain, pick_chain_by_load, Facts, Ke
 use crate::{chat, engine, upstream};
 use std::cell::OnceCell;
 use std::rc::Rc;
-use worker::{event, Context, Env, Headers, Request, Response};
+use web_sys::Request;
+use worker::{event, Context, Env, Headers, Response};
 
 /// Settings as read from the first request's environment in this isolate.
 type Loaded = Result<Rc<Settings>, Rc<Vec<String>>>;
@@ -58,13 +59,16 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// Takes the runtime's own request (not a `worker::Request`, whose
+/// conversion reads the method, the URL and the `cf` object of every
+/// request whether they are needed or not).
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
-    let started_ms = worker::Date::now().as_millis();
+    let started_ms = now_ms();
     let request_id = request_id();
-    let path = req.path();
+    let path = path_of(&req.url());
     let dialect = Endpoint::dialect_of(&path);
-    let counted = matches!(Endpoint::resolve(&req.inner().method(), &path), Ok(e) if e.route_name().is_some());
+    let counted = matches!(Endpoint::resolve(&req.method(), &path), Ok(e) if e.route_name().is_some());
     let mut seen = metrics::Observed::default();
     let response = match handle(req, &env, &ctx, &request_id, &path, dialect, &mut seen).await {
         Ok(response) => response,
@@ -90,7 +94,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::
 }
 
 async fn handle(
-    mut req: Request,
+    req: Request,
     env: &Env,
     ctx: &Context,
     request_id: &str,
@@ -101,15 +105,15 @@ async fn handle(
     let settings = settings(env)?;
     let headers = req.headers();
     let (authorization, x_api_key, content_length) = (
-        header(headers, "authorization"),
-        header(headers, "x-api-key"),
-        header(headers, "content-length"),
+        header(&headers, "authorization"),
+        header(&headers, "x-api-key"),
+        header(&headers, "content-length"),
     );
-    let method = req.inner().method();
+    let method = req.method();
     let head = Head {
         method: &method,
         path,
-        header_bytes: header_bytes(headers),
+        header_bytes: header_bytes(&headers),
         authorization: authorization.as_deref(),
         x_api_key: x_api_key.as_deref(),
         content_length: content_length.as_deref(),
@@ -131,9 +135,9 @@ async fn handle(
         Endpoint::Dashboard => metrics::dashboard().map(Into::into),
         Endpoint::Metrics => {
             require_admin(&admitted, &settings, "the metrics")?;
-            let accept = header(headers, "accept").unwrap_or_default();
+            let accept = header(&headers, "accept").unwrap_or_default();
             // The raw URL: the `url` crate (and its IDNA tables) stays out of the Worker.
-            let url = req.inner().url();
+            let url = req.url();
             let query = url.split_once('?').map_or("", |(_, q)| q);
             let prometheus = query.split('&').any(|p| p == "format=prometheus")
                 || (accept.contains("text/plain") && !accept.contains("application/json"));
@@ -142,12 +146,11 @@ async fn handle(
         Endpoint::Status => {
             require_admin(&admitted, &settings, "the status")?;
             let router = plan::current(env, settings.plan_refresh_ms).await?;
-            let offset = clock_offset(&settings, &req);
+            let offset = clock_offset(&settings, &headers);
             json(200, status::body(env, &settings, router.plan(), offset).await).map(Into::into)
         }
         Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Embeddings => {
-            let body =
-                body::read(&mut req, content_length.is_some(), settings.max_body_bytes).await?;
+            let body = body::read(&req, content_length.is_some(), settings.max_body_bytes).await?;
             let owned_model;
             let inbound = match admitted.endpoint {
                 Endpoint::ChatCompletions => {
@@ -178,7 +181,7 @@ async fn handle(
                 }
             };
             let endpoint_name = admitted.endpoint.route_name().unwrap_or("chat");
-            route_and_run(env, ctx, &settings, &req, &caller, endpoint_name, &inbound, request_id, seen).await
+            route_and_run(env, ctx, &settings, &headers, &caller, endpoint_name, &inbound, request_id, seen).await
         }
     }
 }
@@ -197,11 +200,11 @@ fn require_admin(admitted: &gate::Admitted<'_>, settings: &Settings, what: &str)
 
 /// Tests only: how far the objects' clock is moved (`x-switchyard-test-clock-ms`,
 /// read only with `SWITCHYARD_TEST_CLOCK=1`).
-fn clock_offset(settings: &Settings, req: &Request) -> i64 {
+fn clock_offset(settings: &Settings, headers: &web_sys::Headers) -> i64 {
     if !settings.test_clock {
         return 0;
     }
-    header(req.headers(), "x-switchyard-test-clock-ms").and_then(|v| v.parse().ok()).unwrap_or(0)
+    header(headers, "x-switchyard-test-clock-ms").and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// Picks the route for `inbound` and runs the engine over its chain.
@@ -210,7 +213,7 @@ async fn route_and_run(
     env: &Env,
     ctx: &Context,
     settings: &Settings,
-    req: &Request,
+    headers: &web_sys::Headers,
     caller: &Caller,
     endpoint: &str,
     inbound: &Inbound<'_>,
@@ -219,7 +222,6 @@ async fn route_and_run(
 ) -> Result<web_sys::Response, GatewayError> {
     let key_name = caller.name.as_str();
     let router = plan::current(env, settings.plan_refresh_ms).await?;
-    let headers = req.headers();
     let metadata = if router.uses_metadata() {
         parse_metadata(header(headers, METADATA_HEADER).as_deref())
     } else {
@@ -252,7 +254,7 @@ async fn route_and_run(
     if caller.budget.is_some() && !objects::bound(env, crate::budget::BINDING) {
         return Err(guard::unbound(crate::budget::BINDING, "Budget", "gateway keys with budgets"));
     }
-    let offset = clock_offset(settings, req);
+    let offset = clock_offset(settings, headers);
     let mut guard = guard::Guard::new(env, ctx, settings, plan, inbound, offset);
     if let Err(refused) = guard.admit_route(route, key_name).await {
         seen.error = Some(refused.error.kind());
@@ -280,7 +282,7 @@ async fn route_and_run(
             return Ok(response.into());
         }
     }
-    let mut cached = match cache::begin(env, req, plan, route, &chain, inbound).await {
+    let mut cached = match cache::begin(env, headers, plan, route, &chain, inbound).await {
         Ok(turn) => turn,
         Err(served) => {
             spend.settle(env, ctx, settings, offset);
@@ -369,13 +371,11 @@ fn answer(
             (response.into(), failed.attempts)
         }
     };
-    let headers = response.headers();
-    let _ = headers.set("x-switchyard-route", route);
-    if let Some(last) = attempts.last() {
+    let target = attempts.last().map_or(String::new(), |last| {
         let target_model = if last.model == "{model}" { model } else { &last.model };
-        let _ = headers.set("x-switchyard-target", &format!("{}:{target_model}", last.provider));
-    }
-    let _ = headers.set("x-switchyard-attempts", &attempts.len().to_string());
+        [last.provider.as_str(), ":", target_model].concat()
+    });
+    set_routed(&response.headers(), route, &target, attempts.len() as u32);
     seen.trail = attempts;
     for a in &mut seen.trail {
         if a.model == "{model}" {
@@ -402,15 +402,49 @@ fn settings(env: &Env) -> Result<Rc<Settings>, GatewayError> {
     })
 }
 
-fn header(headers: &Headers, name: &str) -> Option<String> {
+fn header(headers: &web_sys::Headers, name: &str) -> Option<String> {
     headers.get(name).ok().flatten()
 }
 
-fn header_bytes(headers: &Headers) -> usize {
-    headers
-        .entries()
-        .map(|(name, value)| name.len() + value.len())
-        .sum()
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function set_routed(headers, route, target, attempts) {
+  for (const [name, value] of [['x-switchyard-route', route], ['x-switchyard-target', target], ['x-switchyard-attempts', String(attempts)]]) {
+    if (value === '') continue;
+    try { headers.set(name, value); } catch {}
+  }
+}
+export function header_bytes(headers) {
+  let n = 0;
+  for (const [name, value] of headers) {
+    n += name.length;
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      n += c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+    }
+  }
+  return n;
+}")]
+extern "C" {
+    /// `x-switchyard-route`, `-target` (not when empty) and `-attempts`, in
+    /// one call (a value that is not a valid header value is left out).
+    fn set_routed(headers: &web_sys::Headers, route: &str, target: &str, attempts: u32);
+    /// Sum of the lengths of all header names and values, as UTF-8 bytes
+    /// (one call: iterating `Headers` from Rust costs several calls per header).
+    fn header_bytes(headers: &web_sys::Headers) -> usize;
+}
+
+/// The path of a request URL (without query or fragment), as
+/// `worker::Request::path` gives it.
+fn path_of(url: &str) -> String {
+    let rest = match url.find("://") {
+        Some(i) => &url[i + 3..],
+        None => url,
+    };
+    let rest = rest.find(['?', '#']).map_or(rest, |end| &rest[..end]);
+    match rest.find('/') {
+        Some(start) => rest[start..].to_string(),
+        None => "/".to_string(),
+    }
 }
 
 /// A JSON response with the given status.
@@ -460,16 +494,59 @@ pub(crate) fn internal_js(error: wasm_bindgen::JsValue) -> GatewayError {
     )
 }
 
-/// 128 random bits as hex, from the runtime's CSPRNG.
+/// A binding of `env` (a var, a secret, a namespace), when it is bound:
+/// one property read. (`worker::Env`'s getters also compare the value's
+/// constructor name, and `Env::kv` reads five methods, on every call.)
+pub(crate) fn binding<T: wasm_bindgen::JsCast>(env: &Env, name: &str) -> Option<T> {
+    js_sys::Reflect::get(env, &wasm_bindgen::JsValue::from_str(name))
+        .ok()
+        .filter(|b| !b.is_undefined() && !b.is_null())
+        .map(wasm_bindgen::JsCast::unchecked_into)
+}
+
+/// A var or secret of `env` as text.
+pub(crate) fn text_binding(env: &Env, name: &str) -> Option<String> {
+    binding::<wasm_bindgen::JsValue>(env, name).and_then(|v| v.as_string())
+}
+
+/// The runtime's clock, in ms since the epoch (`Date.now()`, no `Date` object).
+pub(crate) fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+thread_local! {
+    // Request ids: a seed drawn once per isolate from the runtime's CSPRNG, and a count.
+    static IDS: std::cell::Cell<Option<([u64; 2], u64)>> = const { std::cell::Cell::new(None) };
+}
+
+/// A request id: 128 bits as hex, unique per request. The isolate's random
+/// seed mixed with a count (splitmix64, a bijection, so no two requests of
+/// an isolate share an id): one CSPRNG draw per isolate, not per request.
 fn request_id() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::getrandom(&mut bytes).is_err() {
-        return "req_unavailable".into();
-    }
+    let (seed, n) = IDS.with(|ids| {
+        let (seed, n) = ids.get().unwrap_or_else(|| {
+            let mut bytes = [0u8; 16];
+            let _ = getrandom::getrandom(&mut bytes);
+            let half = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+            ([half(0), half(8)], 0)
+        });
+        ids.set(Some((seed, n.wrapping_add(1))));
+        (seed, n)
+    });
+    let step = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut id = String::with_capacity(36);
     id.push_str("req_");
-    for b in bytes {
-        id.push_str(&format!("{b:02x}"));
+    for half in [splitmix64(seed[0].wrapping_add(step)), splitmix64(seed[1] ^ step)] {
+        for shift in (0..16).rev() {
+            id.push(char::from(b"0123456789abcdef"[((half >> (shift * 4)) & 15) as usize]));
+        }
     }
     id
+}
+
+/// The splitmix64 finalizer: a bijection on 64 bits that mixes well.
+fn splitmix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }

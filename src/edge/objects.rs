@@ -1,17 +1,19 @@
 //! Calls to the Durable Objects (`crate::objects`): one POST with a JSON
 //! message, one JSON answer, bounded by `OBJECT_TIMEOUT_MS`.
 //!
-//! Goes through the runtime's own `fetch` on the stub and reads the answer
-//! with one `text()` promise (the `worker` crate's response helpers would
+//! Goes through the runtime's own `fetch(url, init)` on the stub (no
+//! `Request` object, no `worker` wrappers) and reads the answer with one
+//! `text()` promise (the `worker` crate's response helpers would
 //! read it chunk by chunk through Rust futures). An object that does not
 //! answer in time, or answers with an error, is an `Err` with a reason:
 //! the callers fail open and log it.
 
 use crate::objects::CLOCK_HEADER;
-use futures::future::{select, Either};
 use crate::wire::Read;
+use futures::future::{select, Either};
 use serde::Serialize;
 use serde_json::Value;
+use wasm_bindgen::prelude::wasm_bindgen;
 use std::pin::pin;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
@@ -42,6 +44,39 @@ impl Answer for crate::breaker::object::Snapshot {
     }
 }
 
+impl Answer for crate::breaker::directory::Listing {
+    fn read(v: &Value) -> Read<Self> {
+        Self::read(v)
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A Durable Object namespace binding, as the runtime gives it.
+    pub(crate) type Namespace;
+    #[wasm_bindgen(method, catch, js_name = idFromName)]
+    pub(crate) fn id_from_name(this: &Namespace, name: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    pub(crate) fn get(this: &Namespace, id: &JsValue) -> Result<Stub, JsValue>;
+
+    /// A stub of one object.
+    #[derive(Clone)]
+    pub(crate) type Stub;
+    #[wasm_bindgen(method, catch)]
+    pub(crate) fn fetch(this: &Stub, url: &str, init: &web_sys::RequestInit) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// The stub of the object `name` of the namespace bound as `binding`.
+pub(crate) fn stub(env: &Env, binding: &str, name: &str) -> Result<Stub, String> {
+    let js = |e: JsValue| super::proxy::describe(&e);
+    let namespace = super::binding::<Namespace>(env, binding).ok_or_else(|| format!("binding {binding} is not set"))?;
+    let id = namespace.id_from_name(name).map_err(js)?;
+    namespace.get(&id).map_err(js)
+}
+
+/// Where an object's messages are posted (its own name is in the stub).
+const URL: &str = "https://object.switchyard/";
+
 /// Sends `message` to the object `name` of `binding` and reads its answer.
 /// `offset_ms` moves the object's clock (tests only; 0 otherwise).
 pub async fn call<M: Serialize, A: Answer>(
@@ -52,8 +87,21 @@ pub async fn call<M: Serialize, A: Answer>(
     timeout_ms: u64,
     offset_ms: i64,
 ) -> Result<A, String> {
+    call_at(env, binding, name, "", message, timeout_ms, offset_ms).await
+}
+
+/// The same on a path of the object (`/directory`; empty: `/`).
+pub async fn call_at<M: Serialize, A: Answer>(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    path: &str,
+    message: &M,
+    timeout_ms: u64,
+    offset_ms: i64,
+) -> Result<A, String> {
     let body = serde_json::to_string(message).map_err(|e| e.to_string())?;
-    let text = send(env, binding, name, body, timeout_ms, offset_ms).await?;
+    let text = send(env, binding, name, path, body, timeout_ms, offset_ms).await?;
     let answer = crate::wire::parse(text.as_bytes()).map_err(|e| format!("unreadable answer: {e}"))?;
     A::read(&answer).map_err(|e| format!("unreadable answer: {e}"))
 }
@@ -67,12 +115,12 @@ pub async fn call_text(
     timeout_ms: u64,
     offset_ms: i64,
 ) -> Result<String, String> {
-    send(env, binding, name, body, timeout_ms, offset_ms).await
+    send(env, binding, name, "", body, timeout_ms, offset_ms).await
 }
 
 /// The exchange under its timeout, one copy for every message and answer type.
-async fn send(env: &Env, binding: &str, name: &str, body: String, timeout_ms: u64, offset_ms: i64) -> Result<String, String> {
-    let exchange = pin!(exchange(env, binding, name, body, offset_ms));
+async fn send(env: &Env, binding: &str, name: &str, path: &str, body: String, timeout_ms: u64, offset_ms: i64) -> Result<String, String> {
+    let exchange = pin!(exchange(env, binding, name, path, body, offset_ms));
     let timer = pin!(Delay::from(Duration::from_millis(timeout_ms)));
     match select(exchange, timer).await {
         Either::Left((answer, _)) => answer,
@@ -80,21 +128,23 @@ async fn send(env: &Env, binding: &str, name: &str, body: String, timeout_ms: u6
     }
 }
 
-async fn exchange(env: &Env, binding: &str, name: &str, body: String, offset_ms: i64) -> Result<String, String> {
+async fn exchange(env: &Env, binding: &str, name: &str, path: &str, body: String, offset_ms: i64) -> Result<String, String> {
     let js = |e: JsValue| super::proxy::describe(&e);
-    let namespace = env.durable_object(binding).map_err(|e| format!("binding {binding}: {e}"))?;
-    let stub: worker::worker_sys::DurableObject = namespace.get_by_name(name).map_err(|e| e.to_string())?.into_rpc();
-    let headers = web_sys::Headers::new().map_err(js)?;
-    headers.set("content-type", "application/json").map_err(js)?;
-    if offset_ms != 0 {
-        headers.set(CLOCK_HEADER, &offset_ms.to_string()).map_err(js)?;
-    }
+    let stub = stub(env, binding, name)?;
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
-    init.set_headers(&headers);
     init.set_body(&JsValue::from_str(&body));
-    let request = web_sys::Request::new_with_str_and_init("https://object.switchyard/", &init).map_err(js)?;
-    let promise = stub.fetch_with_request(&request).map_err(js)?;
+    if offset_ms != 0 {
+        let headers = web_sys::Headers::new().map_err(js)?;
+        headers.set(CLOCK_HEADER, &offset_ms.to_string()).map_err(js)?;
+        init.set_headers(&headers);
+    }
+    let promise = if path.is_empty() {
+        stub.fetch(URL, &init)
+    } else {
+        stub.fetch(&format!("{URL}{}", path.trim_start_matches('/')), &init)
+    }
+    .map_err(js)?;
     let response: web_sys::Response = JsFuture::from(promise).await.map_err(js)?.dyn_into().map_err(js)?;
     let text = JsFuture::from(response.text().map_err(js)?).await.map_err(js)?.as_string().unwrap_or_default();
     if !response.ok() {
@@ -105,5 +155,5 @@ async fn exchange(env: &Env, binding: &str, name: &str, body: String, offset_ms:
 
 /// Whether `binding` is bound.
 pub fn bound(env: &Env, binding: &str) -> bool {
-    env.durable_object(binding).is_ok()
+    super::binding::<JsValue>(env, binding).is_some()
 }

@@ -48,10 +48,10 @@ fn embedded() -> Result<Rc<Router>, GatewayError> {
 /// The router for this request.
 pub async fn current(env: &Env, refresh_ms: u64) -> Result<Rc<Router>, GatewayError> {
     let embedded = embedded()?;
-    let Some(kv) = super::cache::binding::<KvNamespace>(env, ROUTES_BINDING) else {
+    if super::binding::<wasm_bindgen::JsValue>(env, ROUTES_BINDING).is_none() {
         return Ok(embedded);
-    };
-    let now = worker::Date::now().as_millis();
+    }
+    let now = super::now_ms();
     let (due, router) = LIVE.with(|cell| {
         let mut cell = cell.borrow_mut();
         let live = cell.get_or_insert_with(|| Live::new(embedded));
@@ -60,6 +60,9 @@ pub async fn current(env: &Env, refresh_ms: u64) -> Result<Rc<Router>, GatewayEr
     if !due {
         return Ok(router);
     }
+    let Some(kv) = super::binding::<KvNamespace>(env, ROUTES_BINDING) else {
+        return Ok(router);
+    };
     let read = match kv.get(PLAN_KEY) {
         Ok(promise) => JsFuture::from(promise).await,
         Err(error) => Err(error),
@@ -68,6 +71,7 @@ pub async fn current(env: &Env, refresh_ms: u64) -> Result<Rc<Router>, GatewayEr
         // A missing key reads as `null`: no published plan.
         Ok(value) => value.as_string(),
         Err(error) => {
+            LIVE.with(|cell| cell.borrow_mut().as_mut().map(Live::unreadable));
             worker::console_error!(
                 "{{\"event\":\"plan_read_failed\",\"binding\":\"{ROUTES_BINDING}\",\"error\":{:?}}}",
                 super::proxy::describe(&error)

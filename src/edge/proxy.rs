@@ -11,8 +11,9 @@
 //!   to be one JSON value (a truncated or garbled answer is a failed try,
 //!   never a broken 200), and the same buffer becomes the client's body.
 //! - A stream must *start* within the timeout: headers, then its first
-//!   chunk (within the policy's first-byte timeout when it has one). Only
-//!   then is the client answered; the rest is relayed chunk by chunk (see
+//!   chunk (within the policy's first-byte timeout when it has one), both
+//!   timed in one JS promise ([`stream_start`]). Only then is the client
+//!   answered; the rest is relayed chunk by chunk (see
 //!   [`super::relay`]), and a failure after that point is a terminal error
 //!   event, never a retry.
 //! - Error answers are read (bounded, secrets redacted) for the engine to
@@ -100,6 +101,8 @@ async fn try_once(
 
     // Set when a timer covers the whole answer (JSON), to tell a timeout from a cut.
     let mut deadline = None;
+    // The body, when it was read with the headers (a JSON request's answer).
+    let mut whole: Option<Result<ArrayBuffer, JsValue>> = None;
     // Only a stream needs a controller of its own (to abort a slow start).
     let controller = if stream { Some(AbortController::new().map_err(internal_js)?) } else { None };
     let abort = || {
@@ -107,26 +110,41 @@ async fn try_once(
             c.abort();
         }
     };
+    // A stream's first chunk, when the stream was started in JavaScript.
+    let mut started = None;
     let answer = if let Some(controller) = &controller {
-        // Only the start of a stream is timed (below: headers, then the
-        // first chunk); a timer over the body would cut long generations.
+        // Only the start of a stream is timed (headers, then the first
+        // chunk); a timer over the body would cut long generations.
         init.set_signal(Some(&controller.signal()));
-        let sent = pin!(send(url, &init));
-        let timer = pin!(Delay::from(Duration::from_millis(timeout_ms.into())));
-        match select(sent, timer).await {
-            Either::Left((Ok(answer), _)) => answer,
-            Either::Left((Err(_), _)) => return Ok(Sent::Failed(Transport::Connect)),
-            Either::Right(((), _)) => {
-                abort();
-                return Ok(Sent::Failed(Transport::Timeout));
+        let wait = first_byte_ms.map_or(timeout_ms as u64, |fb| fb.min(timeout_ms as u64));
+        let parts: js_sys::Array = JsFuture::from(stream_start(url, &init, controller, timeout_ms as f64, wait as f64, stream_type(call)))
+            .await
+            .map_err(internal_js)?
+            .unchecked_into();
+        let transport = match parts.get(0).as_string().as_deref() {
+            Some("chunk") => {
+                started = Some((parts.get(2).unchecked_into::<ReadableStreamDefaultReader>(), parts.get(3)));
+                None
             }
+            Some("answer") => None,
+            Some("connect") => Some(Transport::Connect),
+            Some("timeout") => Some(Transport::Timeout),
+            Some("first_timeout") if first_byte_ms.is_some() => Some(Transport::FirstByteTimeout),
+            Some("first_timeout") => Some(Transport::Timeout),
+            Some("reset") => Some(Transport::Reset),
+            _ => Some(Transport::Truncated),
+        };
+        if let Some(transport) = transport {
+            return Ok(Sent::Failed(transport));
         }
+        parts.get(1).dyn_into::<web_sys::Response>().map_err(internal_js)?
     } else {
         let signal = AbortSignal::timeout_with_u32(timeout_ms);
         init.set_signal(Some(&signal));
-        match send(url, &init).await {
-            Ok(answer) => {
+        match send_whole(url, &init, stream_type(call)).await {
+            Ok((answer, body)) => {
                 deadline = Some(signal);
+                whole = body;
                 answer
             }
             Err(_) if signal.aborted() => return Ok(Sent::Failed(Transport::Timeout)),
@@ -136,15 +154,15 @@ async fn try_once(
 
     let status = answer.status();
     if !(200..300).contains(&status) {
-        return Ok(upstream_error(call, &answer, status).await);
+        return Ok(upstream_error(call, &answer, status, whole).await);
     }
     let content_type = answer.headers().get("content-type").ok().flatten();
-    let out = Headers::new().map_err(internal_js)?;
-    let is_event_stream = content_type.as_deref().is_some_and(|t| match call.adapter.framing() {
-        Framing::Sse => t.starts_with("text/event-stream"),
-        Framing::EventStream => t.starts_with("application/vnd.amazon.eventstream"),
-    });
+    let is_event_stream = content_type.as_deref().is_some_and(|t| t.starts_with(stream_type(call)));
+    if let Some((reader, first)) = started {
+        return relayed(call, inbound, request_id, limits, status, reader, first, spend);
+    }
     if is_event_stream {
+        // A stream answer to a JSON request.
         let Some(upstream_body) = answer.body() else {
             return Ok(Sent::Failed(Transport::Truncated));
         };
@@ -171,38 +189,16 @@ async fn try_once(
                 return Ok(Sent::Failed(transport));
             }
         };
-        out.set("content-type", "text/event-stream").map_err(internal_js)?;
-        out.set("cache-control", "no-cache").map_err(internal_js)?;
-        let translator = call
-            .translate
-            .then(|| StreamTranslator::new(call.adapter, inbound.dialect, inbound.include_usage, defaults(call, request_id)));
-        let (done, receiver) = oneshot::channel();
-        let metering = relay::Metering {
-            meter: (!call.translate).then(|| Meter::new(call.adapter, call.strip_usage)),
-            rates: spend.rates.get(),
-            prompt_tokens: spend.estimate.input_tokens,
-            done,
-        };
-        let relay = relay::Relay {
-            request_id: request_id.to_string(),
-            idle_ms: limits.idle_ms.max(1),
-            dialect: inbound.dialect,
-            translator,
-            metering,
-        };
-        let relayed = relay::sse(first, reader, relay).map_err(internal_js)?;
-        let response = web_sys::Response::new_with_opt_readable_stream_and_init(
-            Some(&relayed),
-            &response_init(status, &out),
-        )
-        .map_err(internal_js)?;
-        spend.stream.replace(Some(receiver));
-        return Ok(success(status, response));
+        return relayed(call, inbound, request_id, limits, status, reader, first, spend);
     }
 
     // A JSON answer (also when a stream was asked for and the upstream
     // answered with JSON instead): read whole, checked, passed on as is.
-    let buffer = match read_all(&answer).await {
+    let read = match whole {
+        Some(read) => read,
+        None => read_all(&answer).await,
+    };
+    let buffer = match read {
         Ok(buffer) => buffer,
         Err(_) if deadline.as_ref().is_some_and(AbortSignal::aborted) => {
             return Ok(Sent::Failed(Transport::Timeout))
@@ -231,6 +227,7 @@ async fn try_once(
             usage.set(stated.map(|u| u.total()));
         }
         spend.answered(stated, text.len());
+        let out = Headers::new().map_err(internal_js)?;
         out.set("content-type", "application/json").map_err(internal_js)?;
         let response = web_sys::Response::new_with_opt_str_and_init(Some(&text), &response_init(status, &out))
             .map_err(internal_js)?;
@@ -246,17 +243,114 @@ async fn try_once(
         usage.set(stated.map(|u| u.total()));
     }
     spend.answered(stated, bytes.len());
-    out.set(
-        "content-type",
-        content_type.as_deref().unwrap_or("application/json"),
-    )
-    .map_err(internal_js)?;
-    let response = web_sys::Response::new_with_opt_buffer_source_and_init(
-        Some(&buffer),
-        &response_init(status, &out),
-    )
-    .map_err(internal_js)?;
+    let response = json_response(&buffer, status, content_type.as_deref().unwrap_or("application/json")).map_err(internal_js)?;
     Ok(success(status, response))
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function json_response(buffer, status, contentType) {
+  const headers = new Headers();
+  headers.set('content-type', contentType);
+  return new Response(buffer, { status, headers });
+}")]
+extern "C" {
+    /// The client's response for a checked JSON answer, the upstream's
+    /// buffer as its body, in one call (instead of a `Headers`, a
+    /// `ResponseInit` and their setters).
+    #[wasm_bindgen(catch)]
+    fn json_response(buffer: &ArrayBuffer, status: u16, content_type: &str) -> Result<Response, JsValue>;
+}
+
+/// The client's response for an upstream stream whose first chunk `first`
+/// was read from `reader`: the relay's native stream.
+#[allow(clippy::too_many_arguments)] // one try's context, named
+fn relayed(
+    call: &Call,
+    inbound: &Inbound<'_>,
+    request_id: &str,
+    limits: Limits,
+    status: u16,
+    reader: ReadableStreamDefaultReader,
+    first: JsValue,
+    spend: &Spend,
+) -> Result<Sent<Response>, GatewayError> {
+    let out = Headers::new().map_err(internal_js)?;
+    out.set("content-type", "text/event-stream").map_err(internal_js)?;
+    out.set("cache-control", "no-cache").map_err(internal_js)?;
+    let translator = call
+        .translate
+        .then(|| StreamTranslator::new(call.adapter, inbound.dialect, inbound.include_usage, defaults(call, request_id)));
+    let (done, receiver) = oneshot::channel();
+    let metering = relay::Metering {
+        meter: (!call.translate).then(|| Meter::new(call.adapter, call.strip_usage)),
+        rates: spend.rates.get(),
+        prompt_tokens: spend.estimate.input_tokens,
+        done,
+    };
+    let relay = relay::Relay {
+        request_id: request_id.to_string(),
+        idle_ms: limits.idle_ms.max(1),
+        dialect: inbound.dialect,
+        translator,
+        metering,
+    };
+    let relayed = relay::sse(first, reader, relay).map_err(internal_js)?;
+    let response = web_sys::Response::new_with_opt_readable_stream_and_init(Some(&relayed), &response_init(status, &out))
+        .map_err(internal_js)?;
+    spend.stream.replace(Some(receiver));
+    Ok(success(status, response))
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+const MAX_TIMER_MS = 2147483647;
+export function stream_start(url, init, controller, timeoutMs, firstMs, streamType) {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (parts) => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      resolve(parts);
+      return true;
+    };
+    let timer = setTimeout(() => { controller.abort(); settle(['timeout']); }, Math.min(timeoutMs, MAX_TIMER_MS));
+    fetch(url, init).then((answer) => {
+      if (settled) return;
+      const type = answer.headers.get('content-type') || '';
+      if (answer.status < 200 || answer.status >= 300 || !type.startsWith(streamType)) return settle(['answer', answer]);
+      if (!answer.body) return settle(['truncated']);
+      clearTimeout(timer);
+      const reader = answer.body.getReader();
+      timer = setTimeout(() => {
+        if (settled) return;
+        controller.abort();
+        reader.cancel().catch(() => {});
+        settle(['first_timeout']);
+      }, Math.min(firstMs, MAX_TIMER_MS));
+      reader.read().then(
+        ({ done, value }) => {
+          if (!settle(done ? ['truncated'] : ['chunk', answer, reader, value])) reader.cancel().catch(() => {});
+        },
+        () => settle(['reset']),
+      );
+    }, () => settle(['connect']));
+  });
+}")]
+extern "C" {
+    /// Starts a stream in one promise: `fetch(url, init)` within
+    /// `timeout_ms`, then, for a 2xx answer of `stream_type`, its first
+    /// chunk within `first_ms` (`controller` aborts a slow start). Resolves
+    /// to `['chunk', answer, reader, first]`, `['answer', answer]` (an error
+    /// status or not a stream: read as usual), or the failure: `connect`,
+    /// `timeout`, `first_timeout`, `reset`, `truncated`.
+    fn stream_start(
+        url: &str,
+        init: &RequestInit,
+        controller: &AbortController,
+        timeout_ms: f64,
+        first_ms: f64,
+        stream_type: &str,
+    ) -> js_sys::Promise;
 }
 
 /// What a translated answer says about itself when the provider's does not.
@@ -279,12 +373,44 @@ fn success(status: u16, body: Response) -> Sent<Response> {
     Sent::Answer { status, retry_after_ms: None, error: None, body }
 }
 
-/// `fetch(url, init)` on the runtime.
-async fn send(url: &str, init: &RequestInit) -> Result<web_sys::Response, JsValue> {
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    JsFuture::from(global.fetch_with_str_and_init(url, init))
-        .await?
-        .dyn_into()
+/// The content type of a stream in `call`'s provider's framing.
+fn stream_type(call: &Call) -> &'static str {
+    match call.adapter.framing() {
+        Framing::Sse => "text/event-stream",
+        Framing::EventStream => "application/vnd.amazon.eventstream",
+    }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function send_whole(url, init, streamType) {
+  return fetch(url, init).then((answer) => {
+    if ((answer.headers.get('content-type') || '').startsWith(streamType)) return [answer];
+    return answer.arrayBuffer().then((body) => [answer, body, true], (error) => [answer, error, false]);
+  });
+}")]
+extern "C" {
+    /// `fetch(url, init)` and, unless the answer is a stream of
+    /// `stream_type`, its whole body: `[answer]`, `[answer, buffer, true]`
+    /// or `[answer, error, false]`, in one promise (one wake of the isolate
+    /// instead of two).
+    #[wasm_bindgen(js_name = send_whole)]
+    fn send_whole_js(url: &str, init: &RequestInit, stream_type: &str) -> js_sys::Promise;
+}
+
+/// [`send_whole_js`] for Rust: the answer, and its body when it was read.
+async fn send_whole(
+    url: &str,
+    init: &RequestInit,
+    stream_type: &str,
+) -> Result<(web_sys::Response, Option<Result<ArrayBuffer, JsValue>>), JsValue> {
+    let parts: js_sys::Array = JsFuture::from(send_whole_js(url, init, stream_type)).await?.unchecked_into();
+    let answer: web_sys::Response = parts.get(0).dyn_into()?;
+    let body = match parts.length() {
+        1 => None,
+        _ if parts.get(2).is_truthy() => Some(parts.get(1).dyn_into::<ArrayBuffer>()),
+        _ => Some(Err(parts.get(1))),
+    };
+    Ok((answer, body))
 }
 
 /// The whole body as one buffer, in one promise.
@@ -301,8 +427,18 @@ fn response_init(status: u16, headers: &Headers) -> ResponseInit {
 
 /// An upstream error status as the engine sees it: the status, the start
 /// of the body (secrets redacted) and the `Retry-After` it asked for.
-async fn upstream_error(call: &Call, answer: &web_sys::Response, status: u16) -> Sent<Response> {
-    let bytes = match read_all(answer).await {
+/// `whole`: the body, when it was read with the headers.
+async fn upstream_error(
+    call: &Call,
+    answer: &web_sys::Response,
+    status: u16,
+    whole: Option<Result<ArrayBuffer, JsValue>>,
+) -> Sent<Response> {
+    let read = match whole {
+        Some(read) => read,
+        None => read_all(answer).await,
+    };
+    let bytes = match read {
         Ok(buffer) => {
             let view = Uint8Array::new(&buffer);
             let len = view.length().min(upstream::MAX_ERROR_BODY_BYTES as u32);

@@ -5,11 +5,16 @@
 //! route and per gateway key (every key of `GATEWAY_KEYS`), a provider's
 //! per provider and per provider key, and every target with a breaker or
 //! in a balanced split. A `provider:{model}` target has one object per
-//! model clients asked for; those this isolate has served are listed
-//! (others exist but cannot be enumerated without a directory). At most
-//! [`MAX_OBJECTS`] objects are asked, all at once.
+//! model clients asked for: those come from the directory of targets
+//! ([`crate::breaker::directory`], where every isolate registers the ones
+//! it used) and this isolate's own memory, so an instance that served
+//! nothing still reports a target another one tripped. At most
+//! [`MAX_OBJECTS`] objects are asked, all at once, each within
+//! `OBJECT_TIMEOUT_MS`; one that does not answer is reported with its
+//! error, the others still are.
 
 use super::{guard, objects};
+use crate::breaker::directory;
 use crate::breaker::object::{target_key, Message as TargetMessage, Op, Snapshot, Tally};
 use crate::breaker::{self};
 use crate::config::Settings;
@@ -56,37 +61,46 @@ fn limiter_keys(plan: &RoutingPlan, settings: &Settings) -> Vec<String> {
     keys
 }
 
-/// The target objects the plan implies, with their breakers.
-fn targets(plan: &RoutingPlan) -> Vec<(String, Option<Breaker>)> {
-    let known = guard::known_targets();
-    let mut out: Vec<(String, Option<Breaker>)> = Vec::new();
-    let mut add = |key: String, cfg: Option<Breaker>| {
-        if !out.iter().any(|(k, _)| *k == key) {
-            out.push((key, cfg));
-        }
-    };
+/// The tracked steps of `plan` (with a breaker, or in a balanced split),
+/// with their breakers.
+fn tracked(plan: &RoutingPlan) -> Vec<(&Step, Option<Breaker>)> {
+    let mut out = Vec::new();
     for route in &plan.routes {
         let balanced = balanced_candidates(&route.targets);
         let mut all = Vec::new();
         steps(&route.targets, &mut all);
         for step in all {
             let cfg = plan.policy(step).breaker;
-            if cfg.is_none() && !balanced.iter().any(|b| std::ptr::eq(*b, step)) {
-                continue;
+            if cfg.is_some() || balanced.iter().any(|b| std::ptr::eq(*b, step)) {
+                out.push((step, cfg));
             }
-            let provider = plan.provider(step);
-            match &step.model {
-                ModelRef::Fixed(m) if cfg.is_some_and(|b| b.per_key) && !provider.keys.is_empty() => {
-                    for secret in &provider.keys {
-                        add(format!("{}|key:{secret}", target_key(&provider.name, m)), cfg);
-                    }
+        }
+    }
+    out
+}
+
+/// The target objects the plan implies, with their breakers; `known`:
+/// the targets of `{model}` steps used so far.
+fn targets(plan: &RoutingPlan, known: &[String]) -> Vec<(String, Option<Breaker>)> {
+    let mut out: Vec<(String, Option<Breaker>)> = Vec::new();
+    let mut add = |key: String, cfg: Option<Breaker>| {
+        if !out.iter().any(|(k, _)| *k == key) {
+            out.push((key, cfg));
+        }
+    };
+    for (step, cfg) in tracked(plan) {
+        let provider = plan.provider(step);
+        match &step.model {
+            ModelRef::Fixed(m) if cfg.is_some_and(|b| b.per_key) && !provider.keys.is_empty() => {
+                for secret in &provider.keys {
+                    add(format!("{}|key:{secret}", target_key(&provider.name, m)), cfg);
                 }
-                ModelRef::Fixed(m) => add(target_key(&provider.name, m), cfg),
-                ModelRef::Request => {
-                    let prefix = format!("{}:", provider.name);
-                    for k in known.iter().filter(|k| k.starts_with(&prefix)) {
-                        add(k.clone(), cfg);
-                    }
+            }
+            ModelRef::Fixed(m) => add(target_key(&provider.name, m), cfg),
+            ModelRef::Request => {
+                let prefix = format!("{}:", provider.name);
+                for k in known.iter().filter(|k| k.starts_with(&prefix)) {
+                    add(k.clone(), cfg);
                 }
             }
         }
@@ -94,14 +108,47 @@ fn targets(plan: &RoutingPlan) -> Vec<(String, Option<Breaker>)> {
     out
 }
 
+/// The targets of `{model}` steps any isolate has used: the directory's
+/// list and this isolate's own. `Err`: the directory did not answer (this
+/// isolate's own are still given).
+async fn known_targets(env: &Env, plan: &RoutingPlan, timeout: u64, offset_ms: i64) -> (Vec<String>, Option<String>) {
+    let mut known = guard::known_targets();
+    if !tracked(plan).iter().any(|(s, _)| matches!(s.model, ModelRef::Request)) || !objects::bound(env, breaker::BINDING) {
+        return (known, None);
+    }
+    let asked = objects::call_at::<_, directory::Listing>(
+        env,
+        breaker::BINDING,
+        directory::NAME,
+        directory::PATH,
+        &directory::Message::default(),
+        timeout,
+        offset_ms,
+    )
+    .await;
+    match asked {
+        Ok(listing) => {
+            for key in listing.keys {
+                if !known.contains(&key) {
+                    known.push(key);
+                }
+            }
+            known.sort();
+            (known, None)
+        }
+        Err(reason) => (known, Some(reason)),
+    }
+}
+
 /// The status document.
 pub async fn body(env: &Env, settings: &Settings, plan: &RoutingPlan, offset_ms: i64) -> String {
+    let timeout = settings.object_timeout_ms;
+    let (known, directory_error) = known_targets(env, plan, timeout, offset_ms).await;
     let mut limiter_names = limiter_keys(plan, settings);
-    let mut target_list = targets(plan);
+    let mut target_list = targets(plan, &known);
     let truncated = limiter_names.len() + target_list.len() > MAX_OBJECTS;
     limiter_names.truncate(MAX_OBJECTS);
     target_list.truncate(MAX_OBJECTS - limiter_names.len());
-    let timeout = settings.object_timeout_ms;
 
     let limiter_calls = limiter_names.iter().map(|key| async move {
         let answer = if objects::bound(env, limits::BINDING) {
@@ -146,12 +193,16 @@ pub async fn body(env: &Env, settings: &Settings, plan: &RoutingPlan, offset_ms:
         }
     });
     let (limiters, targets) = futures::future::join(join_all(limiter_calls), join_all(target_calls)).await;
-    json!({
+    let mut doc = json!({
         "plan": plan.hash,
         "breaker_cache_ms": settings.breaker_cache_ms,
         "limiters": limiters,
         "targets": targets,
         "truncated": truncated,
-    })
-    .to_string()
+    });
+    if let Some(error) = directory_error {
+        // `{model}` targets other isolates used may be missing.
+        doc["directory_error"] = Value::String(error);
+    }
+    doc.to_string()
 }

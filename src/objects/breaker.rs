@@ -5,8 +5,13 @@
 //! The state is written back when the breaker's phase changes, and
 //! otherwise at most once a second (the counters a restart may lose are
 //! that second's).
+//!
+//! The one object named [`directory::NAME`] is the directory of targets
+//! instead ([`crate::breaker::directory`]): its messages come on
+//! [`directory::PATH`], its state is stored under its own key.
 
-use super::{answer, load, message, now_ms, store, test_clock};
+use super::{answer, load, load_at, message, now_ms, store, store_at, test_clock};
+use crate::breaker::directory::{self, Directory};
 use crate::breaker::object::{Message, Op, Target};
 use std::cell::{Cell, RefCell};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -20,14 +25,28 @@ pub struct CircuitBreaker {
     test_clock: bool,
     target: RefCell<Option<Target>>,
     stored_at: Cell<u64>,
+    /// Only in the directory object.
+    directory: RefCell<Option<Directory>>,
 }
+
+/// The directory's storage key.
+const DIRECTORY_KEY: &str = "directory";
 
 impl DurableObject for CircuitBreaker {
     fn new(state: State, env: Env) -> Self {
-        CircuitBreaker { state, test_clock: test_clock(&env), target: RefCell::new(None), stored_at: Cell::new(0) }
+        CircuitBreaker {
+            state,
+            test_clock: test_clock(&env),
+            target: RefCell::new(None),
+            stored_at: Cell::new(0),
+            directory: RefCell::new(None),
+        }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        if req.path() == directory::PATH {
+            return self.directory(&req).await;
+        }
         let msg = message(&req, Message::read).await?;
         if self.target.borrow().is_none() {
             let stored = load(&self.state, Target::read).await.unwrap_or_else(Target::new);
@@ -48,5 +67,26 @@ impl DurableObject for CircuitBreaker {
             snapshot
         };
         answer(&snapshot)
+    }
+}
+
+impl CircuitBreaker {
+    /// A message to the directory of targets.
+    async fn directory(&self, req: &Request) -> Result<Response> {
+        let msg = message(req, directory::Names::read).await?;
+        if self.directory.borrow().is_none() {
+            let stored = load_at(&self.state, DIRECTORY_KEY, Directory::read).await.unwrap_or_default();
+            self.directory.borrow_mut().get_or_insert(stored);
+        }
+        let listing = {
+            let mut slot = self.directory.borrow_mut();
+            let dir = slot.get_or_insert_with(Directory::default);
+            let (listing, changed) = dir.handle(&msg);
+            if changed {
+                store_at(&self.state, DIRECTORY_KEY, dir);
+            }
+            listing
+        };
+        answer(&listing)
     }
 }

@@ -47,7 +47,7 @@ fn test_clock(env: &Env) -> bool {
 
 /// The object's clock for this message.
 fn now_ms(req: &Request, test_clock: bool) -> u64 {
-    let now = worker::Date::now().as_millis();
+    let now = js_sys::Date::now() as u64;
     if !test_clock {
         return now;
     }
@@ -67,12 +67,17 @@ async fn message<T>(req: &Request, read: fn(&Value) -> Read<T>) -> Result<T> {
 
 /// The state stored by an earlier instance, if any (and readable).
 async fn load<T>(state: &State, read: fn(&Value) -> Read<T>) -> Option<T> {
+    load_at(state, STATE_KEY, read).await
+}
+
+/// The same, under another storage key.
+async fn load_at<T>(state: &State, key: &str, read: fn(&Value) -> Read<T>) -> Option<T> {
     // The runtime's `get` itself (the `worker` crate's would convert the
     // value through serde_wasm_bindgen).
     let storage = state.storage();
     let raw: &JsValue = storage.as_raw();
     let get = js_sys::Reflect::get(raw, &JsValue::from_str("get")).ok()?.dyn_into::<js_sys::Function>().ok()?;
-    let promise: js_sys::Promise = get.call1(raw, &JsValue::from_str(STATE_KEY)).ok()?.dyn_into().ok()?;
+    let promise: js_sys::Promise = get.call1(raw, &JsValue::from_str(key)).ok()?.dyn_into().ok()?;
     let text = JsFuture::from(promise).await.ok()?.as_string()?;
     crate::wire::parse(text.as_bytes()).and_then(|v| read(&v)).ok()
 }
@@ -80,13 +85,18 @@ async fn load<T>(state: &State, read: fn(&Value) -> Read<T>) -> Option<T> {
 /// Writes the state, `allowUnconfirmed`: the answer does not wait for the
 /// write to be durable (see the module doc).
 fn store<T: Serialize>(state: &State, value: &T) {
+    store_at(state, STATE_KEY, value)
+}
+
+/// The same, under another storage key.
+fn store_at<T: Serialize>(state: &State, key: &str, value: &T) {
     let Ok(text) = serde_json::to_string(value) else { return };
     let storage = state.storage();
     let raw: &JsValue = storage.as_raw();
     let put = js_sys::Reflect::get(raw, &JsValue::from_str("put")).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
     let options = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&options, &JsValue::from_str("allowUnconfirmed"), &JsValue::TRUE);
-    let called = put.map(|put| put.call3(raw, &JsValue::from_str(STATE_KEY), &JsValue::from_str(&text), &options));
+    let called = put.map(|put| put.call3(raw, &JsValue::from_str(key), &JsValue::from_str(&text), &options));
     if let Some(Ok(promise)) = called {
         let promise: js_sys::Promise = promise.unchecked_into();
         crate::edge::spawn(Box::pin(async move {

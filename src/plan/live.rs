@@ -36,6 +36,8 @@ pub struct Live {
     refused: Option<(usize, u64)>,
     /// When KV was last read, in ms since the epoch.
     checked_at: Option<u64>,
+    /// KV has answered once (or failed to): until then every request reads.
+    answered: bool,
 }
 
 impl Live {
@@ -46,6 +48,7 @@ impl Live {
             adopted: None,
             refused: None,
             checked_at: None,
+            answered: false,
         }
     }
 
@@ -56,19 +59,28 @@ impl Live {
 
     /// Whether KV should be read now (`refresh_ms` after the last read);
     /// if so the read is counted as done, so that concurrent requests do
-    /// not all read.
+    /// not all read. Until KV has answered once, every request reads (a
+    /// fresh isolate would otherwise serve the embedded plan to the
+    /// requests that arrive during its first read).
     pub fn due(&mut self, now_ms: u64, refresh_ms: u64) -> bool {
-        let due = self
-            .checked_at
-            .is_none_or(|at| now_ms.saturating_sub(at) >= refresh_ms);
+        let due = !self.answered
+            || self
+                .checked_at
+                .is_none_or(|at| now_ms.saturating_sub(at) >= refresh_ms);
         if due {
             self.checked_at = Some(now_ms);
         }
         due
     }
 
+    /// KV could not be read: the serving plan stays until the next refresh.
+    pub fn unreadable(&mut self) {
+        self.answered = true;
+    }
+
     /// Takes what KV holds (`None`: no plan stored).
     pub fn offer(&mut self, text: Option<&str>) -> Change {
+        self.answered = true;
         let Some(text) = text else {
             self.refused = None;
             if self.adopted.take().is_some() {
@@ -128,9 +140,23 @@ mod tests {
     }
 
     #[test]
+    fn every_request_reads_until_kv_first_answers() {
+        let mut l = live();
+        assert!(l.due(1000, 5000));
+        assert!(l.due(1001, 5000), "arrived during the first read: reads too");
+        l.offer(None);
+        assert!(!l.due(1002, 5000));
+        let mut failing = live();
+        assert!(failing.due(1000, 5000));
+        failing.unreadable();
+        assert!(!failing.due(1001, 5000), "a failed read waits for the refresh too");
+    }
+
+    #[test]
     fn due_every_refresh_interval_and_always_at_zero() {
         let mut l = live();
         assert!(l.due(1000, 5000), "the first request checks");
+        l.offer(None);
         assert!(!l.due(5999, 5000));
         assert!(l.due(6000, 5000));
         assert!(l.due(6000, 0));

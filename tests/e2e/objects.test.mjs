@@ -84,8 +84,8 @@ async function gateway(routes, { a = [], b = [], cache = 0, instances = 1, persi
         await res.text();
       }
     },
-    async status(key = OPS_KEY) {
-      const res = await gw.fetch("/v1/switchyard/status", { headers: key === null ? {} : headers(key) });
+    async status(key = OPS_KEY, { via = 0 } = {}) {
+      const res = await gw.fetchVia(via, "/v1/switchyard/status", { headers: key === null ? {} : headers(key) });
       return read(res);
     },
   };
@@ -387,6 +387,33 @@ test("the status endpoint: 401 without a key, 403 for a non-admin key, breakers 
       assert.equal(a.trips, 1);
       assert.ok(a.half_open_in_ms > 29_000);
       assert.equal(a.in_flight, 0);
+    },
+  ));
+
+test("the status of a Worker that served nothing lists the `{model}` target another Worker tripped open, and every limiter of the plan", () =>
+  withGateway(
+    `${PROVIDERS}
+     policy guarded { attempts 1  breaker 1 failures in 60s, cooldown 30s }
+     route r { limit 10 rpm per route  try a:{model} with guarded else b:mock-small with guarded }`,
+    { a: ["status=500"], instances: 2, cache: 1000 },
+    async (gw) => {
+      // Only the second Worker serves; it trips `a:tripped` (a model only it was asked for).
+      assert.equal((await gw.chat({ model: "tripped" }, { via: 1 })).status, 200);
+      assert.equal(await gw.calls.a(), 1);
+      // Registration runs after the response: poll the first Worker, which never served a request.
+      let st;
+      await eventually(async () => {
+        st = (await gw.status(OPS_KEY, { via: 0 })).json();
+        return st.targets.some((t) => t.target === "a:tripped");
+      }, "the fresh Worker lists a:tripped");
+      const a = st.targets.find((t) => t.target === "a:tripped");
+      assert.equal(a.state, "open", JSON.stringify(a));
+      assert.equal(a.trips, 1);
+      assert.equal(a.breaker, true);
+      const b = st.targets.find((t) => t.target === "b:mock-small");
+      assert.equal(b.state, "closed", JSON.stringify(b));
+      assert.deepEqual(st.limiters.find((l) => l.key === "route:r").levels.map((l) => [l.limit, l.remaining]), [[10, 9]]);
+      assert.equal(st.directory_error, undefined);
     },
   ));
 

@@ -289,6 +289,31 @@ test("within PLAN_REFRESH_MS the isolate keeps its plan without reading KV again
   });
 });
 
+test("a fresh isolate serves the KV plan to every request, also those that arrive during its first KV read", async () => {
+  const up = upstreams();
+  const toA = plan({ providers: twoProviders(up), routes: [route("all", null, step(0))] });
+  // On a real port, so the requests reach the isolate at the same time
+  // (dispatchFetch sends them one after another).
+  const gw = await startGateway({
+    bindings: { GATEWAY_KEYS: `tests:${hashKey(GATEWAY_KEY)}`, UPSTREAM_BASE_URL: up.base("embedded"), PLAN_REFRESH_MS: "600000", ...SECRETS },
+    routes: toA,
+    port: 0,
+  });
+  try {
+    const body = JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "route me" }] });
+    const all = await Promise.all(
+      Array.from({ length: 16 }, () =>
+        fetch(`${gw.url}${CHAT}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${GATEWAY_KEY}` }, body })
+          .then(async (res) => (await res.text(), res.status)),
+      ),
+    );
+    assert.deepEqual(all, Array(16).fill(200));
+    assert.deepEqual([await up.count("a"), await up.count("embedded")], [16, 0], "none went by the embedded plan");
+  } finally {
+    await gw.stop();
+  }
+});
+
 test("no secret value appears in any response", () => {
   assert.ok(seen.length > 20, "responses were collected");
   for (const text of seen) {

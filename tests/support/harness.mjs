@@ -128,7 +128,7 @@ export const BUDGET_BINDING = "BUDGET";
  * (under the key's SHA-256), and `budget(name, message)` talks to the
  * budget object of the key named `name` (`{op:"peek"}` reads it).
  */
-export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, routes, cache, persist, instances = 1, handleRuntimeStdio, captureLog, keys } = {}) {
+export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, objects, routes, cache, persist, instances = 1, handleRuntimeStdio, captureLog, keys } = {}) {
   let log = "";
   if (captureLog) {
     handleRuntimeStdio = (stdout, stderr) => {
@@ -159,8 +159,9 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
     throw new Error(`${scriptPath} is missing: run \`sh scripts/build-worker.sh\` (make test does)`);
   }
   // The gateway's Durable Objects (wrangler.toml), SQLite-backed; the
-  // pass-through Worker of the benchmarks has none.
-  const gatewayObjects = scriptPath === WORKER_SCRIPT;
+  // pass-through Worker of the benchmarks has none (`objects`: another
+  // build of the gateway, for A/B runs).
+  const gatewayObjects = objects ?? scriptPath === WORKER_SCRIPT;
   const worker = (name, objectsFrom) => ({
     name,
     modules: true,

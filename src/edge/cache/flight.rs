@@ -13,7 +13,7 @@ use futures::future::{select, Either};
 use std::cell::RefCell;
 use std::pin::pin;
 use std::time::Duration;
-use wasm_bindgen::prelude::wasm_bindgen;
+use crate::edge::objects::{Namespace, Stub};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::{durable_object, Delay, DurableObject, Env, Request, Response, Result};
@@ -81,23 +81,7 @@ impl Flight {
 }
 
 fn now_ms() -> u64 {
-    worker::Date::now().as_millis()
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// A Durable Object namespace binding.
-    type Namespace;
-    #[wasm_bindgen(method, catch, js_name = idFromName)]
-    fn id_from_name(this: &Namespace, name: &str) -> std::result::Result<JsValue, JsValue>;
-    #[wasm_bindgen(method, catch)]
-    fn get(this: &Namespace, id: &JsValue) -> std::result::Result<Stub, JsValue>;
-
-    /// A stub of one object.
-    #[derive(Clone)]
-    pub type Stub;
-    #[wasm_bindgen(method, catch)]
-    fn fetch(this: &Stub, url: &str, init: &web_sys::RequestInit) -> std::result::Result<js_sys::Promise, JsValue>;
+    super::super::now_ms()
 }
 
 /// The Worker's side: messages to the flight object of one key.
@@ -116,12 +100,11 @@ const REPORT_TIMEOUT_MS: u64 = 2_000;
 impl Client {
     /// The object for `key`; `None` when `FLIGHT` is not bound (logged once per isolate).
     pub fn new(env: &worker::Env, key: &str) -> Option<Client> {
-        let shards = super::binding::<JsValue>(env, SHARDS_VAR)
-            .and_then(|v| v.as_string())
+        let shards = super::super::text_binding(env, SHARDS_VAR)
             .and_then(|v| v.trim().parse::<u32>().ok())
             .unwrap_or(0)
             .min(MAX_SHARDS);
-        let Some(namespace) = super::binding::<Namespace>(env, BINDING) else {
+        let Some(namespace) = super::super::binding::<Namespace>(env, BINDING) else {
             NO_FLIGHT_LOGGED.with(|logged| {
                 if logged.set(()).is_ok() {
                     worker::console_warn!("{{\"event\":\"cache_single_flight_off\",\"reason\":\"no Durable Object binding {BINDING}\"}}");

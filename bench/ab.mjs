@@ -1,0 +1,69 @@
+// A/B of gateway builds against the pass-through floor, interleaved, for
+// iterating on per-request cost (not part of make bench):
+//   node bench/ab.mjs DIR... (each DIR holds a built index.js + index_bg.wasm)
+// Env: AB_ROUTES=plain|limits|fallback, AB_STREAM=1, AB_CONC (default 1),
+// AB_SECONDS (default 3), AB_ROUNDS (default 3).
+// Prints the median req/s and workerd CPU µs per request of each system.
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
+import { FALLBACK_ROUTES, LIMITS_ROUTES, cpuMicros as cpu, workerdChildren as workerd } from "./common.mjs";
+
+const dirs = process.argv.slice(2);
+const OHA = join(process.env.HOME, ".cargo", "bin", "oha");
+const KEY = "sy-bench-key";
+const SECONDS = Number(process.env.AB_SECONDS ?? 3);
+const ROUNDS = Number(process.env.AB_ROUNDS ?? 3);
+const CONC = process.env.AB_CONC ?? "1";
+const STREAM = process.env.AB_STREAM === "1";
+const ROUTES = { plain: undefined, limits: LIMITS_ROUTES, fallback: FALLBACK_ROUTES }[process.env.AB_ROUTES ?? "plain"];
+
+async function start(options) {
+  const before = new Set(workerd());
+  const gw = await startGateway(options);
+  return { ...gw, pid: workerd().find((p) => !before.has(p)) };
+}
+
+const mock = await startMock();
+const plan = ROUTES && compileRoutes(ROUTES);
+const systems = [
+  { name: "passthrough", gw: await start({ scriptPath: join(ROOT, "bench", "passthrough", "build", "index.js"), port: 0, bindings: { UPSTREAM_URL: mock.url } }) },
+];
+for (const dir of dirs) {
+  systems.push({
+    name: dir,
+    auth: true,
+    gw: await start({
+      scriptPath: join(dir, "index.js"),
+      objects: true,
+      port: 0,
+      bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.AB_CACHE ?? "1000" },
+      ...(plan ? { routes: plan } : {}),
+    }),
+  });
+}
+const body = JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "Say hello to the benchmark in a few words." }], ...(STREAM ? { stream: true } : {}) });
+const run = (s, seconds) => {
+  const before = cpu(s.gw.pid);
+  const r = JSON.parse(execFileSync(OHA, ["-z", `${seconds}s`, "-c", CONC, "--no-tui", "--output-format", "json", "-m", "POST",
+    "-H", "content-type: application/json", ...(s.auth ? ["-H", `authorization: Bearer ${KEY}`] : []), "-d", body, `${s.gw.url}/v1/chat/completions`], { encoding: "utf8" }));
+  const n = Object.values(r.statusCodeDistribution ?? {}).reduce((a, b) => a + b, 0);
+  if ((r.statusCodeDistribution?.["200"] ?? 0) !== n) throw new Error(`${s.name}: ${JSON.stringify(r.statusCodeDistribution)}`);
+  return { rps: r.summary.requestsPerSec, cpu: (cpu(s.gw.pid) - before) / Math.max(1, n) };
+};
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+try {
+  for (const s of systems) run(s, 1);
+  const samples = new Map(systems.map((s) => [s.name, []]));
+  for (let round = 0; round < ROUNDS; round++) for (const s of systems) samples.get(s.name).push(run(s, SECONDS));
+  const floor = median(samples.get("passthrough").map((r) => r.rps));
+  console.log(`${process.env.AB_ROUTES ?? "plain"} ${STREAM ? "stream" : "json"} c${CONC}, ${ROUNDS} × ${SECONDS} s`);
+  for (const s of systems) {
+    const rs = samples.get(s.name);
+    const rps = median(rs.map((r) => r.rps));
+    console.log(`${s.name.padEnd(28)} ${rps.toFixed(0).padStart(6)} req/s  ${(rps / floor).toFixed(2)}×  CPU ${median(rs.map((r) => r.cpu)).toFixed(0).padStart(5)} µs/req (min ${Math.min(...rs.map((r) => r.cpu)).toFixed(0)})  (${rs.map((r) => r.cpu.toFixed(0)).join(" ")})`);
+  }
+} finally {
+  await Promise.allSettled(systems.map((s) => s.gw.stop()));
+  await mock.stop();
+}
