@@ -23,6 +23,7 @@ use super::relay;
 use super::spend::Spend;
 use crate::usage::meter::Meter;
 use futures::channel::oneshot;
+use crate::breaker::stream::StreamEnd;
 use crate::call::{Call, Inbound, Operation};
 use crate::canonical::{DecodeError, ErrorClass, ProviderError};
 use crate::dialect;
@@ -32,7 +33,7 @@ use crate::provider::{normalized_error, Framing};
 use crate::translate::{self, StreamTranslator};
 use crate::upstream;
 use futures::future::{select, Either};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use js_sys::{ArrayBuffer, Uint8Array};
 use std::pin::pin;
 use std::time::Duration;
@@ -62,7 +63,8 @@ pub struct Limits {
 /// failure.
 ///
 /// `usage`, when given, receives the tokens a JSON answer says it used;
-/// `spend` the answer's usage and cost (a stream's when it ends).
+/// `spend` the answer's usage and cost (a stream's when it ends);
+/// `stream_end`, for a stream, how its relay ended (for the breaker).
 pub async fn attempt(
     call: &Call,
     limits: Limits,
@@ -70,8 +72,9 @@ pub async fn attempt(
     request_id: &str,
     usage: Option<&Cell<Option<u64>>>,
     spend: &Spend,
+    stream_end: &RefCell<Option<oneshot::Receiver<StreamEnd>>>,
 ) -> Sent<Response> {
-    match try_once(call, limits, inbound, request_id, usage, spend).await {
+    match try_once(call, limits, inbound, request_id, usage, spend, stream_end).await {
         Ok(sent) => sent,
         Err(error) => Sent::Broken(error),
     }
@@ -84,6 +87,7 @@ async fn try_once(
     request_id: &str,
     usage: Option<&Cell<Option<u64>>>,
     spend: &Spend,
+    stream_end: &RefCell<Option<oneshot::Receiver<StreamEnd>>>,
 ) -> Result<Sent<Response>, GatewayError> {
     let stream = inbound.stream && inbound.operation == Operation::Chat;
     let timeout_ms = limits.timeout_ms.clamp(1, u32::MAX as u64) as u32;
@@ -177,6 +181,7 @@ async fn try_once(
             .translate
             .then(|| StreamTranslator::new(call.adapter, inbound.dialect, inbound.include_usage, defaults(call, request_id)));
         let (done, receiver) = oneshot::channel();
+        let (ended, end_receiver) = oneshot::channel();
         let metering = relay::Metering {
             meter: (!call.translate).then(|| Meter::new(call.adapter, call.strip_usage)),
             rates: spend.rates.get(),
@@ -189,6 +194,7 @@ async fn try_once(
             dialect: inbound.dialect,
             translator,
             metering,
+            ended,
         };
         let relayed = relay::sse(first, reader, relay).map_err(internal_js)?;
         let response = web_sys::Response::new_with_opt_readable_stream_and_init(
@@ -197,6 +203,7 @@ async fn try_once(
         )
         .map_err(internal_js)?;
         spend.stream.replace(Some(receiver));
+        stream_end.replace(Some(end_receiver));
         return Ok(success(status, response));
     }
 
