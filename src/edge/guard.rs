@@ -11,7 +11,8 @@
 //!   failed try. A busy counter of requests is admitted from a lease
 //!   ([`crate::limits::lease`]) without a round trip.
 //! - Breakers are asked through the isolate's cache
-//!   ([`crate::breaker::cache`]); outcomes are reported as they happen,
+//!   ([`crate::breaker::cache`]); outcomes are reported as they happen
+//!   (a stream's when its relay ends, [`crate::breaker::stream`]),
 //!   through `ctx.wait_until`, and the object's answer refreshes the cache.
 //! - A Durable Object that does not answer within `OBJECT_TIMEOUT_MS` is
 //!   passed: breakers and limiters both fail open, with one log line
