@@ -50,7 +50,7 @@ impl Effects for Edge<'_> {
         self.guard.started(t);
         let usage = self.guard.wants_usage(t).then_some(&self.guard.usage);
         self.spend.rates.set(crate::usage::price::rates(&t.provider.prices, &call.model));
-        proxy::attempt(&call, limits, self.inbound, self.request_id, usage, self.spend).await
+        proxy::attempt(&call, limits, self.inbound, self.request_id, usage, self.spend, &self.guard.stream_end).await
     }
 
     async fn sleep(&mut self, ms: u64) {

@@ -11,7 +11,8 @@
 //!   failed try. A busy counter of requests is admitted from a lease
 //!   ([`crate::limits::lease`]) without a round trip.
 //! - Breakers are asked through the isolate's cache
-//!   ([`crate::breaker::cache`]); outcomes are reported as they happen,
+//!   ([`crate::breaker::cache`]); outcomes are reported as they happen
+//!   (a stream's when its relay ends, [`crate::breaker::stream`]),
 //!   through `ctx.wait_until`, and the object's answer refreshes the cache.
 //! - A Durable Object that does not answer within `OBJECT_TIMEOUT_MS` is
 //!   passed: breakers and limiters both fail open, with one log line
@@ -20,7 +21,8 @@
 
 use super::objects;
 use crate::breaker::cache::{Before, Isolate};
-use crate::breaker::object::{target_key, Snapshot};
+use crate::breaker::object::{target_key, Message, Snapshot};
+use crate::breaker::stream::StreamEnd;
 use crate::breaker::{self, directory, state::Admission};
 use crate::call::Inbound;
 use crate::config::Settings;
@@ -31,8 +33,11 @@ use crate::limits::object::{counts_requests, Change, Level, Message as LimiterMe
 use crate::limits::lease::{Leases, LEASE_ASK};
 use crate::limits::{self, Check};
 use crate::plan::{ModelRef, Route, RoutingPlan, Step, TargetLoad};
+use futures::channel::oneshot;
 use futures::future::join_all;
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use worker::{Context, Env};
 
 thread_local! {
@@ -118,6 +123,8 @@ pub struct Guard<'a> {
     pub usage: Cell<Option<u64>>,
     /// The last try succeeded.
     succeeded: bool,
+    /// Set by a try whose answer is a stream: how its relay ended.
+    pub stream_end: RefCell<Option<oneshot::Receiver<StreamEnd>>>,
 }
 
 impl<'a> Guard<'a> {
@@ -143,6 +150,7 @@ impl<'a> Guard<'a> {
             levels: Vec::new(),
             usage: Cell::new(None),
             succeeded: false,
+            stream_end: RefCell::new(None),
         }
     }
 
@@ -467,10 +475,16 @@ impl<'a> Guard<'a> {
 
     /// Sends a report to a target object after the response; its answer
     /// refreshes this isolate's cache.
-    fn send_report(&self, key: String, message: crate::breaker::object::Message) {
+    fn send_report(&self, key: String, message: Message) {
+        self.send_report_once(key, Box::pin(async move { Some(message) }));
+    }
+
+    /// Like [`Guard::send_report`], once `message` is known (`None`: nothing to send).
+    fn send_report_once(&self, key: String, message: Pin<Box<dyn Future<Output = Option<Message>>>>) {
         let env = self.env.clone();
         let (timeout, offset) = (self.settings.object_timeout_ms, self.offset_ms);
         super::after_response(self.ctx, Box::pin(async move {
+            let Some(message) = message.await else { return };
             match objects::call::<_, Snapshot>(&env, breaker::BINDING, &key, &message, timeout, offset).await {
                 Ok(snap) => {
                     let now = super::now_ms().saturating_add_signed(offset);
@@ -487,6 +501,8 @@ impl<'a> Guard<'a> {
     pub fn report(&mut self, t: &Try<'_>, r: &Report) {
         let success = r.class == Some(Class::Success);
         self.succeeded = success;
+        // A stream's breaker hears how the stream ended, not how it started.
+        let ended = self.stream_end.take().filter(|_| success);
         if let Some(key) = self.target(t) {
             if r.class.is_none() {
                 // Never started: keep the in-flight count straight.
@@ -495,7 +511,15 @@ impl<'a> Guard<'a> {
             let (ttl, now) = (self.settings.breaker_cache_ms, self.now());
             let latency = success.then_some(r.duration_ms);
             let cfg = t.policy.breaker;
-            if let Some(message) = with_isolate(|i| i.finished(&key, cfg.as_ref(), r.verdict, r.probe, latency, ttl, now)) {
+            if let Some(ended) = ended {
+                let (probe, offset, k) = (r.probe, self.offset_ms, key.clone());
+                self.send_report_once(key, Box::pin(async move {
+                    let verdict = crate::breaker::stream::verdict(ended.await.ok());
+                    let latency = latency.filter(|_| verdict == breaker::state::Verdict::Success);
+                    let now = worker::Date::now().as_millis().saturating_add_signed(offset);
+                    with_isolate(|i| i.finished(&k, cfg.as_ref(), verdict, probe, latency, ttl, now))
+                }));
+            } else if let Some(message) = with_isolate(|i| i.finished(&key, cfg.as_ref(), r.verdict, r.probe, latency, ttl, now)) {
                 self.send_report(key, message);
             }
         }

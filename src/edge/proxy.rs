@@ -24,6 +24,7 @@ use super::relay;
 use super::spend::Spend;
 use crate::usage::meter::Meter;
 use futures::channel::oneshot;
+use crate::breaker::stream::StreamEnd;
 use crate::call::{Call, Inbound, Operation};
 use crate::canonical::{DecodeError, ErrorClass, ProviderError};
 use crate::dialect;
@@ -33,7 +34,7 @@ use crate::provider::{normalized_error, Framing};
 use crate::translate::{self, StreamTranslator};
 use crate::upstream;
 use futures::future::{select, Either};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use js_sys::{ArrayBuffer, Uint8Array};
 use std::pin::pin;
 use std::time::Duration;
@@ -63,7 +64,8 @@ pub struct Limits {
 /// failure.
 ///
 /// `usage`, when given, receives the tokens a JSON answer says it used;
-/// `spend` the answer's usage and cost (a stream's when it ends).
+/// `spend` the answer's usage and cost (a stream's when it ends);
+/// `stream_end`, for a stream, how its relay ended (for the breaker).
 pub async fn attempt(
     call: &Call,
     limits: Limits,
@@ -71,8 +73,9 @@ pub async fn attempt(
     request_id: &str,
     usage: Option<&Cell<Option<u64>>>,
     spend: &Spend,
+    stream_end: &RefCell<Option<oneshot::Receiver<StreamEnd>>>,
 ) -> Sent<Response> {
-    match try_once(call, limits, inbound, request_id, usage, spend).await {
+    match try_once(call, limits, inbound, request_id, usage, spend, stream_end).await {
         Ok(sent) => sent,
         Err(error) => Sent::Broken(error),
     }
@@ -85,6 +88,7 @@ async fn try_once(
     request_id: &str,
     usage: Option<&Cell<Option<u64>>>,
     spend: &Spend,
+    stream_end: &RefCell<Option<oneshot::Receiver<StreamEnd>>>,
 ) -> Result<Sent<Response>, GatewayError> {
     let stream = inbound.stream && inbound.operation == Operation::Chat;
     let timeout_ms = limits.timeout_ms.clamp(1, u32::MAX as u64) as u32;
@@ -159,7 +163,7 @@ async fn try_once(
     let content_type = answer.headers().get("content-type").ok().flatten();
     let is_event_stream = content_type.as_deref().is_some_and(|t| t.starts_with(stream_type(call)));
     if let Some((reader, first)) = started {
-        return relayed(call, inbound, request_id, limits, status, reader, first, spend);
+        return relayed(call, inbound, request_id, limits, status, reader, first, spend, stream_end);
     }
     if is_event_stream {
         // A stream answer to a JSON request.
@@ -189,7 +193,7 @@ async fn try_once(
                 return Ok(Sent::Failed(transport));
             }
         };
-        return relayed(call, inbound, request_id, limits, status, reader, first, spend);
+        return relayed(call, inbound, request_id, limits, status, reader, first, spend, stream_end);
     }
 
     // A JSON answer (also when a stream was asked for and the upstream
@@ -273,6 +277,7 @@ fn relayed(
     reader: ReadableStreamDefaultReader,
     first: JsValue,
     spend: &Spend,
+    stream_end: &RefCell<Option<oneshot::Receiver<StreamEnd>>>,
 ) -> Result<Sent<Response>, GatewayError> {
     let out = Headers::new().map_err(internal_js)?;
     out.set("content-type", "text/event-stream").map_err(internal_js)?;
@@ -281,6 +286,7 @@ fn relayed(
         .translate
         .then(|| StreamTranslator::new(call.adapter, inbound.dialect, inbound.include_usage, defaults(call, request_id)));
     let (done, receiver) = oneshot::channel();
+    let (ended, end_receiver) = oneshot::channel();
     let metering = relay::Metering {
         meter: (!call.translate).then(|| Meter::new(call.adapter, call.strip_usage)),
         rates: spend.rates.get(),
@@ -293,11 +299,13 @@ fn relayed(
         dialect: inbound.dialect,
         translator,
         metering,
+        ended,
     };
     let relayed = relay::sse(first, reader, relay).map_err(internal_js)?;
     let response = web_sys::Response::new_with_opt_readable_stream_and_init(Some(&relayed), &response_init(status, &out))
         .map_err(internal_js)?;
     spend.stream.replace(Some(receiver));
+    stream_end.replace(Some(end_receiver));
     Ok(success(status, response))
 }
 

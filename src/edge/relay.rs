@@ -28,6 +28,7 @@
 //! of filling memory. The price is one wake of the isolate per chunk; see
 //! bench/README.md for what it costs.
 
+use crate::breaker::stream::StreamEnd;
 use crate::dialect::Dialect;
 use crate::error::{Fault, GatewayError};
 use crate::translate::StreamTranslator;
@@ -95,6 +96,17 @@ enum End {
     Broken(GatewayError),
 }
 
+impl End {
+    fn plain(&self) -> StreamEnd {
+        match self {
+            End::Finished => StreamEnd::Finished,
+            End::UpstreamFailed(_) => StreamEnd::UpstreamFailed,
+            End::ClientGone => StreamEnd::ClientGone,
+            End::Broken(_) => StreamEnd::Broken,
+        }
+    }
+}
+
 /// How one stream is relayed.
 pub struct Relay {
     pub request_id: String,
@@ -105,6 +117,8 @@ pub struct Relay {
     /// Set when the provider speaks another format than the client.
     pub translator: Option<StreamTranslator>,
     pub metering: Metering,
+    /// Told how the stream ended (for the try's breaker report).
+    pub ended: oneshot::Sender<StreamEnd>,
 }
 
 /// How a stream's usage is read and reported: from the translator's
@@ -127,7 +141,7 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
     let pipe: TransformStream = IdentityTransformStream::new()?.into();
     let writer = pipe.writable().get_writer()?;
     let activity = Activity::new();
-    let Relay { request_id, idle_ms, dialect, mut translator, metering } = relay;
+    let Relay { request_id, idle_ms, dialect, mut translator, metering, ended: breaker_end } = relay;
     let Metering { meter, rates, prompt_tokens, done } = metering;
     let mut tap = Tap { meter, rates, prompt_tokens, marker: end_marker(dialect), commented: false };
     watch(activity.clone(), reader.clone(), idle_ms);
@@ -173,6 +187,7 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
         if let Some(tally) = tally {
             let _ = done.send(tally);
         }
+        let _ = breaker_end.send(end.plain());
         // The metrics count the stream (and write its log line) with this tally.
         let ended = |how: &str| super::metrics::stream_ended(&request_id, how, tally);
         let error = match end {

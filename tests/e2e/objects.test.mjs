@@ -273,6 +273,52 @@ for (const cache of [0, 1000]) {
     }));
 }
 
+// A stream's try is reported to its breaker when the relay ends: a provider
+// that breaks every stream after its first chunk trips it like a 500 does.
+for (const fault of ["cut", "stall"]) {
+  test(`streams that ${fault} after their first chunk trip the breaker: after ${T} the rest fall back, nothing more reaches the provider`, () =>
+    withGateway(
+      `${PROVIDERS}
+       policy guarded { attempts 1  timeout 400ms per attempt, 30s total  breaker ${T} failures in 60s, cooldown 30s }
+       route r { try a:mock-small with guarded else b:{model} }`,
+      { a: [`fault=${fault}`, "cut_after=1"] },
+      async (gw) => {
+        for (let i = 0; i < T; i++) {
+          const res = await gw.chat({ stream: true });
+          assert.equal(res.status, 200, res.text);
+          assert.equal(res.headers.get("x-switchyard-target"), "a:mock-small");
+          assert.match(res.text, /data: \{"error":/, "the broken stream ends in an error event");
+          assert.doesNotMatch(res.text, /\[DONE\]/);
+        }
+        const target = async () => (await gw.status()).json().targets.find((t) => t.target === "a:mock-small");
+        await eventually(async () => (await target())?.state === "open", `open after ${T} broken streams`);
+        assert.equal((await target()).in_flight, 0, "the broken streams are no longer in flight");
+        for (let i = 0; i < 10; i++) {
+          const res = await gw.chat({ stream: true });
+          assert.equal(res.status, 200, res.text);
+          assert.equal(res.headers.get("x-switchyard-target"), "b:mock-small");
+          assert.match(res.text, /data: \[DONE\]/);
+        }
+        assert.equal(await gw.calls.a(), T, "no call after the breaker opened");
+        assert.equal(await gw.calls.b(), 10);
+      },
+    ));
+}
+
+test("streams that complete keep the breaker closed and leave nothing in flight", () =>
+  withGateway(DEAD_THEN_HEALTHY, { a: ["status=500", "fail_times=1"] }, async (gw) => {
+    assert.equal((await gw.chat({ stream: true })).headers.get("x-switchyard-target"), "b:mock-small");
+    for (let i = 0; i < 2 * T; i++) {
+      const res = await gw.chat({ stream: true });
+      assert.equal(res.headers.get("x-switchyard-target"), "a:mock-small", res.text);
+      assert.match(res.text, /data: \[DONE\]/);
+    }
+    const target = async () => (await gw.status()).json().targets.find((t) => t.target === "a:mock-small");
+    await eventually(async () => (await target())?.in_flight === 0, "nothing in flight");
+    assert.equal((await target()).state, "closed");
+    assert.equal(await gw.calls.a(), 2 * T + 1);
+  }));
+
 test("a failed probe opens the breaker again for another cool-down", () =>
   withGateway(DEAD_THEN_HEALTHY, { a: ["status=500"], cache: 0 }, async (gw) => {
     for (let i = 0; i < T + 2; i++) await gw.chat();
