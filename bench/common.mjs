@@ -1,7 +1,6 @@
 // What bench/run.mjs, bench/ab.mjs and bench/profile.mjs share: the route
-// files of the measured systems and the workerd CPU counters.
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+// files of the measured systems and the workerd CPU counters (from procs.mjs).
+import { childrenNamed, treeCpuMicros } from "./procs.mjs";
 
 /** A failing target in front (every request: a 500, then the healthy fallback). */
 export const FALLBACK_ROUTES = `
@@ -18,13 +17,7 @@ route default { limit 1000m rpm per route  use guarded  try upstream:{model} }
 `;
 
 /** workerd processes started by this process (Miniflare spawns one per instance). */
-export function workerdChildren() {
-  const out = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" });
-  return out.trim().split("\n").map((l) => l.trim().split(/\s+/)).filter(([, c]) => c?.includes("workerd")).map(([p]) => Number(p));
-}
+export const workerdChildren = () => childrenNamed("workerd");
 
-/** CPU time (user + system) a process has used, in microseconds (from /proc, 10 ms ticks). */
-export function cpuMicros(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
+/** CPU time (user + system) a workerd process has used, in microseconds (10 ms ticks). */
+export const cpuMicros = treeCpuMicros;

@@ -31,6 +31,7 @@ import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
 import { chartSvg } from "./chart.mjs";
+import { FALLBACK_ROUTES } from "./common.mjs";
 import { LITELLM_KEY, LITELLM_MODELS, peerVersions, portkeyHeaders, startLiteLLM, startPortkey } from "./peers.mjs";
 import { childrenNamed, sampleRss, treeCpuMicros } from "./procs.mjs";
 
@@ -154,11 +155,7 @@ const SERVERS = {
     startMeasured({
       port: 0,
       bindings: { GATEWAY_KEYS: hashKey(KEY), BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1` },
-      routes: compileRoutes(`
-provider broken  { kind openai-compatible  base env BROKEN_URL }
-provider healthy { kind openai-compatible  base env HEALTHY_URL }
-route default { try broken:{model} with { attempts 1 } else healthy:{model} }
-`),
+      routes: compileRoutes(FALLBACK_ROUTES),
     }),
   limits: () =>
     startMeasured({
