@@ -10,6 +10,7 @@ pub mod auth;
 pub mod budget;
 pub mod breaker;
 pub mod cache;
+pub mod calendar;
 pub mod call;
 pub mod canonical;
 pub mod chat;
