@@ -24,12 +24,9 @@ impl DurableObject for Budget {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let msg = message(&req, any).await.ok().as_ref().and_then(Message::from_value);
-        let Some(msg) = msg else {
-            return Err(worker::Error::RustError("bad message".into()));
-        };
+        let msg = message(&req, read_message).await?;
         if self.ledger.borrow().is_none() {
-            let stored = load(&self.state, any).await.as_ref().and_then(Ledger::from_value).unwrap_or_default();
+            let stored = load(&self.state, read_ledger).await.unwrap_or_default();
             // No borrow is held across the await; keep what another message loaded meanwhile.
             self.ledger.borrow_mut().get_or_insert(stored);
         }
@@ -47,7 +44,12 @@ impl DurableObject for Budget {
     }
 }
 
-/// Any JSON value: the ledger reads its messages and state itself.
-fn any(v: &Value) -> crate::wire::Read<Value> {
-    Ok(v.clone())
+/// A message, through the ledger's own reader.
+fn read_message(v: &Value) -> crate::wire::Read<Message> {
+    Message::from_value(v).ok_or_else(|| "not a budget message".to_string())
+}
+
+/// The stored ledger, through its own reader.
+fn read_ledger(v: &Value) -> crate::wire::Read<Ledger> {
+    Ledger::from_value(v).ok_or_else(|| "not a stored ledger".to_string())
 }
