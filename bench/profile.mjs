@@ -41,6 +41,8 @@ const mf = new Miniflare({
             durableObjects: {
               LIMITER: { className: "RateLimiter", useSQLite: true },
               BREAKER: { className: "CircuitBreaker", useSQLite: true },
+              METRICS: { className: "Metrics", useSQLite: true },
+              BUDGET: { className: "Budget", useSQLite: true },
             },
           }),
     },
