@@ -21,3 +21,14 @@ export const workerdChildren = () => childrenNamed("workerd");
 
 /** CPU time (user + system) a workerd process has used, in microseconds (10 ms ticks). */
 export const cpuMicros = treeCpuMicros;
+
+/**
+ * Miniflare's `handleRuntimeStdio`: the Workers' output (the gateway's one
+ * JSON log line per request) is read and dropped. The Worker still writes
+ * every line, but Node copying them to a terminal is not part of the
+ * serving path on Cloudflare (the platform ships them) and would compete
+ * for the same cores; left unread, the pipe fills and workerd stalls.
+ */
+export const drain = (stdout, stderr) => {
+  for (const stream of [stdout, stderr]) stream.resume();
+};

@@ -31,7 +31,7 @@ import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
 import { chartSvg } from "./chart.mjs";
-import { FALLBACK_ROUTES } from "./common.mjs";
+import { FALLBACK_ROUTES, drain } from "./common.mjs";
 import { LITELLM_KEY, LITELLM_MODELS, peerVersions, portkeyHeaders, startLiteLLM, startPortkey } from "./peers.mjs";
 import { childrenNamed, sampleRss, treeCpuMicros } from "./procs.mjs";
 
@@ -94,14 +94,6 @@ async function oha(url, { concurrency, stream, headers = {}, seconds = SECONDS, 
 }
 
 /** Starts a Worker in workerd and finds the workerd process serving it. */
-// The Workers' output (the gateway's one JSON log line per request) is read
-// and dropped here: the Worker still writes every line, but Node copying
-// them to this terminal is not part of the serving path on Cloudflare
-// (the platform ships them) and would compete for the same 2 cores.
-const drain = (stdout, stderr) => {
-  for (const stream of [stdout, stderr]) stream.resume();
-};
-
 async function startMeasured(options) {
   const before = new Set(childrenNamed("workerd"));
   const gw = await startGateway({ handleRuntimeStdio: drain, ...options });
