@@ -8,6 +8,12 @@
 //!
 //! Clients send the key as `Authorization: Bearer <key>` (OpenAI SDKs) or
 //! `x-api-key: <key>` (Anthropic SDKs).
+//!
+//! A key that verified is remembered by the ring (in the isolate's memory,
+//! where it already is while its requests run; at most [`REMEMBERED`]
+//! keys): the next request with it is compared with the remembered keys,
+//! each in constant time, instead of hashed again. A key that failed is
+//! never remembered, so guesses cannot fill the list.
 
 use crate::error::{Fault, GatewayError};
 use sha2::{Digest, Sha256};
@@ -22,10 +28,47 @@ pub struct KeyEntry {
     digest: [u8; 32],
 }
 
+/// How many verified keys a ring remembers.
+pub const REMEMBERED: usize = 32;
+
 /// The set of accepted gateway keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyRing {
     entries: Vec<KeyEntry>,
+    remembered: Remembered,
+}
+
+/// Keys that verified, with their entry's index (newest last).
+#[derive(Debug, Clone, Default)]
+struct Remembered(std::cell::RefCell<Vec<(Box<[u8]>, usize)>>);
+
+/// Two rings are the same when their entries are: what they remember is a cache.
+impl PartialEq for Remembered {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Remembered {}
+
+impl Remembered {
+    /// The entry index of `presented`, compared with every remembered key.
+    fn find(&self, presented: &[u8]) -> Option<usize> {
+        let mut found = None;
+        for (key, index) in self.0.borrow().iter() {
+            if same_bytes(key, presented) && found.is_none() {
+                found = Some(*index);
+            }
+        }
+        found
+    }
+
+    fn remember(&self, presented: &[u8], index: usize) {
+        let mut keys = self.0.borrow_mut();
+        if keys.len() >= REMEMBERED {
+            keys.remove(0);
+        }
+        keys.push((presented.into(), index));
+    }
 }
 
 impl KeyRing {
@@ -53,7 +96,7 @@ impl KeyRing {
             }
         }
         if problems.is_empty() {
-            Ok(Self { entries })
+            Ok(Self { entries, remembered: Remembered::default() })
         } else {
             Err(problems)
         }
@@ -78,14 +121,19 @@ impl KeyRing {
         if presented.is_empty() || presented.len() > MAX_KEY_LEN {
             return None;
         }
+        if let Some(index) = self.remembered.find(presented.as_bytes()) {
+            return self.entries.get(index);
+        }
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = None;
-        for entry in &self.entries {
+        for (index, entry) in self.entries.iter().enumerate() {
             if constant_time_eq(&entry.digest, &digest) && found.is_none() {
-                found = Some(entry);
+                found = Some(index);
             }
         }
-        found
+        let index = found?;
+        self.remembered.remember(presented.as_bytes(), index);
+        self.entries.get(index)
     }
 
     /// Authenticates a request from its `authorization` and `x-api-key`
@@ -135,6 +183,15 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// Whether `a` and `b` are equal, in time that depends on their lengths only.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
 fn decode_digest(hex: &str) -> Option<[u8; 32]> {
     let bytes = hex.as_bytes();
     if bytes.len() != 64 {
@@ -169,6 +226,35 @@ mod tests {
             hash_key("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn a_verified_key_is_remembered_and_a_failed_one_is_not() {
+        let ring = ring();
+        assert_eq!(ring.verify("sk-alice").unwrap().name, "alice");
+        assert_eq!(ring.remembered.0.borrow().len(), 1);
+        // Again, from memory, and still the right entry for each key.
+        assert_eq!(ring.verify("sk-alice").unwrap().name, "alice");
+        assert_eq!(ring.verify("sk-bob").unwrap().name, "key-2");
+        assert_eq!(ring.verify("sk-bob").unwrap().name, "key-2");
+        // Near misses of a remembered key fail and are not remembered.
+        for wrong in ["sk-alicf", "sk-alic", "sk-alice ", "SK-ALICE", "x"] {
+            assert!(ring.verify(wrong).is_none(), "{wrong}");
+        }
+        assert_eq!(ring.remembered.0.borrow().len(), 2);
+    }
+
+    #[test]
+    fn the_memory_is_bounded() {
+        let spec: Vec<String> = (0..REMEMBERED + 8).map(|i| format!("k{i}:{}", hash_key(&format!("sk-{i}")))).collect();
+        let ring = KeyRing::parse(&spec.join(",")).unwrap();
+        for round in 0..2 {
+            for i in 0..REMEMBERED + 8 {
+                assert_eq!(ring.verify(&format!("sk-{i}")).unwrap().name, format!("k{i}"), "round {round}");
+            }
+        }
+        assert_eq!(ring.remembered.0.borrow().len(), REMEMBERED);
+        assert_eq!(ring, KeyRing::parse(&spec.join(",")).unwrap());
     }
 
     #[test]

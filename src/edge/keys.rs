@@ -23,7 +23,7 @@ thread_local! {
 
 /// Whether this deployment keeps keys in KV.
 pub fn bound(env: &Env) -> bool {
-    env.kv(BINDING).is_ok()
+    super::is_bound(env, BINDING)
 }
 
 /// Who the key whose SHA-256 hex is `hash` belongs to: a 401 when KV has no

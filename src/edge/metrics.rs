@@ -58,10 +58,21 @@ pub struct Observed {
 
 /// The record of a finished request.
 pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, started_ms: u64) -> Record {
-    let headers = response.headers();
-    let get = |name: &str| headers.get(name).ok().flatten();
+    let (_, [cache, route, target, attempts, tokens_in, tokens_out, cost, content_type]) = super::read_headers(
+        &response.headers(),
+        [
+            header::CACHE,
+            header::ROUTE,
+            header::TARGET,
+            header::ATTEMPTS,
+            header::TOKENS_IN,
+            header::TOKENS_OUT,
+            header::COST_USD,
+            "content-type",
+        ],
+        false,
+    );
     let status = response.status();
-    let cache = get(header::CACHE);
     let error = match seen.error {
         Some(kind) => kind.to_string(),
         None if status >= 400 => format!("http_{status}"),
@@ -70,21 +81,21 @@ pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, s
     let outcome = Outcome::classify(status, cache.as_deref(), Some(error.as_str()).filter(|e| !e.is_empty()), &seen.trail);
     let stream = status == 200
         && outcome != Outcome::CacheHit
-        && get("content-type").is_some_and(|t| t.starts_with("text/event-stream"));
+        && content_type.is_some_and(|t| t.starts_with("text/event-stream"));
     Record {
         at_ms: started_ms,
         request_id: request_id.to_string(),
-        route: record::label(&get(header::ROUTE).unwrap_or_default()),
-        target: record::label(&get(header::TARGET).unwrap_or_default()),
+        route: record::label(route.as_deref().unwrap_or_default()),
+        target: record::label(target.as_deref().unwrap_or_default()),
         key: record::label(&seen.key),
         status,
         outcome: Some(outcome),
         error,
-        latency_ms: worker::Date::now().as_millis().saturating_sub(started_ms),
-        attempts: record::count(get(header::ATTEMPTS).as_deref()).unwrap_or(0) as u32,
-        tokens_in: record::count(get(header::TOKENS_IN).as_deref()),
-        tokens_out: record::count(get(header::TOKENS_OUT).as_deref()),
-        cost_nano: record::nano_usd(get(header::COST_USD).as_deref()),
+        latency_ms: super::now_ms().saturating_sub(started_ms),
+        attempts: record::count(attempts.as_deref()).unwrap_or(0) as u32,
+        tokens_in: record::count(tokens_in.as_deref()),
+        tokens_out: record::count(tokens_out.as_deref()),
+        cost_nano: record::nano_usd(cost.as_deref()),
         cache,
         trail: serde_json::to_string(&seen.trail).unwrap_or_else(|_| "[]".into()),
         tries: seen.trail.iter().map(record::Try::of).collect(),
@@ -148,7 +159,7 @@ pub fn stream_ended(request_id: &str, how: &str, tally: Option<Tally>) {
 /// dataset, where bound); when the batch should be sent: now (0) or after
 /// the delay (the timed send, `None` when one is already waiting).
 fn count(env: &Env, r: &Record) -> Option<u64> {
-    if let Ok(dataset) = env.analytics_engine(AE_BINDING) {
+    if let Some(dataset) = super::is_bound(env, AE_BINDING).then(|| env.analytics_engine(AE_BINDING).ok()).flatten() {
         let point = AnalyticsEngineDataPointBuilder::new()
             .indexes([r.route.as_str()])
             .blobs([r.route.as_str(), &r.target, &r.key, r.outcome().as_str(), &r.error])

@@ -104,16 +104,13 @@ async fn handle(
 ) -> Result<web_sys::Response, GatewayError> {
     let settings = settings(env)?;
     let headers = req.headers();
-    let (authorization, x_api_key, content_length) = (
-        header(&headers, "authorization"),
-        header(&headers, "x-api-key"),
-        header(&headers, "content-length"),
-    );
+    let (header_bytes, [authorization, x_api_key, content_length]) =
+        read_headers(&headers, ["authorization", "x-api-key", "content-length"], true);
     let method = req.method();
     let head = Head {
         method: &method,
         path,
-        header_bytes: header_bytes(&headers),
+        header_bytes,
         authorization: authorization.as_deref(),
         x_api_key: x_api_key.as_deref(),
         content_length: content_length.as_deref(),
@@ -301,9 +298,14 @@ async fn route_and_run(
     let outcome = engine::run(plan, &chain, &mut edge).await;
     edge.guard.finish();
     let outcome = cached.settle(ctx, outcome).await;
-    let response = answer(&route.name, inbound, outcome, request_id, seen);
-    set_headers(&response, &edge.guard.headers());
-    set_headers(&response, &spend.headers());
+    let (response, routed) = answer(&route.name, inbound, outcome, request_id, seen);
+    let (limits, usage) = (edge.guard.headers(), spend.headers());
+    let pairs: Vec<(&str, &str)> = routed
+        .iter()
+        .map(|(n, v)| (*n, v.as_str()))
+        .chain(limits.iter().chain(&usage).map(|(n, v)| (*n, v.as_str())))
+        .collect();
+    set_headers(&response.headers(), &pairs);
     spend.settle(env, ctx, settings, offset);
     cached.mark(&response);
     Ok(response)
@@ -321,27 +323,21 @@ fn refused_response(route: &str, inbound: &Inbound<'_>, refused: guard::Refused)
     }
     headers.push(("x-switchyard-route", route.to_string()));
     headers.push(("x-switchyard-attempts", "0".to_string()));
-    set_headers(&response, &headers);
+    let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    set_headers(&response.headers(), &pairs);
     response
 }
 
-fn set_headers(response: &web_sys::Response, headers: &[(&str, String)]) {
-    let target = response.headers();
-    for (name, value) in headers {
-        let _ = target.set(name, value);
-    }
-}
-
 /// The client's response for a run of the engine: the success as it came,
-/// or the error with its attempt trail; both say which route, target and how
-/// many attempts served them.
+/// or the error with its attempt trail; and the headers (to set) that say
+/// which route, target and how many attempts served it.
 fn answer(
     route: &str,
     inbound: &Inbound<'_>,
     outcome: Result<engine::Done<web_sys::Response>, engine::Failed>,
     request_id: &str,
     seen: &mut metrics::Observed,
-) -> web_sys::Response {
+) -> (web_sys::Response, [(&'static str, String); 3]) {
     let model = inbound.model;
     let (response, attempts): (web_sys::Response, _) = match outcome {
         Ok(done) => (done.body, done.attempts),
@@ -375,14 +371,18 @@ fn answer(
         let target_model = if last.model == "{model}" { model } else { &last.model };
         [last.provider.as_str(), ":", target_model].concat()
     });
-    set_routed(&response.headers(), route, &target, attempts.len() as u32);
+    let routed = [
+        ("x-switchyard-route", route.to_string()),
+        ("x-switchyard-target", target),
+        ("x-switchyard-attempts", attempts.len().to_string()),
+    ];
     seen.trail = attempts;
     for a in &mut seen.trail {
         if a.model == "{model}" {
             a.model = model.to_string();
         }
     }
-    response
+    (response, routed)
 }
 
 fn settings(env: &Env) -> Result<Rc<Settings>, GatewayError> {
@@ -407,30 +407,95 @@ fn header(headers: &web_sys::Headers, name: &str) -> Option<String> {
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
-export function set_routed(headers, route, target, attempts) {
-  for (const [name, value] of [['x-switchyard-route', route], ['x-switchyard-target', target], ['x-switchyard-attempts', String(attempts)]]) {
-    if (value === '') continue;
-    try { headers.set(name, value); } catch {}
+export function set_lines(headers, lines) {
+  const parts = lines.split('\\n');
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    if (parts[i + 1] === '') continue;
+    try { headers.set(parts[i], parts[i + 1]); } catch {}
   }
 }
-export function header_bytes(headers) {
-  let n = 0;
-  for (const [name, value] of headers) {
-    n += name.length;
-    for (let i = 0; i < value.length; i++) {
-      const c = value.charCodeAt(i);
-      n += c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+export function get_lines(headers, names, withBytes) {
+  let out = '';
+  if (withBytes) {
+    let n = 0;
+    for (const [name, value] of headers) {
+      n += name.length;
+      for (let i = 0; i < value.length; i++) {
+        const c = value.charCodeAt(i);
+        n += c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+      }
     }
+    out = String(n);
   }
-  return n;
+  for (const name of names.split('\\n')) {
+    const value = headers.get(name);
+    out += (out === '' && !withBytes ? '' : '\\n') + (value === null ? '\\0' : value);
+  }
+  return out;
 }")]
 extern "C" {
-    /// `x-switchyard-route`, `-target` (not when empty) and `-attempts`, in
-    /// one call (a value that is not a valid header value is left out).
-    fn set_routed(headers: &web_sys::Headers, route: &str, target: &str, attempts: u32);
-    /// Sum of the lengths of all header names and values, as UTF-8 bytes
-    /// (one call: iterating `Headers` from Rust costs several calls per header).
-    fn header_bytes(headers: &web_sys::Headers) -> usize;
+    /// Sets the headers of `lines` (`name\nvalue\n…`) in one call; an
+    /// empty value, or one the runtime refuses, is left out.
+    fn set_lines(headers: &web_sys::Headers, lines: &str);
+    /// The values of the headers named in `names` (`\n`-separated), `\0`
+    /// for an absent one, `\n`-separated, in one call; with `with_bytes`,
+    /// first the sum of the lengths of all header names and values as
+    /// UTF-8 bytes (iterating `Headers` from Rust costs several calls per
+    /// header).
+    fn get_lines(headers: &web_sys::Headers, names: &str, with_bytes: bool) -> String;
+}
+
+/// Sets `pairs` on `headers` in one call into the runtime (a header value
+/// never holds a newline; a pair that would is set on its own, and
+/// refused there). An empty value is left out.
+pub(crate) fn set_headers(headers: &web_sys::Headers, pairs: &[(&str, &str)]) {
+    let mut lines = String::with_capacity(256);
+    for (name, value) in pairs {
+        if name.contains('\n') || value.contains('\n') {
+            let _ = headers.set(name, value);
+            continue;
+        }
+        if !lines.is_empty() {
+            lines.push('\n');
+        }
+        lines.push_str(name);
+        lines.push('\n');
+        lines.push_str(value);
+    }
+    if !lines.is_empty() {
+        set_lines(headers, &lines);
+    }
+}
+
+/// The values of the headers `names` (at most `N`), in one call into the
+/// runtime; with `with_bytes`, also the size of all the headers (names and
+/// values, UTF-8 bytes).
+pub(crate) fn read_headers<const N: usize>(
+    headers: &web_sys::Headers,
+    names: [&str; N],
+    with_bytes: bool,
+) -> (usize, [Option<String>; N]) {
+    let text = get_lines(headers, &names.join("\n"), with_bytes);
+    let mut parts = text.split('\n');
+    let bytes = if with_bytes { parts.next().and_then(|n| n.parse().ok()).unwrap_or(usize::MAX) } else { 0 };
+    let values = std::array::from_fn(|_| parts.next().filter(|v| *v != "\0").map(str::to_string));
+    (bytes, values)
+}
+
+thread_local! {
+    // Which bindings this isolate has (fixed for a deployment's lifetime).
+    static BOUND: std::cell::RefCell<Vec<(String, bool)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether `env` has the binding `name` (a var, secret, namespace or
+/// dataset): looked up once per isolate, then remembered.
+pub(crate) fn is_bound(env: &Env, name: &str) -> bool {
+    if let Some(known) = BOUND.with(|b| b.borrow().iter().find(|(n, _)| n == name).map(|(_, k)| *k)) {
+        return known;
+    }
+    let known = binding::<wasm_bindgen::JsValue>(env, name).is_some();
+    BOUND.with(|b| b.borrow_mut().push((name.to_string(), known)));
+    known
 }
 
 /// The path of a request URL (without query or fragment), as

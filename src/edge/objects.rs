@@ -155,5 +155,5 @@ async fn exchange(env: &Env, binding: &str, name: &str, path: &str, body: String
 
 /// Whether `binding` is bound.
 pub fn bound(env: &Env, binding: &str) -> bool {
-    super::binding::<JsValue>(env, binding).is_some()
+    super::is_bound(env, binding)
 }

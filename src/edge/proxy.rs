@@ -40,7 +40,7 @@ use std::pin::pin;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, AbortSignal, Headers, ReadableStreamDefaultReader, RequestInit, ResponseInit};
+use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestInit, ResponseInit};
 use worker::Delay;
 
 /// The client's response, as the runtime's own object: handed back as it
@@ -93,14 +93,6 @@ async fn try_once(
     let stream = inbound.stream && inbound.operation == Operation::Chat;
     let timeout_ms = limits.timeout_ms.clamp(1, u32::MAX as u64) as u32;
     let first_byte_ms = limits.first_byte_ms;
-    let headers = Headers::new().map_err(internal_js)?;
-    for (name, value) in &call.headers {
-        headers.set(name, value).map_err(internal_js)?;
-    }
-    let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_headers(&headers);
-    init.set_body(&Uint8Array::from(call.body.as_slice()));
     let url = &call.url;
 
     // Set when a timer covers the whole answer (JSON), to tell a timeout from a cut.
@@ -116,7 +108,16 @@ async fn try_once(
     };
     // A stream's first chunk, when the stream was started in JavaScript.
     let mut started = None;
+    let mut content_type = None;
     let answer = if let Some(controller) = &controller {
+        let headers = Headers::new().map_err(internal_js)?;
+        for (name, value) in &call.headers {
+            headers.set(name, value).map_err(internal_js)?;
+        }
+        let init = RequestInit::new();
+        init.set_method("POST");
+        init.set_headers(&headers);
+        init.set_body(&Uint8Array::from(call.body.as_slice()));
         // Only the start of a stream is timed (headers, then the first
         // chunk); a timer over the body would cut long generations.
         init.set_signal(Some(&controller.signal()));
@@ -143,16 +144,15 @@ async fn try_once(
         }
         parts.get(1).dyn_into::<web_sys::Response>().map_err(internal_js)?
     } else {
-        let signal = AbortSignal::timeout_with_u32(timeout_ms);
-        init.set_signal(Some(&signal));
-        match send_whole(url, &init, stream_type(call)).await {
-            Ok((answer, body)) => {
-                deadline = Some(signal);
+        match send_whole(call, timeout_ms, stream_type(call)).await? {
+            Whole::Answer { answer, body, content_type: kind, timed_out } => {
+                deadline = Some(timed_out);
                 whole = body;
+                content_type = Some(kind);
                 answer
             }
-            Err(_) if signal.aborted() => return Ok(Sent::Failed(Transport::Timeout)),
-            Err(_) => return Ok(Sent::Failed(Transport::Connect)),
+            Whole::Failed { timed_out: true } => return Ok(Sent::Failed(Transport::Timeout)),
+            Whole::Failed { timed_out: false } => return Ok(Sent::Failed(Transport::Connect)),
         }
     };
 
@@ -160,7 +160,10 @@ async fn try_once(
     if !(200..300).contains(&status) {
         return Ok(upstream_error(call, &answer, status, whole).await);
     }
-    let content_type = answer.headers().get("content-type").ok().flatten();
+    let content_type = match content_type {
+        Some(known) => known.filter(|t| !t.is_empty()),
+        None => answer.headers().get("content-type").ok().flatten(),
+    };
     let is_event_stream = content_type.as_deref().is_some_and(|t| t.starts_with(stream_type(call)));
     if let Some((reader, first)) = started {
         return relayed(call, inbound, request_id, limits, status, reader, first, spend, stream_end);
@@ -204,9 +207,7 @@ async fn try_once(
     };
     let buffer = match read {
         Ok(buffer) => buffer,
-        Err(_) if deadline.as_ref().is_some_and(AbortSignal::aborted) => {
-            return Ok(Sent::Failed(Transport::Timeout))
-        }
+        Err(_) if deadline.is_some_and(|timed_out| timed_out) => return Ok(Sent::Failed(Transport::Timeout)),
         Err(_) => return Ok(Sent::Failed(Transport::Truncated)),
     };
     if call.translate {
@@ -238,11 +239,15 @@ async fn try_once(
         return Ok(success(status, response));
     }
     let bytes = Uint8Array::new(&buffer).to_vec();
-    if let Err(error) = upstream::check_json_body(&bytes) {
-        let transport = if error.fault == Fault::UpstreamIncomplete { Transport::Truncated } else { Transport::Malformed };
-        return Ok(Sent::Failed(transport));
-    }
+    // An answer whose usage could be read is whole JSON (read to its end):
+    // only one without is checked again.
     let stated = crate::usage::from_json(&bytes);
+    if stated.is_none() {
+        if let Err(error) = upstream::check_json_body(&bytes) {
+            let transport = if error.fault == Fault::UpstreamIncomplete { Transport::Truncated } else { Transport::Malformed };
+            return Ok(Sent::Failed(transport));
+        }
+    }
     if let Some(usage) = usage {
         usage.set(stated.map(|u| u.total()));
     }
@@ -390,35 +395,76 @@ fn stream_type(call: &Call) -> &'static str {
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
-export function send_whole(url, init, streamType) {
-  return fetch(url, init).then((answer) => {
-    if ((answer.headers.get('content-type') || '').startsWith(streamType)) return [answer];
-    return answer.arrayBuffer().then((body) => [answer, body, true], (error) => [answer, error, false]);
-  });
+export function send_whole(url, lines, body, timeoutMs, streamType) {
+  let signal;
+  try {
+    const headers = new Headers();
+    const parts = lines === '' ? [] : lines.split('\\n');
+    for (let i = 0; i + 1 < parts.length; i += 2) headers.set(parts[i], parts[i + 1]);
+    signal = AbortSignal.timeout(timeoutMs);
+    return fetch(url, { method: 'POST', headers, body: body.slice(), signal }).then((answer) => {
+      const type = answer.headers.get('content-type') || '';
+      if (type.startsWith(streamType)) return [answer, null, 0, type];
+      return answer.arrayBuffer().then(
+        (buffer) => [answer, buffer, 1, type],
+        (error) => [answer, error, signal.aborted ? 3 : 2, type],
+      );
+    }, (error) => [null, error, signal.aborted ? 3 : 2, '']);
+  } catch (error) {
+    return Promise.resolve([null, error, 4, '']);
+  }
 }")]
 extern "C" {
-    /// `fetch(url, init)` and, unless the answer is a stream of
-    /// `stream_type`, its whole body: `[answer]`, `[answer, buffer, true]`
-    /// or `[answer, error, false]`, in one promise (one wake of the isolate
-    /// instead of two).
+    /// One JSON try in one promise (one wake of the isolate): the request
+    /// built from `lines` (`name\nvalue\n…`) and `body`, `fetch`ed under
+    /// an `AbortSignal.timeout`, and, unless the answer is a stream of
+    /// `stream_type`, its whole body: `[answer, body or error, state,
+    /// content type]`, state 0 (a stream, body not read), 1 (read), 2
+    /// (failed), 3 (failed: timed out), 4 (the request could not be built).
     #[wasm_bindgen(js_name = send_whole)]
-    fn send_whole_js(url: &str, init: &RequestInit, stream_type: &str) -> js_sys::Promise;
+    fn send_whole_js(url: &str, lines: &str, body: &[u8], timeout_ms: u32, stream_type: &str) -> js_sys::Promise;
 }
 
-/// [`send_whole_js`] for Rust: the answer, and its body when it was read.
-async fn send_whole(
-    url: &str,
-    init: &RequestInit,
-    stream_type: &str,
-) -> Result<(web_sys::Response, Option<Result<ArrayBuffer, JsValue>>), JsValue> {
-    let parts: js_sys::Array = JsFuture::from(send_whole_js(url, init, stream_type)).await?.unchecked_into();
-    let answer: web_sys::Response = parts.get(0).dyn_into()?;
-    let body = match parts.length() {
-        1 => None,
-        _ if parts.get(2).is_truthy() => Some(parts.get(1).dyn_into::<ArrayBuffer>()),
+/// What [`send_whole`] got.
+enum Whole {
+    /// An answer: its body when it was read (not for a stream), its content
+    /// type (empty when none), and whether the try's timer ran out.
+    Answer { answer: web_sys::Response, body: Option<Result<ArrayBuffer, JsValue>>, content_type: Option<String>, timed_out: bool },
+    /// No answer (connection failed, or the timer ran out).
+    Failed { timed_out: bool },
+}
+
+/// [`send_whole_js`] for Rust.
+async fn send_whole(call: &Call, timeout_ms: u32, stream_type: &str) -> Result<Whole, GatewayError> {
+    let mut lines = String::with_capacity(256);
+    for (name, value) in &call.headers {
+        if name.contains('\n') || value.contains('\n') {
+            return Err(GatewayError::new(Fault::Internal, format!("Internal error: the header `{}` holds a line break.", name.replace('\n', " "))));
+        }
+        if !lines.is_empty() {
+            lines.push('\n');
+        }
+        lines.push_str(name);
+        lines.push('\n');
+        lines.push_str(value);
+    }
+    let parts: js_sys::Array = JsFuture::from(send_whole_js(&call.url, &lines, &call.body, timeout_ms, stream_type))
+        .await
+        .map_err(internal_js)?
+        .unchecked_into();
+    let state = parts.get(2).as_f64().unwrap_or(4.0) as u8;
+    let Ok(answer) = parts.get(0).dyn_into::<web_sys::Response>() else {
+        return match state {
+            4 => Err(internal_js(parts.get(1))),
+            _ => Ok(Whole::Failed { timed_out: state == 3 }),
+        };
+    };
+    let body = match state {
+        0 => None,
+        1 => Some(parts.get(1).dyn_into::<ArrayBuffer>()),
         _ => Some(Err(parts.get(1))),
     };
-    Ok((answer, body))
+    Ok(Whole::Answer { answer, body, content_type: parts.get(3).as_string(), timed_out: state == 3 })
 }
 
 /// The whole body as one buffer, in one promise.

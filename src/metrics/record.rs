@@ -152,6 +152,10 @@ impl Record {
 
 /// A label value: control characters replaced, at most [`MAX_LABEL`] characters.
 pub fn label(text: &str) -> String {
+    // The common case: short and printable ASCII, kept as it is.
+    if text.len() <= MAX_LABEL && text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return text.to_string();
+    }
     text.chars().take(MAX_LABEL).map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
