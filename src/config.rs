@@ -45,6 +45,9 @@ pub mod var {
     pub const BREAKER_CACHE_MS: &str = "BREAKER_CACHE_MS";
     /// Milliseconds one Durable Object call may take before it is given up.
     pub const OBJECT_TIMEOUT_MS: &str = "OBJECT_TIMEOUT_MS";
+    /// Which requests get a structured log line: `all` (the default),
+    /// `errors` (those answered with an error or refused), `off`.
+    pub const REQUEST_LOG: &str = "REQUEST_LOG";
     /// Tests only: `1` lets requests move the objects' clock forward with
     /// the `x-switchyard-test-clock-ms` header. Never set in production.
     pub const TEST_CLOCK: &str = "SWITCHYARD_TEST_CLOCK";
@@ -62,7 +65,40 @@ pub struct Settings {
     pub admin_keys: Vec<String>,
     pub breaker_cache_ms: u64,
     pub object_timeout_ms: u64,
+    pub request_log: RequestLog,
     pub test_clock: bool,
+}
+
+/// Which requests get a structured log line ([`var::REQUEST_LOG`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequestLog {
+    /// Every request (the default).
+    #[default]
+    All,
+    /// Requests answered with an error status (4xx, 5xx), refusals included.
+    Errors,
+    /// None (the metrics still count every request).
+    Off,
+}
+
+impl RequestLog {
+    pub fn parse(text: &str) -> Option<RequestLog> {
+        match text {
+            "all" => Some(RequestLog::All),
+            "errors" => Some(RequestLog::Errors),
+            "off" => Some(RequestLog::Off),
+            _ => None,
+        }
+    }
+
+    /// Whether a request answered with `status` gets its line.
+    pub fn logs(self, status: u16) -> bool {
+        match self {
+            RequestLog::All => true,
+            RequestLog::Errors => status >= 400,
+            RequestLog::Off => false,
+        }
+    }
 }
 
 impl Settings {
@@ -130,6 +166,13 @@ impl Settings {
             }
         }
         let test_clock = get(var::TEST_CLOCK).is_some_and(|v| v == "1");
+        let request_log = match get(var::REQUEST_LOG) {
+            None => RequestLog::default(),
+            Some(text) => RequestLog::parse(&text).unwrap_or_else(|| {
+                problems.push(format!("{} must be `all`, `errors` or `off` (got `{text}`)", var::REQUEST_LOG));
+                RequestLog::default()
+            }),
+        };
 
         if problems.is_empty() {
             Ok(Settings {
@@ -141,6 +184,7 @@ impl Settings {
                 admin_keys,
                 breaker_cache_ms,
                 object_timeout_ms,
+                request_log,
                 test_clock,
             })
         } else {
@@ -172,6 +216,18 @@ mod tests {
         assert_eq!(s.upstream_timeout_ms, DEFAULT_UPSTREAM_TIMEOUT_MS);
         assert_eq!(s.plan_refresh_ms, DEFAULT_PLAN_REFRESH_MS);
         assert_eq!(s.gateway_keys.len(), 1);
+        assert_eq!(s.request_log, RequestLog::All);
+    }
+
+    #[test]
+    fn request_log_levels() {
+        let keys = hash_key("k");
+        for (text, level) in [("all", RequestLog::All), ("errors", RequestLog::Errors), ("off", RequestLog::Off)] {
+            assert_eq!(settings(&[(var::GATEWAY_KEYS, &keys), (var::REQUEST_LOG, text)]).unwrap().request_log, level);
+        }
+        let problems = settings(&[(var::GATEWAY_KEYS, &keys), (var::REQUEST_LOG, "some")]).unwrap_err();
+        assert!(problems[0].contains("REQUEST_LOG"), "{problems:?}");
+        assert!(RequestLog::All.logs(200) && RequestLog::Errors.logs(429) && !RequestLog::Errors.logs(200) && !RequestLog::Off.logs(500));
     }
 
     #[test]

@@ -108,6 +108,7 @@ mod tests {
             admin_keys: vec![],
             breaker_cache_ms: 0,
             object_timeout_ms: 1000,
+            request_log: Default::default(),
             test_clock: false,
         }
     }

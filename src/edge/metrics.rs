@@ -20,7 +20,7 @@
 
 use super::{objects, spend};
 use crate::budget::{self, ledger::Message};
-use crate::config::Settings;
+use crate::config::{RequestLog, Settings};
 use crate::engine::trail::Attempt;
 use crate::error::{Fault, GatewayError};
 use crate::metrics::counters::{Counters, OTHER};
@@ -105,9 +105,10 @@ pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, s
 
 /// The request is answered: its log line is written and it is counted
 /// (`timeout_ms`: when it counts; `None` for requests that are not
-/// counted). A relayed stream's record waits for the stream's end (through
-/// `ctx.wait_until`), which completes it with the real usage and cost.
-pub fn finish(env: &Env, ctx: &Context, mut r: Record, timeout_ms: Option<u64>) {
+/// counted; `log`: whether it gets its line). A relayed stream's record
+/// waits for the stream's end (through `ctx.wait_until`), which completes
+/// it with the real usage and cost.
+pub fn finish(env: &Env, ctx: &Context, mut r: Record, timeout_ms: Option<u64>, log: RequestLog) {
     let end = if r.stream {
         let (sender, receiver) = oneshot::channel();
         match PENDING.with(|p| p.borrow_mut().answered(&r.request_id, sender)) {
@@ -115,7 +116,7 @@ pub fn finish(env: &Env, ctx: &Context, mut r: Record, timeout_ms: Option<u64>) 
             None => {
                 let env = env.clone();
                 return ctx.wait_until(async move {
-                    write_line(&mut r, receiver.await.ok());
+                    write_line(&mut r, receiver.await.ok(), log);
                     if let Some(timeout_ms) = timeout_ms {
                         if let Some(delay_ms) = count(&env, &r) {
                             flush_after(delay_ms, env, timeout_ms).await;
@@ -127,19 +128,21 @@ pub fn finish(env: &Env, ctx: &Context, mut r: Record, timeout_ms: Option<u64>) 
     } else {
         None
     };
-    write_line(&mut r, end);
+    write_line(&mut r, end, log);
     let Some(timeout_ms) = timeout_ms else { return };
     if let Some(delay_ms) = count(env, &r) {
         ctx.wait_until(flush_after(delay_ms, env.clone(), timeout_ms));
     }
 }
 
-/// Writes the log line of `r`, a stream's completed by its `end` first.
-fn write_line(r: &mut Record, end: Option<End>) {
+/// Writes the log line of `r` (when `log` says so), a stream's completed by its `end` first.
+fn write_line(r: &mut Record, end: Option<End>, log: RequestLog) {
     if let Some(end) = &end {
         end.complete(r);
     }
-    worker::console_log!("{}", log::line(r, end.as_ref().map(|e| e.how.as_str())));
+    if log.logs(r.status) {
+        web_sys::console::log_1(&log::line(r, end.as_ref().map(|e| e.how.as_str())).into());
+    }
 }
 
 /// A relayed stream ended (`how`: `ok`, `client_gone` or the error's

@@ -32,7 +32,7 @@ mod spend;
 mod status;
 
 use crate::call::{Inbound, Operation};
-use crate::config::Settings;
+use crate::config::{RequestLog, Settings};
 use crate::dialect::Dialect;
 use crate::endpoint::Endpoint;
 use crate::error::{Fault, GatewayError};
@@ -88,8 +88,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::
     // A streamed body cannot be re-created, so headers are added in place.
     let _ = response.headers().set("x-request-id", &request_id);
     let record = metrics::observe(&response, seen, &request_id, started_ms);
-    let timeout_ms = SETTINGS.with(|c| c.get().and_then(|s| s.as_ref().ok().map(|s| s.object_timeout_ms)));
-    metrics::finish(&env, &ctx, record, timeout_ms.filter(|_| counted));
+    let loaded = SETTINGS.with(|c| c.get().and_then(|s| s.as_ref().ok().map(|s| (s.object_timeout_ms, s.request_log))));
+    let log = loaded.map_or(RequestLog::All, |(_, log)| log);
+    metrics::finish(&env, &ctx, record, loaded.map(|(timeout_ms, _)| timeout_ms).filter(|_| counted), log);
     Ok(response)
 }
 

@@ -345,6 +345,38 @@ test("the dashboard signs in, shows live numbers after traffic, and is screensho
   }
 });
 
+test("REQUEST_LOG=errors: a line for each error answer, none for a success; the metrics count both", async () => {
+  const quiet = await startGateway({
+    bindings: { GATEWAY_KEYS: `app:${hashKey(APP_KEY)},ops:${hashKey(OPS_KEY)}`, ADMIN_KEYS: "ops", OK_URL: `${mock.url}/d/${id}/quiet/v1`, REQUEST_LOG: "errors", ...SECRETS },
+    routes: compileRoutes(`provider ok { kind openai-compatible  base env OK_URL  keys [secret OK_KEY] }\nroute main { when model == "mock-small"  try ok:{model} }`),
+    captureLog: true,
+  });
+  try {
+    const send = async (model) => {
+      const res = await quiet.fetch(CHAT, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...auth(APP_KEY) },
+        body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }),
+      });
+      await res.text();
+      return { status: res.status, id: res.headers.get("x-request-id") };
+    };
+    const ok = await send("mock-small");
+    const missing = await send("no-such-model");
+    assert.deepEqual([ok.status, missing.status], [200, 404]);
+    // Lines are written in order: once the error's is out, the success's would be too.
+    const lines = await until("the error's log line", () => {
+      const found = quiet.log().split("\n").map((l) => l.slice(l.indexOf("{"))).filter((l) => l.startsWith('{"event":"request"')).map((l) => JSON.parse(l));
+      return found.some((l) => l.request_id === missing.id) ? found : null;
+    });
+    assert.deepEqual(lines.map((l) => [l.request_id, l.status]), [[missing.id, 404]]);
+    const res = await quiet.fetch("/v1/switchyard/metrics", { headers: auth(OPS_KEY) });
+    assert.equal(JSON.parse(await res.text()).totals.requests, 2);
+  } finally {
+    await quiet.stop();
+  }
+});
+
 test("two isolates' batches add up in the one object, none counted twice", async () => {
   const two = await startGateway({
     bindings: { GATEWAY_KEYS: `app:${hashKey(APP_KEY)},ops:${hashKey(OPS_KEY)}`, ADMIN_KEYS: "ops", OK_URL: `${mock.url}/d/${id}/two/v1`, ...SECRETS },
