@@ -2,7 +2,7 @@
 // iterating on per-request cost (not part of make bench):
 //   node bench/ab.mjs DIR... (each DIR holds a built index.js + index_bg.wasm)
 // Env: AB_ROUTES=plain|limits|fallback, AB_STREAM=1, AB_CONC (default 1),
-// AB_SECONDS (default 3), AB_ROUNDS (default 3).
+// AB_SECONDS (default 3), AB_ROUNDS (default 3), REQUEST_LOG (the gateway's, default all).
 // Prints the median req/s and workerd CPU µs per request of each system.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -38,7 +38,7 @@ for (const dir of dirs) {
       scriptPath: join(dir, "index.js"),
       objects: true,
       port: 0,
-      bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.AB_CACHE ?? "1000" },
+      bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.AB_CACHE ?? "1000", REQUEST_LOG: process.env.REQUEST_LOG ?? "all" },
       ...(plan ? { routes: plan } : {}),
     }),
   });

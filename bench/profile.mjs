@@ -35,7 +35,7 @@ const mf = new Miniflare({
       compatibilityDate: COMPATIBILITY_DATE,
       bindings: passthrough
         ? { UPSTREAM_URL: mock.url }
-        : { UPSTREAM_BASE_URL: `${mock.url}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.CACHE ?? "1000" },
+        : { UPSTREAM_BASE_URL: `${mock.url}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.CACHE ?? "1000", REQUEST_LOG: process.env.REQUEST_LOG ?? "all" },
       kvNamespaces: routes ? ["ROUTES"] : [],
       ...(passthrough
         ? {}

@@ -21,6 +21,7 @@ pub mod engine;
 pub mod error;
 pub mod gate;
 pub mod keyed;
+pub mod json_out;
 pub mod keys;
 pub mod limits;
 pub mod metrics;

@@ -56,10 +56,11 @@ pub struct Observed {
     pub trail: Vec<Attempt>,
 }
 
-/// The record of a finished request.
-pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, started_ms: u64) -> Record {
+/// The record of a finished request, whose response is given the header `set` first.
+pub fn observe(response: &web_sys::Response, set: (&str, &str), seen: Observed, request_id: &str, started_ms: u64) -> Record {
     let (_, [cache, route, target, attempts, tokens_in, tokens_out, cost, content_type]) = super::read_headers(
         &response.headers(),
+        &[set],
         [
             header::CACHE,
             header::ROUTE,
@@ -97,7 +98,7 @@ pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, s
         tokens_out: record::count(tokens_out.as_deref()),
         cost_nano: record::nano_usd(cost.as_deref()),
         cache,
-        trail: serde_json::to_string(&seen.trail).unwrap_or_else(|_| "[]".into()),
+        trail: crate::engine::trail::to_json(&seen.trail),
         tries: seen.trail.iter().map(record::Try::of).collect(),
         stream,
     }

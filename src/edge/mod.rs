@@ -85,9 +85,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::
             error_response(&error, dialect).into()
         }
     };
-    // A streamed body cannot be re-created, so headers are added in place.
-    let _ = response.headers().set("x-request-id", &request_id);
-    let record = metrics::observe(&response, seen, &request_id, started_ms);
+    // A streamed body cannot be re-created, so headers are added in place
+    // (`x-request-id`, by the same call that reads what the metrics need).
+    let record = metrics::observe(&response, ("x-request-id", &request_id), seen, &request_id, started_ms);
     let loaded = SETTINGS.with(|c| c.get().and_then(|s| s.as_ref().ok().map(|s| (s.object_timeout_ms, s.request_log))));
     let log = loaded.map_or(RequestLog::All, |(_, log)| log);
     metrics::finish(&env, &ctx, record, loaded.map(|(timeout_ms, _)| timeout_ms).filter(|_| counted), log);
@@ -106,7 +106,7 @@ async fn handle(
     let settings = settings(env)?;
     let headers = req.headers();
     let (header_bytes, [authorization, x_api_key, content_length]) =
-        read_headers(&headers, ["authorization", "x-api-key", "content-length"], true);
+        read_headers(&headers, &[], ["authorization", "x-api-key", "content-length"], true);
     let method = req.method();
     let head = Head {
         method: &method,
@@ -415,7 +415,8 @@ export function set_lines(headers, lines) {
     try { headers.set(parts[i], parts[i + 1]); } catch {}
   }
 }
-export function get_lines(headers, names, withBytes) {
+export function get_lines(headers, set, names, withBytes) {
+  if (set !== '') set_lines(headers, set);
   let out = '';
   if (withBytes) {
     let n = 0;
@@ -438,18 +439,27 @@ extern "C" {
     /// Sets the headers of `lines` (`name\nvalue\n…`) in one call; an
     /// empty value, or one the runtime refuses, is left out.
     fn set_lines(headers: &web_sys::Headers, lines: &str);
-    /// The values of the headers named in `names` (`\n`-separated), `\0`
+    /// After setting the headers of `set` (as [`set_lines`]), the values
+    /// of the headers named in `names` (`\n`-separated), `\0`
     /// for an absent one, `\n`-separated, in one call; with `with_bytes`,
     /// first the sum of the lengths of all header names and values as
     /// UTF-8 bytes (iterating `Headers` from Rust costs several calls per
     /// header).
-    fn get_lines(headers: &web_sys::Headers, names: &str, with_bytes: bool) -> String;
+    fn get_lines(headers: &web_sys::Headers, set: &str, names: &str, with_bytes: bool) -> String;
 }
 
 /// Sets `pairs` on `headers` in one call into the runtime (a header value
 /// never holds a newline; a pair that would is set on its own, and
 /// refused there). An empty value is left out.
 pub(crate) fn set_headers(headers: &web_sys::Headers, pairs: &[(&str, &str)]) {
+    let lines = header_lines(headers, pairs);
+    if !lines.is_empty() {
+        set_lines(headers, &lines);
+    }
+}
+
+/// `pairs` as `name\nvalue\n…` lines; a pair with a newline is set on its own.
+fn header_lines(headers: &web_sys::Headers, pairs: &[(&str, &str)]) -> String {
     let mut lines = String::with_capacity(256);
     for (name, value) in pairs {
         if name.contains('\n') || value.contains('\n') {
@@ -463,20 +473,19 @@ pub(crate) fn set_headers(headers: &web_sys::Headers, pairs: &[(&str, &str)]) {
         lines.push('\n');
         lines.push_str(value);
     }
-    if !lines.is_empty() {
-        set_lines(headers, &lines);
-    }
+    lines
 }
 
 /// The values of the headers `names` (at most `N`), in one call into the
-/// runtime; with `with_bytes`, also the size of all the headers (names and
-/// values, UTF-8 bytes).
+/// runtime, after `set` is set; with `with_bytes`, also the size of all
+/// the headers (names and values, UTF-8 bytes).
 pub(crate) fn read_headers<const N: usize>(
     headers: &web_sys::Headers,
+    set: &[(&str, &str)],
     names: [&str; N],
     with_bytes: bool,
 ) -> (usize, [Option<String>; N]) {
-    let text = get_lines(headers, &names.join("\n"), with_bytes);
+    let text = get_lines(headers, &header_lines(headers, set), &names.join("\n"), with_bytes);
     let mut parts = text.split('\n');
     let bytes = if with_bytes { parts.next().and_then(|n| n.parse().ok()).unwrap_or(usize::MAX) } else { 0 };
     let values = std::array::from_fn(|_| parts.next().filter(|v| *v != "\0").map(str::to_string));
@@ -570,9 +579,20 @@ pub(crate) fn binding<T: wasm_bindgen::JsCast>(env: &Env, name: &str) -> Option<
         .map(wasm_bindgen::JsCast::unchecked_into)
 }
 
-/// A var or secret of `env` as text.
+thread_local! {
+    // Vars and secrets read so far (fixed for a deployment's lifetime).
+    static TEXTS: std::cell::RefCell<Vec<(String, Option<Rc<str>>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A var or secret of `env` as text: read once per isolate, then
+/// remembered (at most a few dozen names: the plan's and the settings').
 pub(crate) fn text_binding(env: &Env, name: &str) -> Option<String> {
-    binding::<wasm_bindgen::JsValue>(env, name).and_then(|v| v.as_string())
+    if let Some(known) = TEXTS.with(|t| t.borrow().iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())) {
+        return known.map(|v| v.to_string());
+    }
+    let value: Option<Rc<str>> = binding::<wasm_bindgen::JsValue>(env, name).and_then(|v| v.as_string()).map(Into::into);
+    TEXTS.with(|t| t.borrow_mut().push((name.to_string(), value.clone())));
+    value.map(|v| v.to_string())
 }
 
 /// The runtime's clock, in ms since the epoch (`Date.now()`, no `Date` object).

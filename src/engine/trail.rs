@@ -101,11 +101,69 @@ fn model_of(step: &Step) -> String {
     }
 }
 
+/// The trail as a JSON array, as its `Serialize` writes it (written by
+/// hand: it goes into every request's log line).
+pub fn to_json(trail: &[Attempt]) -> String {
+    use crate::json_out::{key, number, quote};
+    let mut out = String::with_capacity(8 + trail.len() * 128);
+    out.push('[');
+    for (i, a) in trail.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('{');
+        key(&mut out, "provider", true);
+        quote(&mut out, &a.provider);
+        key(&mut out, "model", false);
+        quote(&mut out, &a.model);
+        key(&mut out, "key", false);
+        number(&mut out, a.key.map(|k| k as u64));
+        key(&mut out, "outcome", false);
+        quote(&mut out, &a.outcome);
+        key(&mut out, "status", false);
+        number(&mut out, a.status.map(u64::from));
+        key(&mut out, "duration_ms", false);
+        number(&mut out, Some(a.duration_ms));
+        key(&mut out, "waited_ms", false);
+        number(&mut out, Some(a.waited_ms));
+        if let Some(reason) = a.reason {
+            key(&mut out, "reason", false);
+            quote(&mut out, reason);
+        }
+        out.push('}');
+    }
+    out.push(']');
+    out
+}
+
 /// `1500` → `1.5s`.
 pub fn show_ms(ms: u64) -> String {
     if ms >= 1000 {
         format!("{}s", crate::limits::headers::seconds(ms))
     } else {
         format!("{ms}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hand_written_json_is_serdes() {
+        let sent = Attempt {
+            provider: "open\"ai".into(),
+            model: "gpt-4o\n".into(),
+            key: Some(2),
+            outcome: "429".into(),
+            status: Some(429),
+            duration_ms: 12,
+            waited_ms: 500,
+            reason: None,
+        };
+        let skipped = Attempt { key: None, status: None, outcome: "skipped".into(), reason: Some("breaker_open"), ..sent.clone() };
+        for trail in [vec![], vec![sent.clone()], vec![sent, skipped]] {
+            assert_eq!(to_json(&trail), serde_json::to_string(&trail).unwrap());
+        }
     }
 }

@@ -11,38 +11,57 @@
 //! the record is counted and its line written.
 
 use super::record::{usd, Record};
+use crate::json_out::{key as json_key, number, quote};
+
+/// `,"name":`.
+fn key(out: &mut String, name: &str) {
+    json_key(out, name, false);
+}
 
 /// Lines (or ends) held at most; beyond, the oldest line is written without its end.
 pub const MAX_PENDING: usize = 256;
 
-fn opt(n: Option<u64>) -> String {
-    n.map_or("null".into(), |n| n.to_string())
-}
-
 /// The log line of `r`; `end` is how its stream ended (`ok` or an error kind).
 pub fn line(r: &Record, end: Option<&str>) -> String {
-    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    let mut out = format!(
-        "{{\"event\":\"request\",\"request_id\":{},\"route\":{},\"key\":{},\"status\":{},\"outcome\":\"{}\",\"error\":{},\"target\":{},\"attempts\":{},\"chain\":{},\"latency_ms\":{},\"cache\":{},\"stream\":{},\"tokens_in\":{},\"tokens_out\":{},\"cost_usd\":{}",
-        q(&r.request_id),
-        q(&r.route),
-        q(&r.key),
-        r.status,
-        r.outcome().as_str(),
-        q(&r.error),
-        q(&r.target),
-        r.attempts,
-        if r.trail.starts_with('[') { r.trail.as_str() } else { "[]" },
-        r.latency_ms,
-        r.cache.as_deref().map_or("null".into(), q),
-        r.stream,
-        opt(r.tokens_in),
-        opt(r.tokens_out),
-        r.cost_nano.map_or("null".into(), usd),
-    );
+    let mut out = String::with_capacity(320 + r.trail.len());
+    out.push_str("{\"event\":\"request\"");
+    for (name, text) in [("request_id", &r.request_id), ("route", &r.route), ("key", &r.key)] {
+        key(&mut out, name);
+        quote(&mut out, text);
+    }
+    key(&mut out, "status");
+    number(&mut out, Some(u64::from(r.status)));
+    key(&mut out, "outcome");
+    quote(&mut out, r.outcome().as_str());
+    for (name, text) in [("error", &r.error), ("target", &r.target)] {
+        key(&mut out, name);
+        quote(&mut out, text);
+    }
+    key(&mut out, "attempts");
+    number(&mut out, Some(u64::from(r.attempts)));
+    key(&mut out, "chain");
+    out.push_str(if r.trail.starts_with('[') { r.trail.as_str() } else { "[]" });
+    key(&mut out, "latency_ms");
+    number(&mut out, Some(r.latency_ms));
+    key(&mut out, "cache");
+    match &r.cache {
+        Some(cache) => quote(&mut out, cache),
+        None => out.push_str("null"),
+    }
+    key(&mut out, "stream");
+    out.push_str(if r.stream { "true" } else { "false" });
+    key(&mut out, "tokens_in");
+    number(&mut out, r.tokens_in);
+    key(&mut out, "tokens_out");
+    number(&mut out, r.tokens_out);
+    key(&mut out, "cost_usd");
+    match r.cost_nano {
+        Some(nano) => out.push_str(&usd(nano)),
+        None => out.push_str("null"),
+    }
     if let Some(end) = end {
-        out.push_str(",\"stream_end\":");
-        out.push_str(&q(end));
+        key(&mut out, "stream_end");
+        quote(&mut out, end);
     }
     out.push('}');
     out
