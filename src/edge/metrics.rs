@@ -54,13 +54,18 @@ pub struct Observed {
     pub error: Option<&'static str>,
     /// The engine's attempt trail.
     pub trail: Vec<Attempt>,
+    /// Headers the response still needs (set by [`observe`]).
+    pub set: Vec<(&'static str, String)>,
 }
 
-/// The record of a finished request, whose response is given the header `set` first.
-pub fn observe(response: &web_sys::Response, set: (&str, &str), seen: Observed, request_id: &str, started_ms: u64) -> Record {
+/// The record of a finished request, whose response is given its
+/// `x-request-id` and the headers `seen.set` first (one call into the runtime).
+pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, started_ms: u64) -> Record {
+    let mut set: Vec<(&str, &str)> = seen.set.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    set.push(("x-request-id", request_id));
     let (_, [cache, route, target, attempts, tokens_in, tokens_out, cost, content_type]) = super::read_headers(
         &response.headers(),
-        &[set],
+        &set,
         [
             header::CACHE,
             header::ROUTE,

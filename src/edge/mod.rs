@@ -87,7 +87,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::
     };
     // A streamed body cannot be re-created, so headers are added in place
     // (`x-request-id`, by the same call that reads what the metrics need).
-    let record = metrics::observe(&response, ("x-request-id", &request_id), seen, &request_id, started_ms);
+    let record = metrics::observe(&response, seen, &request_id, started_ms);
     let loaded = SETTINGS.with(|c| c.get().and_then(|s| s.as_ref().ok().map(|s| (s.object_timeout_ms, s.request_log))));
     let log = loaded.map_or(RequestLog::All, |(_, log)| log);
     metrics::finish(&env, &ctx, record, loaded.map(|(timeout_ms, _)| timeout_ms).filter(|_| counted), log);
@@ -300,13 +300,10 @@ async fn route_and_run(
     edge.guard.finish();
     let outcome = cached.settle(ctx, outcome).await;
     let (response, routed) = answer(&route.name, inbound, outcome, request_id, seen);
-    let (limits, usage) = (edge.guard.headers(), spend.headers());
-    let pairs: Vec<(&str, &str)> = routed
-        .iter()
-        .map(|(n, v)| (*n, v.as_str()))
-        .chain(limits.iter().chain(&usage).map(|(n, v)| (*n, v.as_str())))
-        .collect();
-    set_headers(&response.headers(), &pairs);
+    // Set with `x-request-id` and read back for the metrics, in one call (`metrics::observe`).
+    seen.set.extend(routed);
+    seen.set.extend(edge.guard.headers());
+    seen.set.extend(spend.headers());
     spend.settle(env, ctx, settings, offset);
     cached.mark(&response);
     Ok(response)

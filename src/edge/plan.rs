@@ -48,7 +48,7 @@ fn embedded() -> Result<Rc<Router>, GatewayError> {
 /// The router for this request.
 pub async fn current(env: &Env, refresh_ms: u64) -> Result<Rc<Router>, GatewayError> {
     let embedded = embedded()?;
-    if super::binding::<wasm_bindgen::JsValue>(env, ROUTES_BINDING).is_none() {
+    if !super::is_bound(env, ROUTES_BINDING) {
         return Ok(embedded);
     }
     let now = super::now_ms();
