@@ -4,7 +4,8 @@
 // Env: AB_ROUTES=plain|limits|fallback, AB_STREAM=1, AB_CONC (default 1),
 // AB_SECONDS (default 3), AB_ROUNDS (default 3).
 // Prints the median req/s and workerd CPU µs per request of each system.
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
 import { FALLBACK_ROUTES, LIMITS_ROUTES, cpuMicros as cpu, workerdChildren as workerd } from "./common.mjs";
@@ -18,9 +19,16 @@ const CONC = process.env.AB_CONC ?? "1";
 const STREAM = process.env.AB_STREAM === "1";
 const ROUTES = { plain: undefined, limits: LIMITS_ROUTES, fallback: FALLBACK_ROUTES }[process.env.AB_ROUTES ?? "plain"];
 
+// The Workers' log lines are read and dropped: oha runs asynchronously so
+// Node keeps reading them (a blocked pipe would stall workerd on its
+// 64 KiB of buffered log lines, a few hundred requests).
+const drain = (stdout, stderr) => {
+  for (const stream of [stdout, stderr]) stream.resume();
+};
+
 async function start(options) {
   const before = new Set(workerd());
-  const gw = await startGateway(options);
+  const gw = await startGateway({ handleRuntimeStdio: drain, ...options });
   return { ...gw, pid: workerd().find((p) => !before.has(p)) };
 }
 
@@ -43,19 +51,20 @@ for (const dir of dirs) {
   });
 }
 const body = JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "Say hello to the benchmark in a few words." }], ...(STREAM ? { stream: true } : {}) });
-const run = (s, seconds) => {
+const oha = promisify(execFile);
+const run = async (s, seconds) => {
   const before = cpu(s.gw.pid);
-  const r = JSON.parse(execFileSync(OHA, ["-z", `${seconds}s`, "-c", CONC, "--no-tui", "--output-format", "json", "-m", "POST",
-    "-H", "content-type: application/json", ...(s.auth ? ["-H", `authorization: Bearer ${KEY}`] : []), "-d", body, `${s.gw.url}/v1/chat/completions`], { encoding: "utf8" }));
+  const r = JSON.parse((await oha(OHA, ["-z", `${seconds}s`, "-c", CONC, "--no-tui", "--output-format", "json", "-m", "POST",
+    "-H", "content-type: application/json", ...(s.auth ? ["-H", `authorization: Bearer ${KEY}`] : []), "-d", body, `${s.gw.url}/v1/chat/completions`], { encoding: "utf8", maxBuffer: 1 << 26 })).stdout);
   const n = Object.values(r.statusCodeDistribution ?? {}).reduce((a, b) => a + b, 0);
   if ((r.statusCodeDistribution?.["200"] ?? 0) !== n) throw new Error(`${s.name}: ${JSON.stringify(r.statusCodeDistribution)}`);
   return { rps: r.summary.requestsPerSec, cpu: (cpu(s.gw.pid) - before) / Math.max(1, n) };
 };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 try {
-  for (const s of systems) run(s, 1);
+  for (const s of systems) await run(s, 1);
   const samples = new Map(systems.map((s) => [s.name, []]));
-  for (let round = 0; round < ROUNDS; round++) for (const s of systems) samples.get(s.name).push(run(s, SECONDS));
+  for (let round = 0; round < ROUNDS; round++) for (const s of systems) samples.get(s.name).push(await run(s, SECONDS));
   const floor = median(samples.get("passthrough").map((r) => r.rps));
   console.log(`${process.env.AB_ROUTES ?? "plain"} ${STREAM ? "stream" : "json"} c${CONC}, ${ROUNDS} × ${SECONDS} s`);
   for (const s of systems) {

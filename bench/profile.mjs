@@ -6,7 +6,8 @@
 // Uses V8's sampling profiler through workerd's inspector (Miniflare
 // `inspectorPort`); C++ work the runtime does outside JavaScript and wasm
 // (sockets, HTTP parsing) shows only as `(program)` or not at all.
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import WebSocket from "ws";
@@ -22,6 +23,8 @@ const routes = { limits: LIMITS_ROUTES, fallback: FALLBACK_ROUTES }[which];
 const inspectorPort = 9300 + Math.floor(Math.random() * 500);
 const mf = new Miniflare({
   inspectorPort,
+  // The Workers' log lines are read and dropped (not printed).
+  handleRuntimeStdio: (stdout, stderr) => [stdout, stderr].forEach((s) => s.resume()),
   host: "127.0.0.1",
   port: 0,
   workers: [
@@ -52,14 +55,17 @@ const url = (await mf.ready).href.replace(/\/$/, "");
 if (routes) await (await mf.getKVNamespace("ROUTES")).put("plan", compileRoutes(routes));
 
 const body = JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "Say hello to the benchmark in a few words." }], ...(kind === "stream" ? { stream: true } : {}) });
-const run = (s) =>
+// oha runs asynchronously so Node keeps draining workerd's output (the log
+// lines): a full pipe would stall workerd after a few hundred requests.
+const oha = promisify(execFile);
+const run = async (s) =>
   JSON.parse(
-    execFileSync(OHA, ["-z", `${s}s`, "-c", conc, "--no-tui", "--output-format", "json", "-m", "POST", "-H", "content-type: application/json",
-      "-H", `authorization: Bearer ${KEY}`, "-d", body, `${url}/v1/chat/completions`], { encoding: "utf8" }),
+    (await oha(OHA, ["-z", `${s}s`, "-c", conc, "--no-tui", "--output-format", "json", "-m", "POST", "-H", "content-type: application/json",
+      "-H", `authorization: Bearer ${KEY}`, "-d", body, `${url}/v1/chat/completions`], { encoding: "utf8", maxBuffer: 1 << 26 })).stdout,
   );
 
 try {
-  run(1);
+  await run(1);
   const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json();
   const target = targets.find((t) => t.title?.includes("gateway") || t.id?.includes("gateway")) ?? targets[0];
   const ws = new WebSocket(target.webSocketDebuggerUrl);
@@ -74,7 +80,7 @@ try {
   await send("Profiler.enable");
   await send("Profiler.setSamplingInterval", { interval: Number(process.env.INTERVAL_US ?? 50) });
   await send("Profiler.start");
-  const r = run(Number(secs));
+  const r = await run(Number(secs));
   const { result } = await send("Profiler.stop");
   ws.close();
   const requests = Object.values(r.statusCodeDistribution ?? {}).reduce((a, b) => a + b, 0);
