@@ -2,7 +2,8 @@
 // iterating on per-request cost (not part of make bench):
 //   node bench/ab.mjs DIR... (each DIR holds a built index.js + index_bg.wasm)
 // Env: AB_ROUTES=plain|limits|fallback, AB_STREAM=1, AB_CONC (default 1),
-// AB_SECONDS (default 3), AB_ROUNDS (default 3).
+// AB_SECONDS (default 3), AB_ROUNDS (default 3), AB_DIRECTIVES (mock
+// directives for every system's upstream, e.g. `chunks=16`: a longer stream).
 // Prints the median req/s and workerd CPU µs per request of each system.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -33,9 +34,11 @@ async function start(options) {
 }
 
 const mock = await startMock();
+// The mock's directives go first in the upstream path (tests/mock-provider).
+const upstream = process.env.AB_DIRECTIVES ? `${mock.url}/${process.env.AB_DIRECTIVES}` : mock.url;
 const plan = ROUTES && compileRoutes(ROUTES);
 const systems = [
-  { name: "passthrough", gw: await start({ scriptPath: join(ROOT, "bench", "passthrough", "build", "index.js"), port: 0, bindings: { UPSTREAM_URL: mock.url } }) },
+  { name: "passthrough", gw: await start({ scriptPath: join(ROOT, "bench", "passthrough", "build", "index.js"), port: 0, bindings: { UPSTREAM_URL: upstream } }) },
 ];
 for (const dir of dirs) {
   systems.push({
@@ -45,7 +48,7 @@ for (const dir of dirs) {
       scriptPath: join(dir, "index.js"),
       objects: true,
       port: 0,
-      bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.AB_CACHE ?? "1000" },
+      bindings: { UPSTREAM_BASE_URL: `${upstream}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.AB_CACHE ?? "1000" },
       ...(plan ? { routes: plan } : {}),
     }),
   });

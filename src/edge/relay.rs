@@ -48,10 +48,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    ReadableStream, ReadableStreamDefaultReader, ReadableStreamReadResult, TransformStream,
-    WritableStreamDefaultWriter,
-};
+use web_sys::{ReadableStreamDefaultReader, ReadableStreamReadResult, Response, WritableStreamDefaultWriter};
 
 /// The first chunk of a stream, read before the client is answered (so a
 /// stream that fails before its first byte can still be retried).
@@ -76,16 +73,6 @@ pub async fn first(reader: &ReadableStreamDefaultReader) -> First {
             }
         }
     }
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// workerd's native pass-through byte stream.
-    #[wasm_bindgen(extends = TransformStream)]
-    type IdentityTransformStream;
-
-    #[wasm_bindgen(constructor, catch)]
-    fn new() -> Result<IdentityTransformStream, JsValue>;
 }
 
 /// How a relay ended.
@@ -139,17 +126,15 @@ pub struct Metering {
     pub done: oneshot::Sender<Tally>,
 }
 
-/// The client's body for an upstream stream whose first chunk `first` was
-/// already read from `reader`: the same bytes (or their translation), plus
-/// a terminal error event if the upstream fails part-way or sends nothing
-/// for `idle_ms`.
+/// The client's response (`status`, an event stream) for an upstream
+/// stream whose first chunk `first` was already read from `reader`: the
+/// same bytes (or their translation), plus a terminal error event if the
+/// upstream fails part-way or sends nothing for `idle_ms`.
 ///
-/// The chunks are moved by [`relay_pump`] (JavaScript), which calls the
+/// The chunks are moved by [`relay_start`] (JavaScript), which calls the
 /// tap ([`Tap::push`], Rust, synchronous) once per chunk; Rust wakes once,
 /// when the pump is over, to report the end and write what is left.
-pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) -> Result<ReadableStream, JsValue> {
-    let pipe: TransformStream = IdentityTransformStream::new()?.into();
-    let writer = pipe.writable().get_writer()?;
+pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay, status: u16) -> Result<Response, JsValue> {
     let Relay { request_id, idle_ms, dialect, translator, metering, ended: breaker_end } = relay;
     let Metering { meter, rates, prompt_tokens, done } = metering;
     let tap = Rc::new(RefCell::new(Tap::new(dialect, translator, meter, rates, prompt_tokens)));
@@ -159,6 +144,8 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
     let essential = Rc::new(Cell::new(false));
     let on_chunk = {
         let (tap, essential) = (tap.clone(), essential.clone());
+        // The chunk's bytes, copied out of the runtime (one buffer for the stream).
+        let mut bytes = Vec::new();
         Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |chunk: JsValue| {
             let mut tap = tap.borrow_mut();
             if chunk.is_undefined() {
@@ -170,7 +157,9 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
                     None => JsValue::NULL,
                 };
             }
-            let bytes = chunk.unchecked_ref::<Uint8Array>().to_vec();
+            let chunk = chunk.unchecked_ref::<Uint8Array>();
+            bytes.resize(chunk.length() as usize, 0);
+            chunk.copy_to(&mut bytes);
             match tap.push(&bytes) {
                 Step::Forward => JsValue::UNDEFINED,
                 Step::Send(out) => bytes_for_js(out),
@@ -178,14 +167,16 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
             }
         })
     };
-    let pumped = relay_pump(&reader, &writer, &first, idle_ms as f64, on_chunk.as_ref().unchecked_ref());
+    let started = relay_start(&reader, &first, idle_ms as f64, on_chunk.as_ref().unchecked_ref(), status)?;
+    let response: Response = started.get(0).unchecked_into();
+    let pumped: js_sys::Promise = started.get(1).unchecked_into();
 
     super::spawn(Box::pin(async move {
         let outcome = JsFuture::from(pumped).await;
         // The pump is over: it calls the tap no more.
         drop(on_chunk);
         let mut tap = tap.borrow_mut();
-        let (end, stalled, wrote) = pumped_end(outcome, &mut tap);
+        let (end, stalled, wrote, writer) = pumped_end(outcome, &mut tap);
         // The watchdog's cancel ends the read one way or the other (done, or
         // rejected): either way the cause is the silence.
         let end = match end {
@@ -239,7 +230,7 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) ->
         let last = pending + &dialect.error_event(&error);
         write_and_close(&writer, &Uint8Array::from(last.as_bytes()));
     }));
-    Ok(pipe.readable())
+    Ok(response)
 }
 
 /// Bytes for the pump to write (`false`: none).
@@ -251,13 +242,12 @@ fn bytes_for_js(bytes: &[u8]) -> JsValue {
     }
 }
 
-/// How [`relay_pump`] ended, whether the watchdog gave up on the upstream,
-/// and whether the last bytes (a clean end's) were written.
-fn pumped_end(outcome: Result<JsValue, JsValue>, tap: &mut Tap) -> (End, bool, bool) {
-    let parts: js_sys::Array = match outcome {
-        Ok(parts) => parts.unchecked_into(),
-        Err(error) => return (End::UpstreamFailed(error), false, true),
-    };
+/// How [`relay_start`]'s pump ended, whether the watchdog gave up on the
+/// upstream, whether the last bytes (a clean end's) were written, and the
+/// client's writer.
+fn pumped_end(outcome: Result<JsValue, JsValue>, tap: &mut Tap) -> (End, bool, bool, WritableStreamDefaultWriter) {
+    // The pump always resolves: a rejection is a runtime failure (no writer to use).
+    let parts: js_sys::Array = outcome.unwrap_or_else(|error| js_sys::Array::of2(&JsValue::from_str("failed"), &error).into()).unchecked_into();
     let end = match parts.get(0).as_string().as_deref() {
         Some("finished") => End::Finished,
         Some("gone") => End::ClientGone,
@@ -267,11 +257,17 @@ fn pumped_end(outcome: Result<JsValue, JsValue>, tap: &mut Tap) -> (End, bool, b
         },
         _ => End::UpstreamFailed(parts.get(1)),
     };
-    (end, parts.get(2).is_truthy(), parts.get(3).is_truthy())
+    (end, parts.get(2).is_truthy(), parts.get(3).is_truthy(), parts.get(4).unchecked_into())
 }
 
 #[wasm_bindgen(inline_js = "
-export function relay_pump(reader, writer, first, idleMs, tap) {
+export function relay_start(reader, first, idleMs, tap, status) {
+  const pipe = new IdentityTransformStream();
+  const writer = pipe.writable.getWriter();
+  const headers = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };
+  return [new Response(pipe.readable, { status, headers }), pump(reader, writer, first, idleMs, tap)];
+}
+function pump(reader, writer, first, idleMs, tap) {
   return new Promise((resolve) => {
     let last = Date.now(), over = false, stalled = false, timer;
     const watch = (wait) => {
@@ -289,7 +285,7 @@ export function relay_pump(reader, writer, first, idleMs, tap) {
     const finish = (end, error, wrote) => {
       over = true;
       clearTimeout(timer);
-      resolve([end, error, stalled, wrote]);
+      resolve([end, error, stalled, wrote, writer]);
     };
     const gone = () => finish('gone');
     const step = () =>
@@ -316,26 +312,30 @@ export function relay_pump(reader, writer, first, idleMs, tap) {
   });
 }
 export function write_and_close(writer, bytes) {
+  if (!writer) return;
   writer.write(bytes).catch(() => {});
   writer.close().catch(() => {});
 }
 export function close_quietly(writer) {
-  writer.close().catch(() => {});
+  if (writer) writer.close().catch(() => {});
 }")]
 extern "C" {
-    /// Writes `first`, then every chunk of `reader`, to `writer`, each as
-    /// `tap` says (see [`sse`]), with the idle watchdog (one timer per idle
-    /// period); resolves to `[end, error, stalled, wrote]`: `end` one of
-    /// `finished` (`wrote`: whether the tap's last bytes were written),
-    /// `failed` (`error`: why), `gone` (the client), `broken` (the tap said
-    /// stop).
-    fn relay_pump(
+    /// The client's response (`status`, an event stream: a native
+    /// `IdentityTransformStream`'s readable side), and the pump that writes
+    /// `first`, then every chunk of `reader`, into it, each as `tap` says
+    /// (see [`sse`]), with the idle watchdog (one timer per idle period):
+    /// `[response, pumped]`. `pumped` resolves to `[end, error, stalled,
+    /// wrote, writer]`: `end` one of `finished` (`wrote`: whether the tap's
+    /// last bytes were written), `failed` (`error`: why), `gone` (the
+    /// client), `broken` (the tap said stop); `writer` the client's.
+    #[wasm_bindgen(catch)]
+    fn relay_start(
         reader: &ReadableStreamDefaultReader,
-        writer: &WritableStreamDefaultWriter,
         first: &JsValue,
         idle_ms: f64,
         tap: &js_sys::Function,
-    ) -> js_sys::Promise;
+        status: u16,
+    ) -> Result<js_sys::Array, JsValue>;
 
     /// Writes `bytes`, then closes `writer`, without waiting (a failure
     /// means the client is gone: nothing to do).
