@@ -25,10 +25,10 @@
 //! `event: message_stop`), and to whoever settles the budget.
 //!
 //! The loop and the idle watchdog are a few lines of JavaScript
-//! ([`relay_pump`]) that call the tap, plain Rust, synchronously once per
-//! chunk: no Rust future, closure or microtask per chunk. Rust wakes once,
-//! when the pump is over, to report the end (breaker, budget, metrics) and
-//! write the error event. Each write is awaited, so a slow client slows the
+//! ([`relay_start`]) that call the tap, plain Rust, synchronously once per
+//! chunk: no Rust future, closure or microtask per chunk (nor for the
+//! relay as a whole). When the pump is over it calls Rust once more, to
+//! report the end (breaker, budget, metrics) and write the error event. Each write is awaited, so a slow client slows the
 //! upstream read instead of filling memory. The price left is the runtime's
 //! own per chunk (a read, a write, a wake of the isolate); see
 //! bench/README.md.
@@ -132,8 +132,9 @@ pub struct Metering {
 /// upstream fails part-way or sends nothing for `idle_ms`.
 ///
 /// The chunks are moved by [`relay_start`] (JavaScript), which calls the
-/// tap ([`Tap::push`], Rust, synchronous) once per chunk; Rust wakes once,
-/// when the pump is over, to report the end and write what is left.
+/// tap ([`Tap::push`], Rust, synchronous) once per chunk, and once more a
+/// closure that reports the end (breaker, budget, metrics) and writes the
+/// error event if there must be one: no Rust future for the relay.
 pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay, status: u16) -> Result<Response, JsValue> {
     let Relay { request_id, idle_ms, dialect, translator, metering, ended: breaker_end } = relay;
     let Metering { meter, rates, prompt_tokens, done } = metering;
@@ -167,16 +168,21 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay, st
             }
         })
     };
-    let started = relay_start(&reader, &first, idle_ms as f64, on_chunk.as_ref().unchecked_ref(), status)?;
-    let response: Response = started.get(0).unchecked_into();
-    let pumped: js_sys::Promise = started.get(1).unchecked_into();
-
-    super::spawn(Box::pin(async move {
-        let outcome = JsFuture::from(pumped).await;
-        // The pump is over: it calls the tap no more.
+    let tap_js: js_sys::Function = on_chunk.as_ref().clone().unchecked_into();
+    let upstream = reader.clone();
+    // Called once by the pump when it is over (it calls the tap no more).
+    let on_end = Closure::once_into_js(move |how: u32, failure: JsValue, stalled: bool, wrote: bool, writer: WritableStreamDefaultWriter| {
         drop(on_chunk);
         let mut tap = tap.borrow_mut();
-        let (end, stalled, wrote, writer) = pumped_end(outcome, &mut tap);
+        let end = match how {
+            FINISHED => End::Finished,
+            GONE => End::ClientGone,
+            BROKEN => match tap.broken() {
+                Some((pending, error)) => End::Broken(pending, error),
+                None => End::UpstreamFailed(JsValue::from_str("the stream broke")),
+            },
+            _ => End::UpstreamFailed(failure),
+        };
         // The watchdog's cancel ends the read one way or the other (done, or
         // rejected): either way the cause is the silence.
         let end = match end {
@@ -201,7 +207,7 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay, st
                 return;
             }
             End::ClientGone => {
-                let _ = reader.cancel();
+                let _ = upstream.cancel();
                 ended("client_gone");
                 return;
             }
@@ -216,7 +222,7 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay, st
                 ),
             ),
             End::Broken(pending, error) => {
-                let _ = reader.cancel();
+                let _ = upstream.cancel();
                 (pending, error)
             }
         };
@@ -229,9 +235,14 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay, st
         // What was translated before a failure, then the error event.
         let last = pending + &dialect.error_event(&error);
         write_and_close(&writer, &Uint8Array::from(last.as_bytes()));
-    }));
-    Ok(response)
+    });
+    relay_start(&reader, &first, idle_ms as f64, &tap_js, &on_end, status)
 }
+
+/// How the pump ended (its `end` call's first argument).
+const FINISHED: u32 = 0;
+const GONE: u32 = 2;
+const BROKEN: u32 = 3;
 
 /// Bytes for the pump to write (`false`: none).
 fn bytes_for_js(bytes: &[u8]) -> JsValue {
@@ -242,74 +253,57 @@ fn bytes_for_js(bytes: &[u8]) -> JsValue {
     }
 }
 
-/// How [`relay_start`]'s pump ended, whether the watchdog gave up on the
-/// upstream, whether the last bytes (a clean end's) were written, and the
-/// client's writer.
-fn pumped_end(outcome: Result<JsValue, JsValue>, tap: &mut Tap) -> (End, bool, bool, WritableStreamDefaultWriter) {
-    // The pump always resolves: a rejection is a runtime failure (no writer to use).
-    let parts: js_sys::Array = outcome.unwrap_or_else(|error| js_sys::Array::of2(&JsValue::from_str("failed"), &error).into()).unchecked_into();
-    let end = match parts.get(0).as_string().as_deref() {
-        Some("finished") => End::Finished,
-        Some("gone") => End::ClientGone,
-        Some("broken") => match tap.broken() {
-            Some((pending, error)) => End::Broken(pending, error),
-            None => End::UpstreamFailed(JsValue::from_str("the stream broke")),
-        },
-        _ => End::UpstreamFailed(parts.get(1)),
-    };
-    (end, parts.get(2).is_truthy(), parts.get(3).is_truthy(), parts.get(4).unchecked_into())
-}
-
 #[wasm_bindgen(inline_js = "
-export function relay_start(reader, first, idleMs, tap, status) {
+const ENDS = { finished: 0, failed: 1, gone: 2, broken: 3 };
+export function relay_start(reader, first, idleMs, tap, end, status) {
   const pipe = new IdentityTransformStream();
   const writer = pipe.writable.getWriter();
   const headers = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };
-  return [new Response(pipe.readable, { status, headers }), pump(reader, writer, first, idleMs, tap)];
+  const response = new Response(pipe.readable, { status, headers });
+  pump(reader, writer, first, idleMs, tap, end);
+  return response;
 }
-function pump(reader, writer, first, idleMs, tap) {
-  return new Promise((resolve) => {
-    let last = Date.now(), over = false, stalled = false, timer;
-    const watch = (wait) => {
-      timer = setTimeout(() => {
-        if (over) return;
-        const silent = Date.now() - last;
-        if (silent >= idleMs) {
-          stalled = true;
-          reader.cancel().catch(() => {});
-        } else {
-          watch(idleMs - silent);
-        }
-      }, Math.min(2147483647, Math.max(1, wait)));
-    };
-    const finish = (end, error, wrote) => {
-      over = true;
-      clearTimeout(timer);
-      resolve([end, error, stalled, wrote, writer]);
-    };
-    const gone = () => finish('gone');
-    const step = () =>
-      reader.read().then(({ done, value }) => {
-        if (over) return;
-        if (done) {
-          if (stalled) return finish('finished');
-          const rest = tap(undefined);
-          if (rest === null) return finish('broken');
-          if (rest === false) return finish('finished', undefined, true);
-          return writer.write(rest).then(() => finish('finished', undefined, true), () => finish('finished', undefined, false));
-        }
-        last = Date.now();
-        return send(value);
-      }, (error) => finish('failed', error));
-    const send = (chunk) => {
-      const out = tap(chunk);
-      if (out === null) return finish('broken');
-      if (out === false) return step();
-      return writer.write(out === undefined ? chunk : out).then(step, gone);
-    };
-    watch(idleMs);
-    send(first);
-  });
+function pump(reader, writer, first, idleMs, tap, end) {
+  let last = Date.now(), over = false, stalled = false, timer;
+  const watch = (wait) => {
+    timer = setTimeout(() => {
+      if (over) return;
+      const silent = Date.now() - last;
+      if (silent >= idleMs) {
+        stalled = true;
+        reader.cancel().catch(() => {});
+      } else {
+        watch(idleMs - silent);
+      }
+    }, Math.min(2147483647, Math.max(1, wait)));
+  };
+  const finish = (how, error, wrote) => {
+    over = true;
+    clearTimeout(timer);
+    end(ENDS[how], error, stalled, !!wrote, writer);
+  };
+  const gone = () => finish('gone');
+  const step = () =>
+    reader.read().then(({ done, value }) => {
+      if (over) return;
+      if (done) {
+        if (stalled) return finish('finished');
+        const rest = tap(undefined);
+        if (rest === null) return finish('broken');
+        if (rest === false) return finish('finished', undefined, true);
+        return writer.write(rest).then(() => finish('finished', undefined, true), () => finish('finished', undefined, false));
+      }
+      last = Date.now();
+      return send(value);
+    }, (error) => finish('failed', error));
+  const send = (chunk) => {
+    const out = tap(chunk);
+    if (out === null) return finish('broken');
+    if (out === false) return step();
+    return writer.write(out === undefined ? chunk : out).then(step, gone);
+  };
+  watch(idleMs);
+  send(first);
 }
 export function write_and_close(writer, bytes) {
   if (!writer) return;
@@ -323,19 +317,20 @@ extern "C" {
     /// The client's response (`status`, an event stream: a native
     /// `IdentityTransformStream`'s readable side), and the pump that writes
     /// `first`, then every chunk of `reader`, into it, each as `tap` says
-    /// (see [`sse`]), with the idle watchdog (one timer per idle period):
-    /// `[response, pumped]`. `pumped` resolves to `[end, error, stalled,
-    /// wrote, writer]`: `end` one of `finished` (`wrote`: whether the tap's
-    /// last bytes were written), `failed` (`error`: why), `gone` (the
-    /// client), `broken` (the tap said stop); `writer` the client's.
+    /// (see [`sse`]), with the idle watchdog (one timer per idle period).
+    /// When it is over the pump calls `end(how, error, stalled, wrote,
+    /// writer)` once: `how` 0 finished (`wrote`: whether the tap's last
+    /// bytes were written), 1 failed (`error`: why), 2 gone (the client),
+    /// 3 broken (the tap said stop); `writer` the client's.
     #[wasm_bindgen(catch)]
     fn relay_start(
         reader: &ReadableStreamDefaultReader,
         first: &JsValue,
         idle_ms: f64,
         tap: &js_sys::Function,
+        end: &JsValue,
         status: u16,
-    ) -> Result<js_sys::Array, JsValue>;
+    ) -> Result<Response, JsValue>;
 
     /// Writes `bytes`, then closes `writer`, without waiting (a failure
     /// means the client is gone: nothing to do).
