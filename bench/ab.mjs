@@ -2,7 +2,8 @@
 // iterating on per-request cost (not part of make bench):
 //   node bench/ab.mjs DIR... (each DIR holds a built index.js + index_bg.wasm)
 // Env: AB_ROUTES=plain|limits|fallback, AB_STREAM=1, AB_CONC (default 1),
-// AB_SECONDS (default 3), AB_ROUNDS (default 3), REQUEST_LOG (the gateway's, default all).
+// AB_SECONDS (default 3), AB_ROUNDS (default 3), REQUEST_LOG (the gateway's, default all),
+// AB_DIRECTIVES (mock directives for every system's upstream, e.g. `chunks=16`: a longer stream).
 // Prints the median req/s and workerd CPU µs per request of each system.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -26,9 +27,11 @@ async function start(options) {
 }
 
 const mock = await startMock();
+// The mock's directives go first in the upstream path (tests/mock-provider).
+const upstream = process.env.AB_DIRECTIVES ? `${mock.url}/${process.env.AB_DIRECTIVES}` : mock.url;
 const plan = ROUTES && compileRoutes(ROUTES);
 const systems = [
-  { name: "passthrough", gw: await start({ scriptPath: join(ROOT, "bench", "passthrough", "build", "index.js"), port: 0, bindings: { UPSTREAM_URL: mock.url } }) },
+  { name: "passthrough", gw: await start({ scriptPath: join(ROOT, "bench", "passthrough", "build", "index.js"), port: 0, bindings: { UPSTREAM_URL: upstream } }) },
 ];
 for (const dir of dirs) {
   systems.push({
@@ -38,7 +41,7 @@ for (const dir of dirs) {
       scriptPath: join(dir, "index.js"),
       objects: true,
       port: 0,
-      bindings: { UPSTREAM_BASE_URL: `${mock.url}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.AB_CACHE ?? "1000", REQUEST_LOG: process.env.REQUEST_LOG ?? "all" },
+      bindings: { UPSTREAM_BASE_URL: `${upstream}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.AB_CACHE ?? "1000", REQUEST_LOG: process.env.REQUEST_LOG ?? "all" },
       ...(plan ? { routes: plan } : {}),
     }),
   });
@@ -49,7 +52,7 @@ const oha = promisify(execFile);
 const run = async (s, seconds) => {
   const before = cpu(s.gw.pid);
   const r = JSON.parse((await oha(OHA, ["-z", `${seconds}s`, "-c", CONC, "--no-tui", "--output-format", "json", "-m", "POST",
-    "-H", "content-type: application/json", ...(s.auth ? ["-H", `authorization: Bearer ${KEY}`] : []), "-d", body, `${s.gw.url}/v1/chat/completions`], { encoding: "utf8" })).stdout);
+    "-H", "content-type: application/json", ...(s.auth ? ["-H", `authorization: Bearer ${KEY}`] : []), "-d", body, `${s.gw.url}/v1/chat/completions`], { encoding: "utf8", maxBuffer: 1 << 26 })).stdout);
   const n = Object.values(r.statusCodeDistribution ?? {}).reduce((a, b) => a + b, 0);
   if (n === 0) throw new Error(`${s.name}: no answers: ${JSON.stringify(r.errorDistribution)}`);
   if ((r.statusCodeDistribution?.["200"] ?? 0) !== n) throw new Error(`${s.name}: ${JSON.stringify(r.statusCodeDistribution)}`);

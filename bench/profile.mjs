@@ -3,6 +3,8 @@
 //   node bench/profile.mjs [switchyard|limits|fallback|passthrough] [json|stream] [concurrency] [seconds]
 // Build with names for readable wasm frames:
 //   CARGO_PROFILE_RELEASE_STRIP=false sh scripts/build-worker.sh
+// FOCUS=regex limits the inclusive table to the stacks through a matching
+// function (its callees' share), TOP=n the length of the tables.
 // Uses V8's sampling profiler through workerd's inspector (Miniflare
 // `inspectorPort`); C++ work the runtime does outside JavaScript and wasm
 // (sockets, HTTP parsing) shows only as `(program)` or not at all.
@@ -54,12 +56,13 @@ const url = (await mf.ready).href.replace(/\/$/, "");
 if (routes) await (await mf.getKVNamespace("ROUTES")).put("plan", compileRoutes(routes));
 
 const body = JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "Say hello to the benchmark in a few words." }], ...(kind === "stream" ? { stream: true } : {}) });
-// oha runs while this process's event loop keeps reading the Worker's output.
+// oha runs asynchronously so Node keeps draining workerd's output (the log
+// lines): a full pipe would stall workerd after a few hundred requests.
 const oha = promisify(execFile);
 const run = async (s) =>
   JSON.parse(
     (await oha(OHA, ["-z", `${s}s`, "-c", conc, "--no-tui", "--output-format", "json", "-m", "POST", "-H", "content-type: application/json",
-      "-H", `authorization: Bearer ${KEY}`, "-d", body, `${url}/v1/chat/completions`], { encoding: "utf8" })).stdout,
+      "-H", `authorization: Bearer ${KEY}`, "-d", body, `${url}/v1/chat/completions`], { encoding: "utf8", maxBuffer: 1 << 26 })).stdout,
   );
 
 try {
@@ -94,8 +97,16 @@ try {
   // Inclusive time per function (each sample counted once per distinct name on its stack).
   const parent = new Map();
   for (const n of nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  // FOCUS=regex: only the samples whose stack passes through a function
+  // whose name matches (what that function's callees cost).
+  const focus = process.env.FOCUS && new RegExp(process.env.FOCUS);
+  const through = (id) => {
+    for (; id !== undefined; id = parent.get(id)) if (focus.test(byId.get(id).callFrame.functionName)) return true;
+    return false;
+  };
   const total = new Map();
   for (let i = 0; i < samples.length; i++) {
+    if (focus && !through(samples[i])) continue;
     const seen = new Set();
     for (let id = samples[i]; id !== undefined; id = parent.get(id)) {
       const f = byId.get(id).callFrame;

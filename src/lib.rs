@@ -26,6 +26,7 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod plan;
+pub mod relay_tap;
 pub mod provider;
 pub mod sse;
 pub mod translate;

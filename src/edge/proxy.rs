@@ -284,9 +284,6 @@ fn relayed(
     spend: &Spend,
     stream_end: &RefCell<Option<oneshot::Receiver<StreamEnd>>>,
 ) -> Result<Sent<Response>, GatewayError> {
-    let out = Headers::new().map_err(internal_js)?;
-    out.set("content-type", "text/event-stream").map_err(internal_js)?;
-    out.set("cache-control", "no-cache").map_err(internal_js)?;
     let translator = call
         .translate
         .then(|| StreamTranslator::new(call.adapter, inbound.dialect, inbound.include_usage, defaults(call, request_id)));
@@ -306,9 +303,7 @@ fn relayed(
         metering,
         ended,
     };
-    let relayed = relay::sse(first, reader, relay).map_err(internal_js)?;
-    let response = web_sys::Response::new_with_opt_readable_stream_and_init(Some(&relayed), &response_init(status, &out))
-        .map_err(internal_js)?;
+    let response = relay::sse(first, reader, relay, status).map_err(internal_js)?;
     spend.stream.replace(Some(receiver));
     stream_end.replace(Some(end_receiver));
     Ok(success(status, response))

@@ -16,37 +16,39 @@
 //! - the client goes away (a write fails): cancel the upstream read, so the
 //!   provider stops generating.
 //!
-//! Its usage is read on the way ([`Metering`]): from the translator's
-//! events, or for a stream forwarded as it came from a copy of each chunk
-//! (the chunk itself still goes out when it is whole events; otherwise, or
-//! when the gateway's own usage chunk must be taken out, the meter's whole
-//! events do). The tally goes into the stream as SSE comment lines just
-//! before the dialect's end event (`data: [DONE]`, `event: message_stop`),
-//! and to whoever settles the budget.
+//! Its usage is read on the way ([`Metering`], [`crate::relay_tap`]): from
+//! the translator's events, or for a stream forwarded as it came from a
+//! copy of each chunk (the chunk itself still goes out when it is whole
+//! events; otherwise, or when the gateway's own usage chunk must be taken
+//! out, the meter's whole events do). The tally goes into the stream as SSE
+//! comment lines just before the dialect's end event (`data: [DONE]`,
+//! `event: message_stop`), and to whoever settles the budget.
 //!
-//! Each write is awaited, so a slow client slows the upstream read instead
-//! of filling memory. The price is one wake of the isolate per chunk; see
-//! bench/README.md for what it costs.
+//! The loop and the idle watchdog are a few lines of JavaScript
+//! ([`relay_start`]) that call the tap, plain Rust, synchronously once per
+//! chunk: no Rust future, closure or microtask per chunk (nor for the
+//! relay as a whole). When the pump is over it calls Rust once more, to
+//! report the end (breaker, budget, metrics) and write the error event. Each write is awaited, so a slow client slows the
+//! upstream read instead of filling memory. The price left is the runtime's
+//! own per chunk (a read, a write, a wake of the isolate); see
+//! bench/README.md.
 
 use crate::breaker::stream::StreamEnd;
 use crate::dialect::Dialect;
 use crate::error::{Fault, GatewayError};
+use crate::relay_tap::{Step, Tap};
 use crate::translate::StreamTranslator;
-use crate::usage::meter::{end_event_at, end_marker, Meter};
+use crate::usage::meter::Meter;
 use crate::usage::{Rates, Tally};
 use futures::channel::oneshot;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Duration;
-use worker::Delay;
 use js_sys::Uint8Array;
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    ReadableStream, ReadableStreamDefaultReader, ReadableStreamReadResult, TransformStream,
-    WritableStreamDefaultWriter,
-};
+use web_sys::{ReadableStreamDefaultReader, ReadableStreamReadResult, Response, WritableStreamDefaultWriter};
 
 /// The first chunk of a stream, read before the client is answered (so a
 /// stream that fails before its first byte can still be retried).
@@ -73,16 +75,6 @@ pub async fn first(reader: &ReadableStreamDefaultReader) -> First {
     }
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// workerd's native pass-through byte stream.
-    #[wasm_bindgen(extends = TransformStream)]
-    type IdentityTransformStream;
-
-    #[wasm_bindgen(constructor, catch)]
-    fn new() -> Result<IdentityTransformStream, JsValue>;
-}
-
 /// How a relay ended.
 enum End {
     /// The upstream finished its stream.
@@ -92,8 +84,9 @@ enum End {
     /// Writing to the client failed: it is gone.
     ClientGone,
     /// The translated stream failed (a provider error event, an
-    /// undecodable chunk, or no end marker).
-    Broken(GatewayError),
+    /// undecodable chunk, or no end marker), with what was translated
+    /// before the failure.
+    Broken(String, GatewayError),
 }
 
 impl End {
@@ -102,7 +95,7 @@ impl End {
             End::Finished => StreamEnd::Finished,
             End::UpstreamFailed(_) => StreamEnd::UpstreamFailed,
             End::ClientGone => StreamEnd::ClientGone,
-            End::Broken(_) => StreamEnd::Broken,
+            End::Broken(..) => StreamEnd::Broken,
         }
     }
 }
@@ -133,247 +126,216 @@ pub struct Metering {
     pub done: oneshot::Sender<Tally>,
 }
 
-/// The client's body for an upstream stream whose first chunk `first` was
-/// already read from `reader`: the same bytes (or their translation), plus
-/// a terminal error event if the upstream fails part-way or sends nothing
-/// for `idle_ms`.
-pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay) -> Result<ReadableStream, JsValue> {
-    let pipe: TransformStream = IdentityTransformStream::new()?.into();
-    let writer = pipe.writable().get_writer()?;
-    let activity = Activity::new();
-    let Relay { request_id, idle_ms, dialect, mut translator, metering, ended: breaker_end } = relay;
+/// The client's response (`status`, an event stream) for an upstream
+/// stream whose first chunk `first` was already read from `reader`: the
+/// same bytes (or their translation), plus a terminal error event if the
+/// upstream fails part-way or sends nothing for `idle_ms`.
+///
+/// The chunks are moved by [`relay_start`] (JavaScript), which calls the
+/// tap ([`Tap::push`], Rust, synchronous) once per chunk, and once more a
+/// closure that reports the end (breaker, budget, metrics) and writes the
+/// error event if there must be one: no Rust future for the relay.
+pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay, status: u16) -> Result<Response, JsValue> {
+    let Relay { request_id, idle_ms, dialect, translator, metering, ended: breaker_end } = relay;
     let Metering { meter, rates, prompt_tokens, done } = metering;
-    let mut tap = Tap { meter, rates, prompt_tokens, marker: end_marker(dialect), commented: false };
-    watch(activity.clone(), reader.clone(), idle_ms);
-
-    super::spawn(Box::pin(async move {
-        let end = match write(&writer, &mut translator, &mut tap, &first).await {
-            Err(end) => end,
-            Ok(()) => pump(&reader, &writer, &activity, &mut translator, &mut tap).await,
+    let tap = Rc::new(RefCell::new(Tap::new(dialect, translator, meter, rates, prompt_tokens)));
+    // What the pump writes for a chunk: `undefined` the chunk itself, bytes
+    // instead, `false` nothing, `null` stop (the translated stream broke).
+    // Called with `undefined` on a clean end: what is left to write.
+    let essential = Rc::new(Cell::new(false));
+    let on_chunk = {
+        let (tap, essential) = (tap.clone(), essential.clone());
+        // The chunk's bytes, copied out of the runtime (one buffer for the stream).
+        let mut bytes = Vec::new();
+        Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |chunk: JsValue| {
+            let mut tap = tap.borrow_mut();
+            if chunk.is_undefined() {
+                return match tap.finish() {
+                    Some(closing) => {
+                        essential.set(closing.essential);
+                        bytes_for_js(closing.bytes)
+                    }
+                    None => JsValue::NULL,
+                };
+            }
+            let chunk = chunk.unchecked_ref::<Uint8Array>();
+            bytes.resize(chunk.length() as usize, 0);
+            chunk.copy_to(&mut bytes);
+            match tap.push(&bytes) {
+                Step::Forward => JsValue::UNDEFINED,
+                Step::Send(out) => bytes_for_js(out),
+                Step::Broken => JsValue::NULL,
+            }
+        })
+    };
+    let tap_js: js_sys::Function = on_chunk.as_ref().clone().unchecked_into();
+    let upstream = reader.clone();
+    // Called once by the pump when it is over (it calls the tap no more).
+    let on_end = Closure::once_into_js(move |how: u32, failure: JsValue, stalled: bool, wrote: bool, writer: WritableStreamDefaultWriter| {
+        drop(on_chunk);
+        let mut tap = tap.borrow_mut();
+        let end = match how {
+            FINISHED => End::Finished,
+            GONE => End::ClientGone,
+            BROKEN => match tap.broken() {
+                Some((pending, error)) => End::Broken(pending, error),
+                None => End::UpstreamFailed(JsValue::from_str("the stream broke")),
+            },
+            _ => End::UpstreamFailed(failure),
         };
-        activity.finished.set(true);
         // The watchdog's cancel ends the read one way or the other (done, or
         // rejected): either way the cause is the silence.
         let end = match end {
-            End::Finished | End::UpstreamFailed(_) if activity.stalled.get() => End::UpstreamFailed(
+            End::Finished | End::UpstreamFailed(_) if stalled => End::UpstreamFailed(
                 JsValue::from_str(&format!("no data for {idle_ms} ms")),
             ),
+            // The rest of the answer could not be written: the client is gone.
+            End::Finished if !wrote && essential.get() => End::ClientGone,
             other => other,
         };
-        // A translated stream is complete only if its provider's end marker came.
-        let rest = match (&end, translator.as_mut(), tap.meter.as_mut()) {
-            (End::Finished, Some(t), _) => match t.finish() {
-                Ok(rest) => Ok(rest.as_bytes().to_vec()),
-                Err(error) => Err(error),
-            },
-            (End::Finished, None, Some(m)) => Ok(m.finish().unwrap_or_default()),
-            _ => Ok(Vec::new()),
-        };
-        let end = match rest {
-            Ok(rest) => {
-                let tally = tap.tally(translator.as_ref());
-                match send_events(&writer, &rest, tally, &mut tap).await {
-                    Ok(()) => end,
-                    Err(()) => End::ClientGone,
-                }
-            }
-            Err(error) => End::Broken(error),
-        };
-        let tally = tap.tally(translator.as_ref());
-        // A complete stream whose end event never showed: the comment goes last.
-        if let (Some(tally), End::Finished, false) = (&tally, &end, tap.commented) {
-            let _ = send_text(&writer, &tally.sse_comment()).await;
-        }
+        let tally = tap.tally();
         if let Some(tally) = tally {
             let _ = done.send(tally);
         }
         let _ = breaker_end.send(end.plain());
         // The metrics count the stream (and write its log line) with this tally.
         let ended = |how: &str| super::metrics::stream_ended(&request_id, how, tally);
-        let error = match end {
-            End::Finished => None,
+        let (pending, error) = match end {
+            End::Finished => {
+                ended("ok");
+                close_quietly(&writer);
+                return;
+            }
             End::ClientGone => {
-                let _ = reader.cancel();
+                let _ = upstream.cancel();
                 ended("client_gone");
                 return;
             }
-            End::UpstreamFailed(failure) => Some(GatewayError::new(
-                Fault::UpstreamIncomplete,
-                format!(
-                    "The upstream provider's stream failed part-way ({}); the response is incomplete.",
-                    super::proxy::describe(&failure)
+            End::UpstreamFailed(failure) => (
+                String::new(),
+                GatewayError::new(
+                    Fault::UpstreamIncomplete,
+                    format!(
+                        "The upstream provider's stream failed part-way ({}); the response is incomplete.",
+                        super::proxy::describe(&failure)
+                    ),
                 ),
-            )),
-            End::Broken(error) => {
-                let _ = reader.cancel();
-                Some(error)
+            ),
+            End::Broken(pending, error) => {
+                let _ = upstream.cancel();
+                (pending, error)
             }
         };
-        ended(error.as_ref().map_or("ok", GatewayError::kind));
-        if let Some(error) = error {
-            worker::console_warn!(
-                "{{\"request_id\":\"{request_id}\",\"kind\":\"{}\",\"message\":{:?}}}",
-                error.kind(),
-                error.message
-            );
-            let _ = send_text(&writer, &dialect.error_event(&error)).await;
-        }
-        let _ = JsFuture::from(writer.close()).await;
-    }));
-    Ok(pipe.readable())
+        ended(error.kind());
+        worker::console_warn!(
+            "{{\"request_id\":\"{request_id}\",\"kind\":\"{}\",\"message\":{:?}}}",
+            error.kind(),
+            error.message
+        );
+        // What was translated before a failure, then the error event.
+        let last = pending + &dialect.error_event(&error);
+        write_and_close(&writer, &Uint8Array::from(last.as_bytes()));
+    });
+    relay_start(&reader, &first, idle_ms as f64, &tap_js, &on_end, status)
 }
 
-/// A stream's usage on the way: the meter of a forwarded stream (a
-/// translated one counts in its translator), and whether the usage comment
-/// went out (just before the dialect's end event, `marker`).
-struct Tap {
-    meter: Option<Meter>,
-    rates: Option<Rates>,
-    prompt_tokens: u64,
-    marker: &'static [u8],
-    commented: bool,
-}
+/// How the pump ended (its `end` call's first argument).
+const FINISHED: u32 = 0;
+const GONE: u32 = 2;
+const BROKEN: u32 = 3;
 
-impl Tap {
-    /// The usage so far.
-    fn tally(&self, translator: Option<&StreamTranslator>) -> Option<Tally> {
-        let counter = translator.map(|t| &t.counter).or(self.meter.as_ref().map(|m| &m.counter))?;
-        Some(counter.tally(self.prompt_tokens, self.rates.as_ref()))
-    }
-}
-
-/// Sends whole events; the first time the end event is among them, the
-/// usage comment goes just before it.
-async fn send_events(writer: &WritableStreamDefaultWriter, events: &[u8], tally: Option<Tally>, tap: &mut Tap) -> Result<(), ()> {
-    let at = if tap.commented { None } else { end_event_at(events, tap.marker) };
-    match (at, tally) {
-        (Some(at), Some(tally)) => {
-            tap.commented = true;
-            send_bytes(writer, &events[..at]).await?;
-            send_text(writer, &tally.sse_comment()).await?;
-            send_bytes(writer, &events[at..]).await
-        }
-        _ => send_bytes(writer, events).await,
-    }
-}
-
-/// Writes one upstream chunk to the client: as it is, or translated (a
-/// chunk may translate to nothing), metered either way.
-async fn write(
-    writer: &WritableStreamDefaultWriter,
-    translator: &mut Option<StreamTranslator>,
-    tap: &mut Tap,
-    chunk: &JsValue,
-) -> Result<(), End> {
-    let bytes = Uint8Array::new(chunk).to_vec();
-    let Some(t) = translator else {
-        let Some(meter) = tap.meter.as_mut() else {
-            return JsFuture::from(writer.write_with_chunk(chunk)).await.map(drop).map_err(|_| End::ClientGone);
-        };
-        meter.observe(&bytes);
-        let tally = Some(meter.counter.tally(tap.prompt_tokens, tap.rates.as_ref()));
-        let events = match meter.frame(&bytes) {
-            Some(events) => events.to_vec(),
-            // Whole events as they came: the chunk itself, unless the comment goes into it.
-            None if tap.commented || end_event_at(&bytes, tap.marker).is_none() => {
-                return JsFuture::from(writer.write_with_chunk(chunk)).await.map(drop).map_err(|_| End::ClientGone);
-            }
-            None => bytes,
-        };
-        return send_events(writer, &events, tally, tap).await.map_err(|()| End::ClientGone);
-    };
-    match t.push(&bytes) {
-        Ok(text) => {
-            if tap.commented || end_event_at(text.as_bytes(), tap.marker).is_none() {
-                return send_text(writer, text).await.map_err(|()| End::ClientGone);
-            }
-            let text = text.as_bytes().to_vec();
-            let tally = tap.tally(Some(t));
-            send_events(writer, &text, tally, tap).await.map_err(|()| End::ClientGone)
-        }
-        Err(error) => {
-            // What was translated before the failure still goes out first.
-            let pending = t.pending().to_string();
-            let _ = send_text(writer, &pending).await;
-            Err(End::Broken(error))
-        }
-    }
-}
-
-async fn send_text(writer: &WritableStreamDefaultWriter, text: &str) -> Result<(), ()> {
-    send_bytes(writer, text.as_bytes()).await
-}
-
-async fn send_bytes(writer: &WritableStreamDefaultWriter, bytes: &[u8]) -> Result<(), ()> {
+/// Bytes for the pump to write (`false`: none).
+fn bytes_for_js(bytes: &[u8]) -> JsValue {
     if bytes.is_empty() {
-        return Ok(());
-    }
-    let chunk = Uint8Array::from(bytes);
-    JsFuture::from(writer.write_with_chunk(&chunk)).await.map(drop).map_err(drop)
-}
-
-/// What the watchdog and the pump share about one relay.
-#[derive(Clone)]
-struct Activity {
-    /// `Date.now()` of the last chunk.
-    last: Rc<Cell<f64>>,
-    /// Set by the watchdog when it gave up on a silent upstream.
-    stalled: Rc<Cell<bool>>,
-    /// Set by the pump when the relay is over.
-    finished: Rc<Cell<bool>>,
-}
-
-impl Activity {
-    fn new() -> Activity {
-        Activity {
-            last: Rc::new(Cell::new(js_sys::Date::now())),
-            stalled: Rc::new(Cell::new(false)),
-            finished: Rc::new(Cell::new(false)),
-        }
+        JsValue::FALSE
+    } else {
+        Uint8Array::from(bytes).into()
     }
 }
 
-/// One timer per idle period (not one per chunk): when the upstream has
-/// sent nothing for `idle_ms`, the read is cancelled, which ends the pump,
-/// and the relay reports the stall as an error event.
-fn watch(activity: Activity, reader: ReadableStreamDefaultReader, idle_ms: u64) {
-    super::spawn(Box::pin(async move {
-        let mut wait = idle_ms;
-        loop {
-            Delay::from(Duration::from_millis(wait.max(1))).await;
-            if activity.finished.get() {
-                return;
-            }
-            let silent = (js_sys::Date::now() - activity.last.get()).max(0.0) as u64;
-            if silent >= idle_ms {
-                activity.stalled.set(true);
-                let _ = reader.cancel();
-                return;
-            }
-            wait = idle_ms - silent;
-        }
-    }));
+#[wasm_bindgen(inline_js = "
+const ENDS = { finished: 0, failed: 1, gone: 2, broken: 3 };
+export function relay_start(reader, first, idleMs, tap, end, status) {
+  const pipe = new IdentityTransformStream();
+  const writer = pipe.writable.getWriter();
+  const headers = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };
+  const response = new Response(pipe.readable, { status, headers });
+  pump(reader, writer, first, idleMs, tap, end);
+  return response;
 }
+function pump(reader, writer, first, idleMs, tap, end) {
+  let last = Date.now(), over = false, stalled = false, timer;
+  const watch = (wait) => {
+    timer = setTimeout(() => {
+      if (over) return;
+      const silent = Date.now() - last;
+      if (silent >= idleMs) {
+        stalled = true;
+        reader.cancel().catch(() => {});
+      } else {
+        watch(idleMs - silent);
+      }
+    }, Math.min(2147483647, Math.max(1, wait)));
+  };
+  const finish = (how, error, wrote) => {
+    over = true;
+    clearTimeout(timer);
+    end(ENDS[how], error, stalled, !!wrote, writer);
+  };
+  const gone = () => finish('gone');
+  const step = () =>
+    reader.read().then(({ done, value }) => {
+      if (over) return;
+      if (done) {
+        if (stalled) return finish('finished');
+        const rest = tap(undefined);
+        if (rest === null) return finish('broken');
+        if (rest === false) return finish('finished', undefined, true);
+        return writer.write(rest).then(() => finish('finished', undefined, true), () => finish('finished', undefined, false));
+      }
+      last = Date.now();
+      return send(value);
+    }, (error) => finish('failed', error));
+  const send = (chunk) => {
+    const out = tap(chunk);
+    if (out === null) return finish('broken');
+    if (out === false) return step();
+    return writer.write(out === undefined ? chunk : out).then(step, gone);
+  };
+  watch(idleMs);
+  send(first);
+}
+export function write_and_close(writer, bytes) {
+  if (!writer) return;
+  writer.write(bytes).catch(() => {});
+  writer.close().catch(() => {});
+}
+export function close_quietly(writer) {
+  if (writer) writer.close().catch(() => {});
+}")]
+extern "C" {
+    /// The client's response (`status`, an event stream: a native
+    /// `IdentityTransformStream`'s readable side), and the pump that writes
+    /// `first`, then every chunk of `reader`, into it, each as `tap` says
+    /// (see [`sse`]), with the idle watchdog (one timer per idle period).
+    /// When it is over the pump calls `end(how, error, stalled, wrote,
+    /// writer)` once: `how` 0 finished (`wrote`: whether the tap's last
+    /// bytes were written), 1 failed (`error`: why), 2 gone (the client),
+    /// 3 broken (the tap said stop); `writer` the client's.
+    #[wasm_bindgen(catch)]
+    fn relay_start(
+        reader: &ReadableStreamDefaultReader,
+        first: &JsValue,
+        idle_ms: f64,
+        tap: &js_sys::Function,
+        end: &JsValue,
+        status: u16,
+    ) -> Result<Response, JsValue>;
 
-/// Moves chunks from `reader` to `writer` until one side stops.
-async fn pump(
-    reader: &ReadableStreamDefaultReader,
-    writer: &WritableStreamDefaultWriter,
-    activity: &Activity,
-    translator: &mut Option<StreamTranslator>,
-    tap: &mut Tap,
-) -> End {
-    loop {
-        let step: ReadableStreamReadResult = match JsFuture::from(reader.read()).await {
-            Ok(step) => step.unchecked_into(),
-            Err(failure) => return End::UpstreamFailed(failure),
-        };
-        if step.get_done().unwrap_or(false) {
-            return End::Finished;
-        }
-        activity.last.set(js_sys::Date::now());
-        if let Err(end) = write(writer, translator, tap, &step.get_value()).await {
-            return end;
-        }
-    }
+    /// Writes `bytes`, then closes `writer`, without waiting (a failure
+    /// means the client is gone: nothing to do).
+    fn write_and_close(writer: &WritableStreamDefaultWriter, bytes: &Uint8Array);
+
+    /// Closes `writer` without waiting.
+    fn close_quietly(writer: &WritableStreamDefaultWriter);
 }

@@ -219,7 +219,12 @@ fn without_null_usage(event: &[u8], out: &mut Vec<u8>) {
 
 /// Whether an SSE event is OpenAI's usage chunk: `"choices":[]` and a `usage`.
 fn is_usage_only(event: &[u8]) -> bool {
-    if !event.windows(7).any(|w| w == b"\"usage\"") {
+    // Cheap tests on the bytes first: every other chunk of a stream whose
+    // usage was asked for has `"usage":null` and choices that are not empty.
+    let empty_choices = |v: &[u8]| v.strip_prefix(b"[").is_some_and(|v| skip_space(v).starts_with(b"]"));
+    if !member_values(event, b"\"usage\"").any(|v| v.starts_with(b"{"))
+        || !member_values(event, b"\"choices\"").any(empty_choices)
+    {
         return false;
     }
     let Ok(text) = std::str::from_utf8(event) else { return false };
@@ -229,4 +234,48 @@ fn is_usage_only(event: &[u8]) -> bool {
                 && v.get("usage").is_some_and(|u| u.is_object())
         })
     })
+}
+
+/// What follows each `key` (a quoted member name) and its colon in `event`
+/// (JSON whitespace skipped): where the member's value starts.
+fn member_values<'a>(event: &'a [u8], key: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let mut from = 0;
+    std::iter::from_fn(move || loop {
+        let found = event[from..].windows(key.len()).position(|w| w == key)?;
+        from += found + key.len();
+        if let Some(value) = skip_space(&event[from..]).strip_prefix(b":") {
+            return Some(skip_space(value));
+        }
+    })
+}
+
+fn skip_space(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n')).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_usage_only;
+
+    #[test]
+    fn the_usage_chunk_is_told_by_its_parse_after_a_cheap_look_at_the_bytes() {
+        for event in [
+            "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\n\n",
+            "data: { \"choices\" : [ ] , \"usage\" :\t{\"prompt_tokens\":1} }\n\n",
+            "data: {\"usage\":{\"prompt_tokens\":1},\"x\":\"\\\"choices\\\":[1]\",\"choices\":[]}\n\n",
+        ] {
+            assert!(is_usage_only(event.as_bytes()), "{event}");
+        }
+        for event in [
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0}],\"usage\":null}\n\n",
+            "data: {\"id\":\"c\",\"choices\":[],\"usage\":null}\n\n",
+            "data: {\"id\":\"c\",\"choices\":[{}],\"usage\":{\"prompt_tokens\":1}}\n\n",
+            "data: {\"x\":\"\\\"choices\\\":[]\",\"choices\":[{}],\"usage\":{\"prompt_tokens\":1}}\n\n",
+            "data: {\"choices\":[]}\n\n",
+            "data: [DONE]\n\n",
+        ] {
+            assert!(!is_usage_only(event.as_bytes()), "{event}");
+        }
+    }
 }

@@ -363,3 +363,33 @@ test("the provider key appears in no response", () => {
   assert.ok(seen.length > 20, "responses were collected");
   for (const text of seen) assert.ok(!text.includes(PROVIDER_KEY), `provider key leaked in: ${text.slice(0, 200)}`);
 });
+
+test("a client that leaves mid-stream stops the relay, which logs the stream's end as client_gone", async () => {
+  const prefix = `/t/${randomUUID()}/chunks=40/chunk_delay_ms=25/`;
+  const gw = await startGateway({
+    bindings: { UPSTREAM_BASE_URL: `${mock.url}${prefix}v1`, PROVIDER_API_KEY: PROVIDER_KEY, GATEWAY_KEYS: `tests:${hashKey(GATEWAY_KEY)}` },
+    routes: KEYED_ROUTES,
+    captureLog: true,
+  });
+  try {
+    const res = await gw.fetch(CHAT, {
+      method: "POST",
+      headers: { authorization: `Bearer ${GATEWAY_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify(hello({ stream: true })),
+    });
+    assert.equal(res.status, 200);
+    const reader = res.body.getReader();
+    const { value } = await reader.read();
+    assert.match(new TextDecoder().decode(value), /"role":"assistant"/);
+    await reader.cancel();
+    // The relay notices at its next write (the upstream sends one every 25 ms).
+    const deadline = Date.now() + 15_000;
+    while (!gw.log().includes('"stream_end":"client_gone"') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.ok(gw.log().includes('"stream_end":"client_gone"'), gw.log());
+    assert.ok(!gw.log().includes('"stream_end":"ok"'), "the stream did not run to its end");
+  } finally {
+    await gw.stop();
+  }
+});
