@@ -170,8 +170,15 @@ pub fn tagged<'a>(v: &'a Value, tag: &str, what: &str, names: &[&str]) -> Read<(
 }
 
 /// An array read element by element with `f`.
+/// (A loop, not `map().collect()`: this is instantiated for every element
+/// type, and the iterator adapters' copies cost the Worker several KB.)
 pub fn vec<T>(v: &Value, what: &str, f: fn(&Value, &str) -> Read<T>) -> Read<Vec<T>> {
-    list(v, what)?.iter().map(|x| f(x, what)).collect()
+    let items = list(v, what)?;
+    let mut out = Vec::with_capacity(items.len());
+    for x in items {
+        out.push(f(x, what)?);
+    }
+    Ok(out)
 }
 
 /// A string, owned.
