@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the Worker into build/ (index.js + index_bg.wasm). This is the
-# [build] command in wrangler.toml, so `wrangler deploy` runs it too.
+# [build] command in wrangler.toml, so `wrangler deploy` runs it too. Arguments
+# go to worker-build (e.g. `--out-dir DIR -- --no-default-features`).
 set -eu
 . "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -17,4 +18,4 @@ export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
 export CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/worker"
-worker-build --release
+worker-build --release "$@"
