@@ -26,6 +26,7 @@ pub mod limits;
 pub mod metrics;
 pub mod plan;
 pub mod provider;
+pub mod seq;
 pub mod sse;
 pub mod translate;
 pub mod upstream;

@@ -42,12 +42,12 @@ pub struct Fields<'a> {
 pub fn fields<'a>(v: &'a Value, what: &str, names: &'static [&'static str]) -> Read<Fields<'a>> {
     let array = v.is_array();
     let values = match v {
-        Value::Object(map) => names.iter().map(|n| map.get(*n)).collect(),
+        Value::Object(map) => crate::seq::map(names, |_, n| map.get(*n)),
         Value::Array(items) => {
             if items.len() > names.len() {
                 return Err(format!("invalid length {}, expected fewer elements in {what}", items.len()));
             }
-            let mut values: Vec<Option<&Value>> = items.iter().map(Some).collect();
+            let mut values: Vec<Option<&Value>> = crate::seq::map(items, |_, x| Some(x));
             // An array must hold every field without a default; the missing
             // ones are absent and reported by the reads.
             values.resize(names.len(), None);
