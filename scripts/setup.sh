@@ -20,7 +20,9 @@ fi
 toolchain_dir=$(echo "${RUSTUP_HOME:-$HOME/.rustup}/toolchains/$WORKER_TOOLCHAIN"-*)
 if [ ! -d "$toolchain_dir/lib/rustlib/src/rust/library" ] || [ ! -d "$toolchain_dir/lib/rustlib/wasm32-unknown-unknown" ]; then
   say "installing the $WORKER_TOOLCHAIN toolchain for the Worker build (about 15 s, once)"
-  rustup toolchain install "$WORKER_TOOLCHAIN" --profile minimal --component rust-src --target wasm32-unknown-unknown
+  # --no-self-update: where auto self-update is on, rustup would otherwise
+  # replace itself with the dist server's release (an older one, here).
+  rustup toolchain install "$WORKER_TOOLCHAIN" --profile minimal --component rust-src --target wasm32-unknown-unknown --no-self-update
 fi
 
 installed_version() { "$CARGO_BIN/$1" --version 2>/dev/null | awk '{print $NF}'; }
