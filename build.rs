@@ -15,6 +15,8 @@
 mod plan;
 #[path = "src/keyed.rs"]
 mod keyed;
+#[path = "src/seq.rs"]
+mod seq;
 #[path = "src/wire.rs"]
 mod wire;
 #[path = "src/routes/mod.rs"]

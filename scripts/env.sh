@@ -8,6 +8,10 @@ export PATH="$CARGO_BIN:$ROOT/node_modules/.bin:$PATH"
 
 WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen crate in Cargo.lock
 WORKER_BUILD_VERSION=0.8.7
+# The Worker's wasm is built with this nightly (std rebuilt with
+# panic=immediate-abort: see scripts/build-worker.sh). Tests, clippy and the
+# native tools stay on stable.
+WORKER_TOOLCHAIN=nightly-2026-05-20
 
 # worker-build would otherwise download wasm-bindgen and esbuild from GitHub.
 export WASM_BINDGEN_BIN="$CARGO_BIN/wasm-bindgen"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what building and testing need, and only what is missing:
-# the wasm32 target, pinned wasm-bindgen-cli and worker-build, and the npm
+# the wasm32 target, the pinned nightly the Worker is built with, pinned wasm-bindgen-cli and worker-build, and the npm
 # packages (wrangler, miniflare, playwright-core), and Chromium for the
 # dashboard test. Idempotent: a second run takes a second.
 set -eu
@@ -12,6 +12,17 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
+fi
+
+# The pinned nightly that builds the Worker (scripts/build-worker.sh), with
+# the std sources (rebuilt for wasm32) and the wasm32 target. Checked on disk:
+# `rustup toolchain install` asks the network even when nothing is missing.
+toolchain_dir=$(echo "${RUSTUP_HOME:-$HOME/.rustup}/toolchains/$WORKER_TOOLCHAIN"-*)
+if [ ! -d "$toolchain_dir/lib/rustlib/src/rust/library" ] || [ ! -d "$toolchain_dir/lib/rustlib/wasm32-unknown-unknown" ]; then
+  say "installing the $WORKER_TOOLCHAIN toolchain for the Worker build (about 15 s, once)"
+  # --no-self-update: where auto self-update is on, rustup would otherwise
+  # replace itself with the dist server's release (an older one, here).
+  rustup toolchain install "$WORKER_TOOLCHAIN" --profile minimal --component rust-src --target wasm32-unknown-unknown --no-self-update
 fi
 
 installed_version() { "$CARGO_BIN/$1" --version 2>/dev/null | awk '{print $NF}'; }

@@ -105,7 +105,7 @@ pub struct Call {
 impl Call {
     /// [`Call::secrets`] as the slice [`crate::upstream::redact`] takes.
     pub fn secret_refs(&self) -> Vec<&str> {
-        self.secrets.iter().map(String::as_str).collect()
+        crate::seq::map(&self.secrets, |_, x| String::as_str(x))
     }
 }
 

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod plan;
 pub mod relay_tap;
 pub mod provider;
+pub mod seq;
 pub mod sse;
 pub mod translate;
 pub mod upstream;

@@ -95,15 +95,12 @@ pub fn models_body(models: &[String]) -> String {
         created: u64,
         owned_by: &'static str,
     }
-    let data = models
-        .iter()
-        .map(|id| Model {
-            id,
-            object: "model",
-            created: 0,
-            owned_by: "switchyard",
-        })
-        .collect();
+    let data = crate::seq::map(models, |_, id| Model {
+        id,
+        object: "model",
+        created: 0,
+        owned_by: "switchyard",
+    });
     serde_json::to_string(&List {
         object: "list",
         data,

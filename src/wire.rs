@@ -42,12 +42,12 @@ pub struct Fields<'a> {
 pub fn fields<'a>(v: &'a Value, what: &str, names: &'static [&'static str]) -> Read<Fields<'a>> {
     let array = v.is_array();
     let values = match v {
-        Value::Object(map) => names.iter().map(|n| map.get(*n)).collect(),
+        Value::Object(map) => crate::seq::map(names, |_, n| map.get(*n)),
         Value::Array(items) => {
             if items.len() > names.len() {
                 return Err(format!("invalid length {}, expected fewer elements in {what}", items.len()));
             }
-            let mut values: Vec<Option<&Value>> = items.iter().map(Some).collect();
+            let mut values: Vec<Option<&Value>> = crate::seq::map(items, |_, x| Some(x));
             // An array must hold every field without a default; the missing
             // ones are absent and reported by the reads.
             values.resize(names.len(), None);
@@ -170,8 +170,15 @@ pub fn tagged<'a>(v: &'a Value, tag: &str, what: &str, names: &[&str]) -> Read<(
 }
 
 /// An array read element by element with `f`.
+/// (A loop, not `map().collect()`: this is instantiated for every element
+/// type, and the iterator adapters' copies cost the Worker several KB.)
 pub fn vec<T>(v: &Value, what: &str, f: fn(&Value, &str) -> Read<T>) -> Read<Vec<T>> {
-    list(v, what)?.iter().map(|x| f(x, what)).collect()
+    let items = list(v, what)?;
+    let mut out = Vec::with_capacity(items.len());
+    for x in items {
+        out.push(f(x, what)?);
+    }
+    Ok(out)
 }
 
 /// A string, owned.

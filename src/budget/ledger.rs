@@ -215,7 +215,7 @@ impl Ledger {
     /// The stored form (versioned).
     pub fn to_value(&self) -> Value {
         let reservations: Vec<Value> =
-            self.reservations.iter().map(|r| json!({"id": r.id, "micros": r.micros, "at_ms": r.at_ms})).collect();
+            crate::seq::map(&self.reservations, |_, r| json!({"id": r.id, "micros": r.micros, "at_ms": r.at_ms}));
         json!({
             "v": self.v,
             "budget": self.budget.map(|b| b.to_value()),

@@ -76,7 +76,7 @@ pub fn bool(v: &Value, key: &str, what: &str) -> Result<Option<bool>, DecodeErro
 /// An array field of numbers read as `f32` (an embedding vector).
 pub fn floats(v: &Value, key: &str, what: &str) -> Result<Vec<f32>, DecodeError> {
     match get(v, key) {
-        Some(Value::Array(items)) => items.iter().map(|x| number(x, what, key)).collect(),
+        Some(Value::Array(items)) => crate::seq::try_map(items, |_, x| number(x, what, key)),
         _ => Err(wrong(what, key, "an array of numbers")),
     }
 }

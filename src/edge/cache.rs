@@ -129,7 +129,7 @@ pub async fn begin(
     if cacheable(request, cache.sampled).is_err() {
         return Ok(turn);
     }
-    let targets = serde_json::to_string(&route.targets).unwrap_or_default();
+    let targets = route.targets.to_json();
     let key = cache_key(&KeyInput {
         plan_hash: &plan.hash,
         // `provider:{model}` serializes as "request": the client's model is then part of the resolution.

@@ -454,7 +454,7 @@ impl<'a> Guard<'a> {
     fn register(&self, key: String) {
         let env = self.env.clone();
         let (timeout, offset) = (self.settings.object_timeout_ms, self.offset_ms);
-        self.ctx.wait_until(async move {
+        super::after_response(self.ctx, Box::pin(async move {
             let message = directory::Names::register(vec![key.clone()]);
             let sent = objects::call_at::<_, directory::Listing>(
                 &env,
@@ -470,7 +470,7 @@ impl<'a> Guard<'a> {
                 with_isolate(|i| i.unregistered(&key));
                 worker::console_error!("{{\"event\":\"breaker_unreachable\",\"object\":{:?},\"reason\":{reason:?}}}", directory::NAME);
             }
-        });
+        }));
     }
 
     /// Sends a report to a target object after the response; its answer

@@ -121,14 +121,14 @@ pub fn finish(env: &Env, ctx: &Context, mut r: Record, timeout_ms: Option<u64>, 
             Some(end) => Some(end),
             None => {
                 let env = env.clone();
-                return ctx.wait_until(async move {
+                return super::after_response(ctx, Box::pin(async move {
                     write_line(&mut r, receiver.await.ok(), log);
                     if let Some(timeout_ms) = timeout_ms {
                         if let Some(delay_ms) = count(&env, &r) {
                             flush_after(delay_ms, env, timeout_ms).await;
                         }
                     }
-                });
+                }));
             }
         }
     } else {
@@ -137,7 +137,7 @@ pub fn finish(env: &Env, ctx: &Context, mut r: Record, timeout_ms: Option<u64>, 
     write_line(&mut r, end, log);
     let Some(timeout_ms) = timeout_ms else { return };
     if let Some(delay_ms) = count(env, &r) {
-        ctx.wait_until(flush_after(delay_ms, env.clone(), timeout_ms));
+        super::after_response(ctx, Box::pin(flush_after(delay_ms, env.clone(), timeout_ms)));
     }
 }
 

@@ -135,7 +135,7 @@ impl Spend {
         let (env, timeout) = (env.clone(), settings.object_timeout_ms);
         let now = self.tally.get();
         let later = self.stream.borrow_mut().take();
-        ctx.wait_until(async move {
+        super::after_response(ctx, Box::pin(async move {
             let tally = match later {
                 Some(receiver) => receiver.await.ok(),
                 None => now,
@@ -145,7 +145,7 @@ impl Spend {
             if let Err(reason) = ask(&env, &name, &message, timeout, offset_ms).await {
                 worker::console_error!("{{\"event\":\"budget_unreachable\",\"object\":{name:?},\"reason\":{reason:?}}}");
             }
-        });
+        }));
     }
 }
 

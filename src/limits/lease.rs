@@ -63,7 +63,7 @@ impl Leases {
         let left = lease.units;
         let refill = left <= REFILL_BELOW && !lease.refilling;
         lease.refilling |= refill;
-        let levels = lease.levels.iter().map(|l| Level { remaining: l.remaining + left, ..*l }).collect();
+        let levels = crate::seq::map(&lease.levels, |_, l| Level { remaining: l.remaining + left, ..*l });
         Some(Admitted { levels, refill })
     }
 

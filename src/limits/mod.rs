@@ -58,10 +58,7 @@ impl Check {
 }
 
 fn needs(limits: &[&Limit], tokens: u64) -> Vec<Need> {
-    limits
-        .iter()
-        .map(|l| Need { unit: l.unit, limit: l.amount, cost: if counts_requests(l.unit) { 1 } else { tokens } })
-        .collect()
+    crate::seq::map(limits, |_, l| Need { unit: l.unit, limit: l.amount, cost: if counts_requests(l.unit) { 1 } else { tokens } })
 }
 
 fn of_scope(limits: &[Limit], scope: LimitScope) -> Vec<&Limit> {

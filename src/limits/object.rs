@@ -155,7 +155,7 @@ impl Limiter {
                 let mut verdict = self.take(needs, now_ms);
                 if verdict.admitted && *lease > 0 && needs.iter().all(|n| counts_requests(n.unit)) {
                     verdict.leased = self.lease(needs, *lease, now_ms);
-                    verdict.levels = needs.iter().map(|n| self.level(n.unit, n.limit, now_ms)).collect();
+                    verdict.levels = crate::seq::map(needs, |_, n| self.level(n.unit, n.limit, now_ms));
                 }
                 verdict
             }
@@ -163,7 +163,7 @@ impl Limiter {
                 for c in needs {
                     self.bucket(c.unit, c.limit, now_ms).adjust(c.delta, now_ms);
                 }
-                let levels = needs.iter().map(|c| self.level(c.unit, c.limit, now_ms)).collect();
+                let levels = crate::seq::map(needs, |_, c| self.level(c.unit, c.limit, now_ms));
                 Verdict { admitted: true, too_large: false, retry_after_ms: 0, levels, leased: 0 }
             }
             Message::Peek => {
@@ -216,7 +216,7 @@ impl Limiter {
                 debug_assert!(taken.is_ok(), "checked just above");
             }
         }
-        let levels = needs.iter().map(|n| self.level(n.unit, n.limit, now_ms)).collect();
+        let levels = crate::seq::map(needs, |_, n| self.level(n.unit, n.limit, now_ms));
         Verdict { admitted, too_large, retry_after_ms: if admitted { 0 } else { wait }, levels, leased: 0 }
     }
 

@@ -70,7 +70,7 @@ impl Group {
 }
 
 fn group(series: &[Series], by: fn(&Labels) -> &str, names: &[String]) -> Vec<Group> {
-    let mut groups: Vec<Group> = names.iter().map(|n| Group { name: n.clone(), ..Group::default() }).collect();
+    let mut groups: Vec<Group> = crate::seq::map(names, |_, n| Group { name: n.clone(), ..Group::default() });
     for s in series {
         let name = by(&s.labels);
         match groups.iter_mut().find(|g| g.name == name) {

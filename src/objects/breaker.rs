@@ -19,7 +19,9 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 /// The longest the stored counters lag behind the live ones.
 const STORE_EVERY_MS: u64 = 1_000;
 
-#[durable_object]
+// `fetch` only: the other handlers (alarm, WebSockets, connect) are not used,
+// and each exported one costs the Worker its own promise glue.
+#[durable_object(fetch)]
 pub struct CircuitBreaker {
     state: State,
     test_clock: bool,

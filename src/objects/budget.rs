@@ -10,7 +10,9 @@ use serde_json::Value;
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-#[durable_object]
+// `fetch` only: the other handlers (alarm, WebSockets, connect) are not used,
+// and each exported one costs the Worker its own promise glue.
+#[durable_object(fetch)]
 pub struct Budget {
     state: State,
     test_clock: bool,

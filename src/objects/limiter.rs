@@ -9,7 +9,9 @@ use crate::limits::object::{Limiter, Message};
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
-#[durable_object]
+// `fetch` only: the other handlers (alarm, WebSockets, connect) are not used,
+// and each exported one costs the Worker its own promise glue.
+#[durable_object(fetch)]
 pub struct RateLimiter {
     state: State,
     test_clock: bool,

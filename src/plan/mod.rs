@@ -14,6 +14,7 @@
 pub mod live;
 pub(crate) mod read;
 pub mod select;
+mod write;
 
 use serde::{Deserialize, Serialize};
 

@@ -320,11 +320,11 @@ fn value(v: &Json, what: &str) -> Read<Value> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Every plan fixture of the repository.
-    fn fixtures() -> Vec<(String, String)> {
+    pub(in crate::plan) fn fixtures() -> Vec<(String, String)> {
         let mut out = vec![("tests/plans/default.json".to_string(), include_str!("../../tests/plans/default.json").into())];
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/routes/valid");
         for entry in std::fs::read_dir(dir).unwrap() {

@@ -163,21 +163,17 @@ impl Router {
     /// For every route in order: its name, whether its condition holds, and
     /// why. The route [`Router::select`] picks is the first with `true`.
     pub fn explain(&self, facts: &Facts<'_>) -> Vec<(&str, bool, String)> {
-        self.plan
-            .routes
-            .iter()
-            .map(|route| match &route.when {
-                None => (
-                    route.name.as_str(),
-                    true,
-                    "default route: no condition".to_string(),
-                ),
-                Some(condition) => {
-                    let (held, reason) = self.explain_condition(condition, facts);
-                    (route.name.as_str(), held, reason)
-                }
-            })
-            .collect()
+        crate::seq::map(&self.plan.routes, |_, route| match &route.when {
+            None => (
+                route.name.as_str(),
+                true,
+                "default route: no condition".to_string(),
+            ),
+            Some(condition) => {
+                let (held, reason) = self.explain_condition(condition, facts);
+                (route.name.as_str(), held, reason)
+            }
+        })
     }
 
     fn holds(&self, condition: &Condition, facts: &Facts<'_>) -> bool {
@@ -375,11 +371,7 @@ fn pick_balanced<'p>(
         BalanceMode::LeastBusy => l.in_flight as f64,
         BalanceMode::LowestLatency => l.latency_ms.unwrap_or(0.0),
     };
-    let scores: Vec<f64> = b
-        .branches
-        .iter()
-        .map(|n| first_step(n).map_or(f64::INFINITY, |s| score(load(s))))
-        .collect();
+    let scores: Vec<f64> = crate::seq::map(&b.branches, |_, n| first_step(n).map_or(f64::INFINITY, |s| score(load(s))));
     let best = scores.iter().copied().fold(f64::INFINITY, f64::min);
     let tied: Vec<usize> = (0..scores.len()).filter(|&i| scores[i] == best).collect();
     let pick = match tied.len() {
@@ -490,7 +482,7 @@ fn describe(condition: &Condition) -> String {
             format!("{} {op} {}", field, literal(value))
         }
         Condition::In { field, values } => {
-            let values: Vec<String> = values.iter().map(literal).collect();
+            let values: Vec<String> = crate::seq::map(values, |_, x| literal(x));
             format!("{} in [{}]", field, values.join(", "))
         }
         Condition::Contains { field, value } => {

@@ -172,20 +172,16 @@ fn system_parts(value: &Value) -> Result<Vec<Part>, GatewayError> {
         Value::Null => Ok(Vec::new()),
         Value::String(text) if text.is_empty() => Ok(Vec::new()),
         Value::String(text) => Ok(vec![Part::Text(text.clone())]),
-        Value::Array(blocks) => blocks
-            .iter()
-            .enumerate()
-            .map(|(j, block)| {
-                let path = format!("system.{j}");
-                match block_type(block, &path, "system")? {
-                    "text" => Ok(Part::Text(text_field(block, &path, "system")?)),
-                    other => Err(bad(
-                        "system",
-                        format!("{path}.type: system blocks must be of type `text`, not `{other}`"),
-                    )),
-                }
-            })
-            .collect(),
+        Value::Array(blocks) => crate::seq::try_map(blocks, |j, block| {
+            let path = format!("system.{j}");
+            match block_type(block, &path, "system")? {
+                "text" => Ok(Part::Text(text_field(block, &path, "system")?)),
+                other => Err(bad(
+                    "system",
+                    format!("{path}.type: system blocks must be of type `text`, not `{other}`"),
+                )),
+            }
+        }),
         _ => Err(bad("system", "system: Input should be a valid string or a list of text blocks".into())),
     }
 }
@@ -353,14 +349,10 @@ fn tool_result(block: &Value, path: &str) -> Result<Message, GatewayError> {
 fn stop_sequences(value: &Value) -> Result<Vec<String>, GatewayError> {
     match value {
         Value::Null => Ok(Vec::new()),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| match item {
-                Value::String(s) => Ok(s.clone()),
-                _ => Err(bad("stop_sequences", format!("stop_sequences.{i}: Input should be a valid string"))),
-            })
-            .collect(),
+        Value::Array(items) => crate::seq::try_map(items, |i, item| match item {
+            Value::String(s) => Ok(s.clone()),
+            _ => Err(bad("stop_sequences", format!("stop_sequences.{i}: Input should be a valid string"))),
+        }),
         _ => Err(bad("stop_sequences", "stop_sequences: Input should be a valid list".into())),
     }
 }
@@ -384,35 +376,31 @@ fn tools(value: &Value) -> Result<Vec<Tool>, GatewayError> {
         Value::Array(items) => items,
         _ => return Err(bad("tools", "tools: Input should be a valid list".into())),
     };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, tool)| {
-            let path = format!("tools.{i}");
-            if !tool.is_object() {
-                return Err(bad("tools", format!("{path}: Input should be a tool object")));
-            }
-            if let Some(kind) = tool.get("type").and_then(Value::as_str).filter(|k| *k != "custom") {
-                return Err(bad(
-                    "tools",
-                    format!("{path}.type: the server tool `{kind}` runs only on Anthropic; route this request to an Anthropic provider"),
-                ));
-            }
-            let name = string_field(tool, "name", &path, "tools")?;
-            let description = match tool.get("description") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(d)) => Some(d.clone()),
-                Some(_) => return Err(bad("tools", format!("{path}.description: Input should be a valid string"))),
-            };
-            let parameters = match tool.get("input_schema") {
-                Some(schema @ Value::Object(_)) => schema.clone(),
-                None => return Err(bad("tools", format!("{path}.input_schema: Field required"))),
-                Some(_) => return Err(bad("tools", format!("{path}.input_schema: Input should be a valid object"))),
-            };
-            let strict = optional_bool(tool.get("strict").unwrap_or(&Value::Null), &format!("{path}.strict"), "tools")?;
-            Ok(Tool { name, description, parameters, strict })
-        })
-        .collect()
+    crate::seq::try_map(items, |i, tool| {
+        let path = format!("tools.{i}");
+        if !tool.is_object() {
+            return Err(bad("tools", format!("{path}: Input should be a tool object")));
+        }
+        if let Some(kind) = tool.get("type").and_then(Value::as_str).filter(|k| *k != "custom") {
+            return Err(bad(
+                "tools",
+                format!("{path}.type: the server tool `{kind}` runs only on Anthropic; route this request to an Anthropic provider"),
+            ));
+        }
+        let name = string_field(tool, "name", &path, "tools")?;
+        let description = match tool.get("description") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(d)) => Some(d.clone()),
+            Some(_) => return Err(bad("tools", format!("{path}.description: Input should be a valid string"))),
+        };
+        let parameters = match tool.get("input_schema") {
+            Some(schema @ Value::Object(_)) => schema.clone(),
+            None => return Err(bad("tools", format!("{path}.input_schema: Field required"))),
+            Some(_) => return Err(bad("tools", format!("{path}.input_schema: Input should be a valid object"))),
+        };
+        let strict = optional_bool(tool.get("strict").unwrap_or(&Value::Null), &format!("{path}.strict"), "tools")?;
+        Ok(Tool { name, description, parameters, strict })
+    })
 }
 
 /// `tool_choice`, and `Some(false)` for parallel tool calls when it

@@ -231,11 +231,7 @@ fn decode_messages(value: &Value) -> Result<Vec<Message>, GatewayError> {
             "`messages` must contain at least one message.",
         ));
     }
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, m)| decode_message(i, m))
-        .collect()
+    crate::seq::try_map(items, decode_message)
 }
 
 fn decode_message(i: usize, value: &Value) -> Result<Message, GatewayError> {
@@ -330,52 +326,48 @@ fn decode_content(i: usize, content: &Value) -> Result<Vec<Part>, GatewayError> 
     match content {
         Value::String(text) if text.is_empty() => Ok(Vec::new()),
         Value::String(text) => Ok(vec![Part::Text(text.clone())]),
-        Value::Array(parts) => parts
-            .iter()
-            .enumerate()
-            .map(|(j, part)| {
-                let err = |what: String| err(format!("[{j}]{what}"));
-                let Value::Object(part) = part else {
-                    return Err(err(format!("` must be an object, got {}.", kind(part))));
-                };
-                let text = |key: &str| match part.get(key) {
-                    Some(Value::String(t)) => Ok(Part::Text(t.clone())),
-                    _ => Err(err(format!(".{key}` must be a string."))),
-                };
-                match part.get("type").and_then(Value::as_str) {
-                    Some("text") => text("text"),
-                    Some("refusal") => text("refusal"),
-                    Some("image_url") => {
-                        let (url, detail) = match part.get("image_url") {
-                            Some(Value::String(url)) => (url.as_str(), None),
-                            Some(Value::Object(image)) => match image.get("url") {
-                                Some(Value::String(url)) => (
-                                    url.as_str(),
-                                    image
-                                        .get("detail")
-                                        .and_then(Value::as_str)
-                                        .map(str::to_string),
-                                ),
-                                _ => return Err(err(".image_url.url` must be a string.".into())),
-                            },
-                            _ => {
-                                return Err(err(
-                                    ".image_url` must be an object with a `url`.".into()
-                                ))
-                            }
-                        };
-                        Ok(Part::Image(Image {
-                            source: ImageSource::from_url(url),
-                            detail,
-                        }))
-                    }
-                    Some(other) => Err(err(format!(
-                        ".type` `{other}` is not supported; expected `text` or `image_url`."
-                    ))),
-                    None => Err(err(".type` is required (`text` or `image_url`).".into())),
+        Value::Array(parts) => crate::seq::try_map(parts, |j, part| {
+            let err = |what: String| err(format!("[{j}]{what}"));
+            let Value::Object(part) = part else {
+                return Err(err(format!("` must be an object, got {}.", kind(part))));
+            };
+            let text = |key: &str| match part.get(key) {
+                Some(Value::String(t)) => Ok(Part::Text(t.clone())),
+                _ => Err(err(format!(".{key}` must be a string."))),
+            };
+            match part.get("type").and_then(Value::as_str) {
+                Some("text") => text("text"),
+                Some("refusal") => text("refusal"),
+                Some("image_url") => {
+                    let (url, detail) = match part.get("image_url") {
+                        Some(Value::String(url)) => (url.as_str(), None),
+                        Some(Value::Object(image)) => match image.get("url") {
+                            Some(Value::String(url)) => (
+                                url.as_str(),
+                                image
+                                    .get("detail")
+                                    .and_then(Value::as_str)
+                                    .map(str::to_string),
+                            ),
+                            _ => return Err(err(".image_url.url` must be a string.".into())),
+                        },
+                        _ => {
+                            return Err(err(
+                                ".image_url` must be an object with a `url`.".into()
+                            ))
+                        }
+                    };
+                    Ok(Part::Image(Image {
+                        source: ImageSource::from_url(url),
+                        detail,
+                    }))
                 }
-            })
-            .collect(),
+                Some(other) => Err(err(format!(
+                    ".type` `{other}` is not supported; expected `text` or `image_url`."
+                ))),
+                None => Err(err(".type` is required (`text` or `image_url`).".into())),
+            }
+        }),
         other => Err(err(format!(
             "` must be a string or an array of parts, got {}.",
             kind(other)
@@ -419,50 +411,46 @@ fn decode_tools(value: &Value) -> Result<Vec<Tool>, GatewayError> {
             ))
         }
     };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, tool)| {
-            let err = |what: &str| bad("tools", format!("`tools[{i}]{what}"));
-            match tool.get("type").and_then(Value::as_str) {
-                Some("function") => {}
-                Some(other) => {
-                    return Err(err(&format!(
-                        ".type` `{other}` is not supported; expected `function`."
-                    )))
-                }
-                None => return Err(err(".type` must be `function`.")),
+    crate::seq::try_map(items, |i, tool| {
+        let err = |what: &str| bad("tools", format!("`tools[{i}]{what}"));
+        match tool.get("type").and_then(Value::as_str) {
+            Some("function") => {}
+            Some(other) => {
+                return Err(err(&format!(
+                    ".type` `{other}` is not supported; expected `function`."
+                )))
             }
-            let Some(Value::Object(function)) = tool.get("function") else {
-                return Err(err(".function` must be an object."));
-            };
-            let name = match function.get("name") {
-                Some(Value::String(name)) if !name.is_empty() => name.clone(),
-                _ => return Err(err(".function.name` must be a non-empty string.")),
-            };
-            let description = match function.get("description") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(d)) => Some(d.clone()),
-                Some(_) => return Err(err(".function.description` must be a string.")),
-            };
-            let parameters = match function.get("parameters") {
-                None | Some(Value::Null) => json::object([("type", json::text("object")), ("properties", Value::Object(Map::new()))]),
-                Some(p @ Value::Object(_)) => p.clone(),
-                Some(_) => return Err(err(".function.parameters` must be a JSON Schema object.")),
-            };
-            let strict = match function.get("strict") {
-                None | Some(Value::Null) => None,
-                Some(Value::Bool(b)) => Some(*b),
-                Some(_) => return Err(err(".function.strict` must be true or false.")),
-            };
-            Ok(Tool {
-                name,
-                description,
-                parameters,
-                strict,
-            })
+            None => return Err(err(".type` must be `function`.")),
+        }
+        let Some(Value::Object(function)) = tool.get("function") else {
+            return Err(err(".function` must be an object."));
+        };
+        let name = match function.get("name") {
+            Some(Value::String(name)) if !name.is_empty() => name.clone(),
+            _ => return Err(err(".function.name` must be a non-empty string.")),
+        };
+        let description = match function.get("description") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(d)) => Some(d.clone()),
+            Some(_) => return Err(err(".function.description` must be a string.")),
+        };
+        let parameters = match function.get("parameters") {
+            None | Some(Value::Null) => json::object([("type", json::text("object")), ("properties", Value::Object(Map::new()))]),
+            Some(p @ Value::Object(_)) => p.clone(),
+            Some(_) => return Err(err(".function.parameters` must be a JSON Schema object.")),
+        };
+        let strict = match function.get("strict") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => return Err(err(".function.strict` must be true or false.")),
+        };
+        Ok(Tool {
+            name,
+            description,
+            parameters,
+            strict,
         })
-        .collect()
+    })
 }
 
 fn decode_tool_choice(value: &Value) -> Result<Option<ToolChoice>, GatewayError> {
@@ -547,10 +535,7 @@ fn decode_stop(value: &Value) -> Result<Vec<String>, GatewayError> {
     match value {
         Value::Null => Ok(Vec::new()),
         Value::String(s) => Ok(vec![s.clone()]),
-        Value::Array(items) => items
-            .iter()
-            .map(|s| s.as_str().map(str::to_string).ok_or_else(expected))
-            .collect(),
+        Value::Array(items) => crate::seq::try_map(items, |_, s| s.as_str().map(str::to_string).ok_or_else(expected)),
         _ => Err(expected()),
     }
 }

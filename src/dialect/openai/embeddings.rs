@@ -78,18 +78,14 @@ fn decode_input(value: &Value) -> Result<Vec<String>, GatewayError> {
         Value::Array(items) if items.is_empty() => {
             Err(bad("input", "`input` must not be an empty array."))
         }
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| match item {
-                Value::String(s) => Ok(s.clone()),
-                Value::Number(_) | Value::Array(_) => Err(tokens()),
-                other => Err(bad(
-                    "input",
-                    format!("`input[{i}]` must be a string, got {}.", kind(other)),
-                )),
-            })
-            .collect(),
+        Value::Array(items) => crate::seq::try_map(items, |i, item| match item {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(_) | Value::Array(_) => Err(tokens()),
+            other => Err(bad(
+                "input",
+                format!("`input[{i}]` must be a string, got {}.", kind(other)),
+            )),
+        }),
         other => Err(bad(
             "input",
             format!(
@@ -157,24 +153,14 @@ pub fn encode_embeddings_as(
         embedding,
     };
     if encoding_format == Some("base64") {
-        let data = response
-            .vectors
-            .iter()
-            .enumerate()
-            .map(|(i, v)| item(i, base64::encode_f32s(v)))
-            .collect();
+        let data = crate::seq::map(&response.vectors, |i, v| item(i, base64::encode_f32s(v)));
         list(&response.model, data, usage)
     } else {
-        let data = response
-            .vectors
-            .iter()
-            .enumerate()
-            .map(|(i, v)| Item {
-                object: "embedding",
-                index: i,
-                embedding: v,
-            })
-            .collect();
+        let data = crate::seq::map(&response.vectors, |i, v| Item {
+            object: "embedding",
+            index: i,
+            embedding: v,
+        });
         list(&response.model, data, usage)
     }
 }

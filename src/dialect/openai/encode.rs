@@ -97,21 +97,17 @@ pub fn encode_response(response: &ChatResponse) -> String {
         object: "chat.completion",
         created: response.created,
         model: &response.model,
-        choices: response
-            .choices
-            .iter()
-            .map(|c| CompletionChoice {
-                index: c.index,
-                message: MessageOut {
-                    role: "assistant",
-                    content: c.text.as_deref(),
-                    refusal: (),
-                    tool_calls: c.tool_calls.iter().map(call_out).collect(),
-                },
-                logprobs: (),
-                finish_reason: c.finish_reason.as_ref().map(|r| r.openai()),
-            })
-            .collect(),
+        choices: crate::seq::map(&response.choices, |_, c| CompletionChoice {
+            index: c.index,
+            message: MessageOut {
+                role: "assistant",
+                content: c.text.as_deref(),
+                refusal: (),
+                tool_calls: crate::seq::map(&c.tool_calls, |_, x| call_out(x)),
+            },
+            logprobs: (),
+            finish_reason: c.finish_reason.as_ref().map(|r| r.openai()),
+        }),
         usage: response.usage.as_ref().map(usage_out),
     };
     serde_json::to_string(&completion).unwrap_or_default()

@@ -234,7 +234,7 @@ pub fn body(req: &ChatRequest) -> Result<Value, GatewayError> {
         inference.insert("topP".into(), Value::from(p));
     }
     if !req.stop.is_empty() {
-        inference.insert("stopSequences".into(), req.stop.iter().map(|s| json::text(s)).collect());
+        inference.insert("stopSequences".into(), Value::Array(crate::seq::map(&req.stop, |_, s| json::text(s))));
     }
     if !inference.is_empty() {
         body.insert("inferenceConfig".into(), Value::Object(inference));
@@ -253,23 +253,19 @@ pub fn body(req: &ChatRequest) -> Result<Value, GatewayError> {
     let send_tools =
         !req.tools.is_empty() && (req.tool_choice != Some(ToolChoice::None) || tool_history);
     if send_tools {
-        let tools: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|tool| {
-                let schema = match &tool.parameters {
-                    Value::Object(_) => tool.parameters.clone(),
-                    _ => object([("type", json::text("object")), ("properties", Value::Object(Map::new()))]),
-                };
-                let mut spec = Map::new();
-                spec.insert("name".into(), json::text(&tool.name));
-                spec.insert("inputSchema".into(), object([("json", schema)]));
-                if let Some(description) = tool.description.as_deref().filter(|d| !d.is_empty()) {
-                    spec.insert("description".into(), json::text(description));
-                }
-                object([("toolSpec", Value::Object(spec))])
-            })
-            .collect();
+        let tools: Vec<Value> = crate::seq::map(&req.tools, |_, tool| {
+            let schema = match &tool.parameters {
+                Value::Object(_) => tool.parameters.clone(),
+                _ => object([("type", json::text("object")), ("properties", Value::Object(Map::new()))]),
+            };
+            let mut spec = Map::new();
+            spec.insert("name".into(), json::text(&tool.name));
+            spec.insert("inputSchema".into(), object([("json", schema)]));
+            if let Some(description) = tool.description.as_deref().filter(|d| !d.is_empty()) {
+                spec.insert("description".into(), json::text(description));
+            }
+            object([("toolSpec", Value::Object(spec))])
+        });
         let mut config = Map::new();
         config.insert("tools".into(), Value::Array(tools));
         if let Some(choice) = choice {

@@ -136,21 +136,17 @@ pub fn canonical_uri(path_as_sent: &str) -> String {
 
 /// The canonical request and its signed-headers list (`host;x-amz-date`).
 pub fn canonical_request(req: &Request) -> (String, String) {
-    let mut headers: Vec<(String, String)> = req
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            // Trim, and collapse inner runs of spaces to one.
-            let mut collapsed = String::with_capacity(value.len());
-            for word in value.split_whitespace() {
-                if !collapsed.is_empty() {
-                    collapsed.push(' ');
-                }
-                collapsed.push_str(word);
+    let mut headers: Vec<(String, String)> = crate::seq::map(req.headers, |_, (name, value)| {
+        // Trim, and collapse inner runs of spaces to one.
+        let mut collapsed = String::with_capacity(value.len());
+        for word in value.split_whitespace() {
+            if !collapsed.is_empty() {
+                collapsed.push(' ');
             }
-            (name.trim().to_ascii_lowercase(), collapsed)
-        })
-        .collect();
+            collapsed.push_str(word);
+        }
+        (name.trim().to_ascii_lowercase(), collapsed)
+    });
     // An insertion sort: a handful of headers, and no sort routine in the Worker.
     for i in 1..headers.len() {
         let mut j = i;

@@ -58,7 +58,7 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Value {
     body.insert("model".into(), Value::String(model.to_string()));
     body.insert(
         "messages".into(),
-        Value::Array(req.messages.iter().map(message).collect()),
+        Value::Array(crate::seq::map(&req.messages, |_, x| message(x))),
     );
 
     let only_tool = match &req.tool_choice {
@@ -70,18 +70,15 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Value {
         .iter()
         .filter(|tool| only_tool.is_none_or(|name| tool.name == name))
         .collect();
-    let tools: Vec<Value> = sent
-        .iter()
-        .map(|tool| {
-            let mut function = Map::new();
-            function.insert("name".into(), Value::String(tool.name.clone()));
-            if let Some(description) = &tool.description {
-                function.insert("description".into(), Value::String(description.clone()));
-            }
-            function.insert("parameters".into(), tool.parameters.clone());
-            function_tool(Value::Object(function))
-        })
-        .collect();
+    let tools: Vec<Value> = crate::seq::map(&sent, |_, tool| {
+        let mut function = Map::new();
+        function.insert("name".into(), Value::String(tool.name.clone()));
+        if let Some(description) = &tool.description {
+            function.insert("description".into(), Value::String(description.clone()));
+        }
+        function.insert("parameters".into(), tool.parameters.clone());
+        function_tool(Value::Object(function))
+    });
     if !tools.is_empty() {
         body.insert("tools".into(), Value::Array(tools));
         if sent.iter().any(|t| t.strict == Some(true)) {
@@ -111,7 +108,7 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Value {
     put("p", req.top_p.map(Value::from));
     put("k", req.top_k.map(Value::from));
     if !req.stop.is_empty() {
-        put("stop_sequences", Some(req.stop.iter().map(|s| json::text(s)).collect()));
+        put("stop_sequences", Some(Value::Array(crate::seq::map(&req.stop, |_, s| json::text(s)))));
     }
     put("seed", req.seed.map(Value::from));
     put("frequency_penalty", req.frequency_penalty.map(Value::from));
@@ -146,7 +143,7 @@ fn message(message: &Message) -> Value {
                 out.insert("content".into(), Value::String(text));
             }
             if !message.tool_calls.is_empty() {
-                out.insert("tool_calls".into(), message.tool_calls.iter().map(tool_call).collect());
+                out.insert("tool_calls".into(), Value::Array(crate::seq::map(&message.tool_calls, |_, x| tool_call(x))));
             }
         }
         Role::Tool => {
@@ -171,14 +168,10 @@ fn content(message: &Message) -> Value {
     if message.content.iter().all(|p| matches!(p, Part::Text(_))) {
         return Value::String(message.joined_text());
     }
-    let parts: Vec<Value> = message
-        .content
-        .iter()
-        .map(|part| match part {
-            Part::Text(text) => json::text_part(text),
-            Part::Image(image) => image_part(image),
-        })
-        .collect();
+    let parts: Vec<Value> = crate::seq::map(&message.content, |_, part| match part {
+        Part::Text(text) => json::text_part(text),
+        Part::Image(image) => image_part(image),
+    });
     Value::Array(parts)
 }
 
@@ -187,7 +180,7 @@ fn content(message: &Message) -> Value {
 pub fn embeddings_request(req: &EmbeddingsRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
     let mut body = Map::new();
     body.insert("model".into(), Value::String(t.model.to_string()));
-    body.insert("texts".into(), req.inputs.iter().map(|s| json::text(s)).collect());
+    body.insert("texts".into(), Value::Array(crate::seq::map(&req.inputs, |_, s| json::text(s))));
     body.insert("input_type".into(), json::text("search_document"));
     body.insert("embedding_types".into(), Value::Array(vec![json::text("float")]));
     if let Some(dimensions) = req.dimensions {

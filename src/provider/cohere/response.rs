@@ -111,13 +111,10 @@ pub fn embeddings_response(body: &[u8]) -> Result<EmbeddingsResponse, DecodeErro
     let Some(Value::Array(float)) = json::get(embeddings, "float") else {
         return Err(DecodeError::Malformed(format!("{WHAT} has no `embeddings.float` array")));
     };
-    let vectors = float
-        .iter()
-        .map(|v| match v {
-            Value::Array(items) => items.iter().map(|x| json::number(x, WHAT, "float")).collect(),
-            _ => Err(DecodeError::Malformed(format!("{WHAT}: `float` holds a non-array"))),
-        })
-        .collect::<Result<_, _>>()?;
+    let vectors = crate::seq::try_map(float, |_, v| match v {
+        Value::Array(items) => crate::seq::try_map(items, |_, x| json::number(x, WHAT, "float")),
+        _ => Err(DecodeError::Malformed(format!("{WHAT}: `float` holds a non-array"))),
+    })?;
     let usage = json::get(&answer, "meta")
         .and_then(|m| m.get("billed_units"))
         .and_then(|b| count(b.get("input_tokens")))

@@ -132,22 +132,18 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Result<Value, Gateway
     }
 
     if !req.tools.is_empty() {
-        let declarations: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|tool| {
-                let mut decl = Map::new();
-                decl.insert("name".into(), Value::String(tool.name.clone()));
-                if let Some(description) = &tool.description {
-                    decl.insert("description".into(), Value::String(description.clone()));
-                }
-                let parameters = schema::clean(&tool.parameters);
-                if !schema::is_empty_object(&parameters) {
-                    decl.insert("parameters".into(), parameters);
-                }
-                Value::Object(decl)
-            })
-            .collect();
+        let declarations: Vec<Value> = crate::seq::map(&req.tools, |_, tool| {
+            let mut decl = Map::new();
+            decl.insert("name".into(), Value::String(tool.name.clone()));
+            if let Some(description) = &tool.description {
+                decl.insert("description".into(), Value::String(description.clone()));
+            }
+            let parameters = schema::clean(&tool.parameters);
+            if !schema::is_empty_object(&parameters) {
+                decl.insert("parameters".into(), parameters);
+            }
+            Value::Object(decl)
+        });
         body.insert("tools".into(), Value::Array(vec![object([("functionDeclarations", Value::Array(declarations))])]));
     }
     if let Some(choice) = &req.tool_choice {
@@ -188,7 +184,7 @@ fn generation_config(req: &ChatRequest) -> Map<String, Value> {
     put("responseLogprobs", req.logprobs.map(Value::from));
     put("logprobs", req.top_logprobs.map(Value::from));
     if !req.stop.is_empty() {
-        put("stopSequences", Some(req.stop.iter().map(|s| json::text(s)).collect()));
+        put("stopSequences", Some(Value::Array(crate::seq::map(&req.stop, |_, s| json::text(s)))));
     }
     match &req.response_format {
         Some(ResponseFormat::JsonObject) => {
@@ -291,19 +287,15 @@ fn function_response(req: &ChatRequest, at: usize, message: &Message) -> Result<
 /// `POST {base}/models/{model}:batchEmbedContents`, one request per input.
 pub fn embeddings_request(req: &EmbeddingsRequest, t: &Target) -> Result<HttpRequest, GatewayError> {
     let model = model_id(t.model);
-    let requests: Vec<Value> = req
-        .inputs
-        .iter()
-        .map(|input| {
-            let mut one = Map::new();
-            one.insert("model".into(), Value::String(format!("models/{model}")));
-            one.insert("content".into(), object([("parts", Value::Array(vec![text_part(input)]))]));
-            if let Some(dimensions) = req.dimensions {
-                one.insert("outputDimensionality".into(), Value::from(dimensions));
-            }
-            Value::Object(one)
-        })
-        .collect();
+    let requests: Vec<Value> = crate::seq::map(&req.inputs, |_, input| {
+        let mut one = Map::new();
+        one.insert("model".into(), Value::String(format!("models/{model}")));
+        one.insert("content".into(), object([("parts", Value::Array(vec![text_part(input)]))]));
+        if let Some(dimensions) = req.dimensions {
+            one.insert("outputDimensionality".into(), Value::from(dimensions));
+        }
+        Value::Object(one)
+    });
     let body = object([("requests", Value::Array(requests))]);
     Ok(HttpRequest {
         url: format!("{}/models/{model}:batchEmbedContents", t.base),

@@ -266,9 +266,6 @@ pub fn embeddings_response(body: &[u8]) -> Result<EmbeddingsResponse, DecodeErro
     let Some(Value::Array(embeddings)) = json::get(&value, "embeddings") else {
         return Err(DecodeError::Malformed(format!("{WHAT} has no `embeddings` array")));
     };
-    let vectors = embeddings
-        .iter()
-        .map(|e| json::floats(json::is_object(e, WHAT, "embeddings")?, "values", WHAT))
-        .collect::<Result<_, _>>()?;
+    let vectors = crate::seq::try_map(embeddings, |_, e| json::floats(json::is_object(e, WHAT, "embeddings")?, "values", WHAT))?;
     Ok(EmbeddingsResponse { model: String::new(), vectors, usage: None })
 }

@@ -22,27 +22,23 @@ pub fn chat_body(req: &ChatRequest, t: &Target) -> Map<String, Value> {
     }
     body.insert(
         "messages".into(),
-        Value::Array(req.messages.iter().map(message).collect()),
+        Value::Array(crate::seq::map(&req.messages, |_, x| message(x))),
     );
     if !req.tools.is_empty() {
-        let tools = req
-            .tools
-            .iter()
-            .map(|tool| {
-                let mut function = Map::new();
-                function.insert("name".into(), Value::String(tool.name.clone()));
-                if let Some(description) = &tool.description {
-                    function.insert("description".into(), Value::String(description.clone()));
-                }
-                if !tool.parameters.is_null() {
-                    function.insert("parameters".into(), tool.parameters.clone());
-                }
-                if let Some(strict) = tool.strict {
-                    function.insert("strict".into(), Value::Bool(strict));
-                }
-                function_tool(Value::Object(function))
-            })
-            .collect();
+        let tools = crate::seq::map(&req.tools, |_, tool| {
+            let mut function = Map::new();
+            function.insert("name".into(), Value::String(tool.name.clone()));
+            if let Some(description) = &tool.description {
+                function.insert("description".into(), Value::String(description.clone()));
+            }
+            if !tool.parameters.is_null() {
+                function.insert("parameters".into(), tool.parameters.clone());
+            }
+            if let Some(strict) = tool.strict {
+                function.insert("strict".into(), Value::Bool(strict));
+            }
+            function_tool(Value::Object(function))
+        });
         body.insert("tools".into(), Value::Array(tools));
     }
     if let Some(choice) = &req.tool_choice {
@@ -98,7 +94,7 @@ pub fn chat_body(req: &ChatRequest, t: &Target) -> Map<String, Value> {
         put(&mut body, "top_k", req.top_k.map(Value::from));
     }
     if !req.stop.is_empty() {
-        body.insert("stop".into(), req.stop.iter().map(|s| json::text(s)).collect());
+        body.insert("stop".into(), Value::Array(crate::seq::map(&req.stop, |_, s| json::text(s))));
     }
     put(&mut body, "seed", req.seed.map(Value::from));
     put(&mut body, "n", req.n.map(Value::from));
@@ -150,7 +146,7 @@ fn message(m: &Message) -> Value {
         out.insert("name".into(), Value::String(name.clone()));
     }
     if !m.tool_calls.is_empty() {
-        out.insert("tool_calls".into(), m.tool_calls.iter().map(tool_call).collect());
+        out.insert("tool_calls".into(), Value::Array(crate::seq::map(&m.tool_calls, |_, x| tool_call(x))));
     }
     if let Some(id) = &m.tool_call_id {
         out.insert("tool_call_id".into(), Value::String(id.clone()));
@@ -169,13 +165,10 @@ fn content(m: &Message) -> Value {
         ([Part::Text(text)], _) => Value::String(text.clone()),
         (_, false) if m.role != Role::User => Value::String(m.joined_text()),
         (parts, _) => Value::Array(
-            parts
-                .iter()
-                .map(|part| match part {
-                    Part::Text(text) => json::text_part(text),
-                    Part::Image(image) => image_part(image),
-                })
-                .collect(),
+            crate::seq::map(parts, |_, part| match part {
+                Part::Text(text) => json::text_part(text),
+                Part::Image(image) => image_part(image),
+            }),
         ),
     }
 }

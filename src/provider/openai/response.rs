@@ -27,11 +27,7 @@ pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
             "the chat completion has no `choices` array".into(),
         ));
     };
-    let choices = choices
-        .iter()
-        .enumerate()
-        .map(|(i, c)| choice(i, c))
-        .collect::<Result<Vec<_>, _>>()?;
+    let choices = crate::seq::try_map(choices, choice)?;
     Ok(ChatResponse {
         id: str_field(object.get("id")).unwrap_or_default().to_string(),
         model: str_field(object.get("model"))
@@ -79,10 +75,7 @@ fn choice(position: usize, c: &Value) -> Result<Choice, DecodeError> {
     let text = text.or_else(|| str_field(message.get("refusal")).map(str::to_string));
     let tool_calls = match message.get("tool_calls") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(calls)) => calls
-            .iter()
-            .map(|call| tool_call(call).ok_or_else(|| bad("has a malformed tool call")))
-            .collect::<Result<_, _>>()?,
+        Some(Value::Array(calls)) => crate::seq::try_map(calls, |_, call| tool_call(call).ok_or_else(|| bad("has a malformed tool call")))?,
         Some(_) => return Err(bad("has `tool_calls` that are not an array")),
     };
     Ok(Choice {
