@@ -414,7 +414,7 @@ export function set_lines(headers, lines) {
 }
 export function get_lines(headers, set, names, withBytes) {
   if (set !== '') set_lines(headers, set);
-  let out = '';
+  const out = [];
   if (withBytes) {
     let n = 0;
     for (const [name, value] of headers) {
@@ -424,13 +424,13 @@ export function get_lines(headers, set, names, withBytes) {
         n += c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
       }
     }
-    out = String(n);
+    out.push(String(n));
   }
-  for (const name of names.split('\\n')) {
+  for (const name of names === '' ? [] : names.split('\\n')) {
     const value = headers.get(name);
-    out += (out === '' && !withBytes ? '' : '\\n') + (value === null ? '\\0' : value);
+    out.push(value === null ? '\\0' : value);
   }
-  return out;
+  return out.join('\\n');
 }")]
 extern "C" {
     /// Sets the headers of `lines` (`name\nvalue\n…`) in one call; an
@@ -474,7 +474,8 @@ fn header_lines(headers: &web_sys::Headers, pairs: &[(&str, &str)]) -> String {
 }
 
 /// The values of the headers `names` (at most `N`), in one call into the
-/// runtime, after `set` is set; with `with_bytes`, also the size of all
+/// runtime, after `set` is set (a name `set` gives a value is not asked
+/// back: the value is `set`'s); with `with_bytes`, also the size of all
 /// the headers (names and values, UTF-8 bytes).
 pub(crate) fn read_headers<const N: usize>(
     headers: &web_sys::Headers,
@@ -482,10 +483,15 @@ pub(crate) fn read_headers<const N: usize>(
     names: [&str; N],
     with_bytes: bool,
 ) -> (usize, [Option<String>; N]) {
-    let text = get_lines(headers, &header_lines(headers, set), &names.join("\n"), with_bytes);
+    let known = |name: &str| set.iter().rev().find(|(n, v)| n.eq_ignore_ascii_case(name) && !v.is_empty()).map(|(_, v)| *v);
+    let asked: Vec<&str> = names.iter().copied().filter(|n| known(n).is_none()).collect();
+    let text = get_lines(headers, &header_lines(headers, set), &asked.join("\n"), with_bytes);
     let mut parts = text.split('\n');
     let bytes = if with_bytes { parts.next().and_then(|n| n.parse().ok()).unwrap_or(usize::MAX) } else { 0 };
-    let values = std::array::from_fn(|_| parts.next().filter(|v| *v != "\0").map(str::to_string));
+    let values = std::array::from_fn(|i| match known(names[i]) {
+        Some(value) => Some(value.to_string()),
+        None => parts.next().filter(|v| *v != "\0").map(str::to_string),
+    });
     (bytes, values)
 }
 
