@@ -13,7 +13,7 @@ use super::object::Level;
 use crate::keyed::Keyed;
 
 /// How many requests an isolate asks for beyond the one at hand.
-pub const LEASE_ASK: u64 = 64;
+pub const LEASE_ASK: u64 = 256;
 /// How long a lease may be used.
 pub const LEASE_MS: u64 = 1_000;
 /// A lease down to this many units is topped up in the background, so
