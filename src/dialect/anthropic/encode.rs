@@ -209,21 +209,28 @@ fn error_json(error: &GatewayError, attempts: Option<&[Attempt]>) -> String {
 
 impl ErrorBody<'_> {
     fn write(&self, out: &mut String) {
-        out.push('{');
-        key(out, "type", true);
-        quote(out, self.kind);
-        key(out, "error", false);
-        out.push('{');
-        key(out, "type", true);
-        quote(out, self.error.kind);
-        key(out, "message", false);
-        quote(out, self.error.message);
-        if let Some(attempts) = self.error.attempts {
-            key(out, "attempts", false);
-            crate::engine::trail::write(out, attempts);
-        }
-        out.push_str("}}");
+        let e = &self.error;
+        write_error(out, self.kind, e.kind, e.message, e.attempts);
     }
+}
+
+/// `{"type":KIND,"error":{"type":…,"message":…}}`, with `attempts` when given
+/// (an error body, or the data of a stream's `error` event).
+pub(crate) fn write_error(out: &mut String, kind: &str, error_kind: &str, message: &str, attempts: Option<&[Attempt]>) {
+    out.push('{');
+    key(out, "type", true);
+    quote(out, kind);
+    key(out, "error", false);
+    out.push('{');
+    key(out, "type", true);
+    quote(out, error_kind);
+    key(out, "message", false);
+    quote(out, message);
+    if let Some(attempts) = attempts {
+        key(out, "attempts", false);
+        crate::engine::trail::write(out, attempts);
+    }
+    out.push_str("}}");
 }
 
 /// `{"type":"error","error":{"type","message"}}`, with the attempt trail as

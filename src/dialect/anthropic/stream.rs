@@ -254,16 +254,7 @@ impl Data for MessageDelta<'_> {
 
 impl Data for ErrorEvent<'_> {
     fn write(&self, out: &mut String) {
-        out.push('{');
-        key(out, "type", true);
-        quote(out, self.kind);
-        key(out, "error", false);
-        out.push('{');
-        key(out, "type", true);
-        quote(out, self.error.kind);
-        key(out, "message", false);
-        quote(out, self.error.message);
-        out.push_str("}}");
+        super::encode::write_error(out, self.kind, self.error.kind, self.error.message, None);
     }
 }
 

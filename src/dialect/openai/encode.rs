@@ -153,27 +153,9 @@ struct Delta<'a> {
 
 impl Completion<'_> {
     fn write(&self, out: &mut String) {
-        out.push('{');
-        key(out, "id", true);
-        quote(out, self.id);
-        key(out, "object", false);
-        quote(out, self.object);
-        key(out, "created", false);
-        uint(out, self.created);
-        key(out, "model", false);
-        quote(out, self.model);
-        key(out, "choices", false);
+        head(out, self.id, self.object, self.created, self.model);
         array(out, &self.choices, |out, c| {
-            out.push('{');
-            key(out, "index", true);
-            uint(out, c.index.into());
-            key(out, "message", false);
-            c.message.write(out);
-            key(out, "logprobs", false);
-            null(out, &c.logprobs);
-            key(out, "finish_reason", false);
-            text_or_null(out, c.finish_reason);
-            out.push('}');
+            choice(out, c.index, "message", |out| c.message.write(out), &c.logprobs, c.finish_reason);
         });
         if let Some(usage) = &self.usage {
             key(out, "usage", false);
@@ -181,6 +163,34 @@ impl Completion<'_> {
         }
         out.push('}');
     }
+}
+
+/// `{"id":…,"object":…,"created":…,"model":…,"choices":` (the object left open).
+fn head(out: &mut String, id: &str, object: &str, created: u64, model: &str) {
+    out.push('{');
+    key(out, "id", true);
+    quote(out, id);
+    key(out, "object", false);
+    quote(out, object);
+    key(out, "created", false);
+    uint(out, created);
+    key(out, "model", false);
+    quote(out, model);
+    key(out, "choices", false);
+}
+
+/// One choice: `{"index":…,NAME:…,"logprobs":null,"finish_reason":…}`.
+fn choice(out: &mut String, index: u32, name: &str, inner: impl FnOnce(&mut String), logprobs: &(), finish_reason: Option<&str>) {
+    out.push('{');
+    key(out, "index", true);
+    uint(out, index.into());
+    key(out, name, false);
+    inner(out);
+    key(out, "logprobs", false);
+    null(out, logprobs);
+    key(out, "finish_reason", false);
+    text_or_null(out, finish_reason);
+    out.push('}');
 }
 
 impl MessageOut<'_> {
@@ -257,27 +267,9 @@ impl UsageOut {
 
 impl Chunk<'_> {
     fn write(&self, out: &mut String) {
-        out.push('{');
-        key(out, "id", true);
-        quote(out, self.id);
-        key(out, "object", false);
-        quote(out, self.object);
-        key(out, "created", false);
-        uint(out, self.created);
-        key(out, "model", false);
-        quote(out, self.model);
-        key(out, "choices", false);
+        head(out, self.id, self.object, self.created, self.model);
         array(out, &self.choices, |out, c| {
-            out.push('{');
-            key(out, "index", true);
-            uint(out, c.index.into());
-            key(out, "delta", false);
-            c.delta.write(out);
-            key(out, "logprobs", false);
-            null(out, &c.logprobs);
-            key(out, "finish_reason", false);
-            text_or_null(out, c.finish_reason);
-            out.push('}');
+            choice(out, c.index, "delta", |out| c.delta.write(out), &c.logprobs, c.finish_reason);
         });
         if let Some(usage) = &self.usage {
             key(out, "usage", false);
