@@ -94,7 +94,14 @@ pub fn float(out: &mut String, n: Option<f64>) {
 
 /// Appends a `serde_json::Value` (the one writer the provider requests use too).
 pub fn value(out: &mut String, v: &serde_json::Value) {
-    out.push_str(&serde_json::to_string(v).unwrap_or_default());
+    out.push_str(&value_text(v));
+}
+
+/// A `serde_json::Value` as compact JSON text: what its `Display` writes,
+/// through the writer the provider requests use (`Display` brings its own
+/// two copies, the compact and the pretty one).
+pub fn value_text(v: &serde_json::Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 /// Appends `[…]`, each item by `write`.
@@ -144,6 +151,14 @@ mod tests {
             let mut out = String::new();
             quote(&mut out, text);
             assert_eq!(out, serde_json::to_string(text).unwrap(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn value_text_is_what_display_writes() {
+        let v = serde_json::json!({"b": [1, 2.5, null, true], "a": "x\"\n", "c": {}, "d": -3, "e": 1e300});
+        for v in [v.clone(), v["b"].clone(), v["a"].clone(), serde_json::Value::Null] {
+            assert_eq!(value_text(&v), v.to_string());
         }
     }
 
