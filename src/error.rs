@@ -10,7 +10,7 @@
 //! that comes from an upstream is redacted before it gets here
 //! (see [`crate::upstream::redact`]).
 
-use serde::Serialize;
+use crate::engine::Attempt;
 use std::fmt;
 
 /// What went wrong, grouped by who is at fault.
@@ -195,35 +195,29 @@ impl GatewayError {
 
     /// The OpenAI-format body: `{"error":{"message","type","param","code"}}`.
     pub fn openai_body(&self) -> String {
-        self.openai_body_with_attempts::<()>(None)
+        self.openai_body_with_attempts(None)
     }
 
-    /// The same, with the engine's attempt trail as `error.attempts`.
-    pub fn openai_body_with_attempts<T: Serialize + ?Sized>(&self, attempts: Option<&T>) -> String {
-        #[derive(Serialize)]
-        struct Body<'a, T: Serialize + ?Sized> {
-            error: Inner<'a, T>,
+    /// The same, with the engine's attempt trail as `error.attempts`
+    /// (written by hand: the text of the derive in the tests).
+    pub fn openai_body_with_attempts(&self, attempts: Option<&[Attempt]>) -> String {
+        use crate::json_out::{key, quote, text_or_null};
+        let mut out = String::with_capacity(128 + self.message.len());
+        out.push_str("{\"error\":{");
+        key(&mut out, "message", true);
+        quote(&mut out, &self.message);
+        key(&mut out, "type", false);
+        quote(&mut out, self.fault.openai_type());
+        key(&mut out, "param", false);
+        text_or_null(&mut out, self.param);
+        key(&mut out, "code", false);
+        quote(&mut out, self.fault.openai_code());
+        if let Some(attempts) = attempts {
+            key(&mut out, "attempts", false);
+            crate::engine::trail::write(&mut out, attempts);
         }
-        #[derive(Serialize)]
-        struct Inner<'a, T: Serialize + ?Sized> {
-            message: &'a str,
-            #[serde(rename = "type")]
-            kind: &'a str,
-            param: Option<&'a str>,
-            code: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            attempts: Option<&'a T>,
-        }
-        let body = Body {
-            error: Inner {
-                message: &self.message,
-                kind: self.fault.openai_type(),
-                param: self.param,
-                code: self.fault.openai_code(),
-                attempts,
-            },
-        };
-        serde_json::to_string(&body).expect("error body serializes")
+        out.push_str("}}");
+        out
     }
 }
 
@@ -239,6 +233,51 @@ impl std::error::Error for GatewayError {}
 mod tests {
     use super::*;
     use serde_json::Value;
+
+    /// The body as the derive wrote it before.
+    fn derived(e: &GatewayError, attempts: Option<&[Attempt]>) -> String {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            error: Inner<'a>,
+        }
+        #[derive(serde::Serialize)]
+        struct Inner<'a> {
+            message: &'a str,
+            #[serde(rename = "type")]
+            kind: &'a str,
+            param: Option<&'a str>,
+            code: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            attempts: Option<&'a [Attempt]>,
+        }
+        let error = Inner { message: &e.message, kind: e.fault.openai_type(), param: e.param, code: e.fault.openai_code(), attempts };
+        serde_json::to_string(&Body { error }).unwrap()
+    }
+
+    #[test]
+    fn the_hand_written_body_is_the_derives() {
+        let attempt = Attempt {
+            provider: "p".into(),
+            model: "m\"".into(),
+            key: Some(1),
+            outcome: "429".into(),
+            status: Some(429),
+            duration_ms: 3,
+            waited_ms: 0,
+            reason: None,
+        };
+        let skipped = Attempt { reason: Some("breaker_open"), key: None, status: None, ..attempt.clone() };
+        for e in [
+            GatewayError::new(Fault::BadRequest, "`messages` is \"required\"\n").with_param("messages"),
+            GatewayError::new(Fault::UpstreamStatus(503), ""),
+            GatewayError::new(Fault::MethodNotAllowed { allow: "GET" }, "é\u{1}"),
+        ] {
+            for attempts in [None, Some(vec![]), Some(vec![attempt.clone(), skipped.clone()])] {
+                assert_eq!(e.openai_body_with_attempts(attempts.as_deref()), derived(&e, attempts.as_deref()));
+            }
+            assert_eq!(e.openai_body(), derived(&e, None));
+        }
+    }
 
     #[test]
     fn body_has_openai_shape() {

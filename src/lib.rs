@@ -30,6 +30,7 @@ pub mod relay_tap;
 pub mod provider;
 pub mod seq;
 pub mod sse;
+pub mod status_doc;
 pub mod translate;
 pub mod upstream;
 pub mod usage;

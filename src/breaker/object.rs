@@ -8,8 +8,9 @@
 
 use super::state::{Admission, Phase, State, Verdict};
 use super::stats::Load;
-use crate::plan::Breaker;
-use serde::{Deserialize, Serialize};
+use crate::json_out::{boolean, float, key, number, quote, uint, ToJson};
+use crate::plan::{Breaker, Trip};
+use serde::Deserialize;
 use crate::wire::{self, fields, Read};
 use serde_json::Value;
 
@@ -20,7 +21,8 @@ pub const STATE_VERSION: u32 = 1;
 const MAX_TALLY: u32 = 10_000;
 
 /// What a message asks for, besides the reports it carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     /// May one call go now?
@@ -32,7 +34,8 @@ pub enum Op {
 }
 
 /// Outcomes of calls that were not probes, since the isolate's last message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct Tally {
     pub successes: u32,
     pub failures: u32,
@@ -60,7 +63,8 @@ impl Tally {
 }
 
 /// A message from an isolate to a target object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct Message {
     pub op: Op,
     /// The target's breaker as the plan declares it; `None`: counters only.
@@ -77,7 +81,8 @@ pub struct Message {
 }
 
 /// The object's answer: its state after the message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct Snapshot {
     /// `closed`, `open` or `half_open` (`closed` without a breaker).
     pub phase: String,
@@ -98,7 +103,8 @@ pub struct Snapshot {
 }
 
 /// The state of one target object.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct Target {
     #[serde(default)]
     pub version: u32,
@@ -169,6 +175,123 @@ impl Target {
 /// a breaker `per key` adds `|key:SECRET_NAME`).
 pub fn target_key(provider: &str, model: &str) -> String {
     format!("{provider}:{model}")
+}
+
+/// The hand-written writers of the messages, answers and state (the
+/// derived `Serialize`'s text, which the tests compare).
+impl ToJson for Message {
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"op\":");
+        quote(out, match self.op {
+            Op::Admit => "admit",
+            Op::Report => "report",
+            Op::Peek => "peek",
+        });
+        key(out, "breaker", false);
+        match &self.breaker {
+            Some(b) => write_breaker(out, b),
+            None => out.push_str("null"),
+        }
+        key(out, "isolate", false);
+        uint(out, self.isolate);
+        key(out, "in_flight", false);
+        uint(out, self.in_flight.into());
+        key(out, "tally", false);
+        let t = &self.tally;
+        out.push('{');
+        key(out, "successes", true);
+        uint(out, t.successes.into());
+        key(out, "failures", false);
+        uint(out, t.failures.into());
+        key(out, "latency_sum_ms", false);
+        uint(out, t.latency_sum_ms);
+        key(out, "latency_n", false);
+        uint(out, t.latency_n.into());
+        out.push('}');
+        key(out, "probe", false);
+        match self.probe {
+            Some(v) => quote(out, v.name()),
+            None => out.push_str("null"),
+        }
+        out.push('}');
+    }
+}
+
+/// A plan's breaker, as its derived `Serialize` writes it.
+fn write_breaker(out: &mut String, b: &Breaker) {
+    out.push_str("{\"trip\":");
+    match b.trip {
+        Trip::Failures { count, window_ms } => {
+            out.push_str("{\"failures\":{");
+            key(out, "count", true);
+            uint(out, count.into());
+            key(out, "window_ms", false);
+            uint(out, window_ms);
+        }
+        Trip::FailureRate { percent, window_ms, min_requests } => {
+            out.push_str("{\"failure_rate\":{");
+            key(out, "percent", true);
+            float(out, Some(percent));
+            key(out, "window_ms", false);
+            uint(out, window_ms);
+            key(out, "min_requests", false);
+            uint(out, min_requests.into());
+        }
+    }
+    out.push_str("}}");
+    key(out, "cooldown_ms", false);
+    uint(out, b.cooldown_ms);
+    key(out, "probes", false);
+    uint(out, b.probes.into());
+    if b.per_key {
+        key(out, "per_key", false);
+        boolean(out, true);
+    }
+    out.push('}');
+}
+
+impl ToJson for Snapshot {
+    fn write_json(&self, out: &mut String) {
+        out.push('{');
+        key(out, "phase", true);
+        quote(out, &self.phase);
+        key(out, "open_until_ms", false);
+        number(out, self.open_until_ms);
+        key(out, "admission", false);
+        match &self.admission {
+            Some(a) => a.write(out),
+            None => out.push_str("null"),
+        }
+        key(out, "in_flight", false);
+        uint(out, self.in_flight.into());
+        key(out, "latency_ms", false);
+        float(out, self.latency_ms);
+        for (name, n) in [
+            ("samples", self.samples),
+            ("trips", self.trips),
+            ("failures_in_a_row", self.failures_in_a_row as u64),
+            ("window_calls", self.window_calls),
+            ("window_failures", self.window_failures),
+            ("now_ms", self.now_ms),
+        ] {
+            key(out, name, false);
+            uint(out, n);
+        }
+        out.push('}');
+    }
+}
+
+impl ToJson for Target {
+    fn write_json(&self, out: &mut String) {
+        out.push('{');
+        key(out, "version", true);
+        uint(out, self.version.into());
+        key(out, "breaker", false);
+        self.breaker.write(out);
+        key(out, "load", false);
+        self.load.write(out);
+        out.push('}');
+    }
 }
 
 /// The hand-written readers of the messages, answers and state (what the
@@ -304,6 +427,7 @@ mod tests {
         };
         let mut tried = 0;
         let check_state = |t: &Target, tried: &mut usize| {
+            assert_eq!(t.to_json(), serde_json::to_string(t).unwrap());
             let doc = serde_json::to_value(t).unwrap();
             assert_eq!(&Target::read(&doc).unwrap(), t);
             *tried += equivalent(&doc, "target", Target::read);
@@ -318,10 +442,12 @@ mod tests {
         messages.push(Message { op: Op::Peek, breaker: None, isolate: 0, in_flight: 0, tally: Tally::default(), probe: None });
         let mut now = 100;
         for m in &messages {
+            assert_eq!(m.to_json(), serde_json::to_string(m).unwrap());
             let doc = serde_json::to_value(m).unwrap();
             assert_eq!(&Message::read(&doc).unwrap(), m);
             tried += equivalent(&doc, "message", Message::read);
             let snapshot = t.handle(m, now);
+            assert_eq!(snapshot.to_json(), serde_json::to_string(&snapshot).unwrap());
             let doc = serde_json::to_value(&snapshot).unwrap();
             assert_eq!(Snapshot::read(&doc).unwrap(), snapshot);
             tried += equivalent(&doc, "snapshot", Snapshot::read);

@@ -17,7 +17,8 @@
 //! call admitted before the breaker opened counts in the statistics only.
 
 use crate::plan::{Breaker, Trip};
-use serde::{Deserialize, Serialize};
+use crate::json_out::{array, key, quote, uint};
+use serde::Deserialize;
 use crate::wire::{self, fields, Read};
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -26,7 +27,8 @@ use std::collections::VecDeque;
 const SLOTS: u64 = 10;
 
 /// Where the breaker stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Phase {
     Closed,
@@ -36,7 +38,8 @@ pub enum Phase {
 }
 
 /// What the breaker says to one call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(tag = "admission", rename_all = "snake_case")]
 pub enum Admission {
     Admit,
@@ -47,7 +50,8 @@ pub enum Admission {
 }
 
 /// How a call went, as far as the target's health goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The target answered (2xx, or a client error that is not its fault).
@@ -60,7 +64,8 @@ pub enum Verdict {
 }
 
 /// One slot of the failure-rate window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 struct Slot {
     start_ms: u64,
     calls: u32,
@@ -68,7 +73,8 @@ struct Slot {
 }
 
 /// The breaker's whole state (stored by the object).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct State {
     pub phase: Phase,
     /// Times of the current run of failures (at most the trip's count).
@@ -211,6 +217,82 @@ impl State {
     /// The current run of failures (status endpoint).
     pub fn failures_in_a_row(&self) -> usize {
         self.run.len()
+    }
+}
+
+/// The hand-written writers (the derived `Serialize`'s text, which the
+/// tests compare).
+impl State {
+    /// Appends the stored breaker.
+    pub fn write(&self, out: &mut String) {
+        out.push_str("{\"phase\":{\"state\":");
+        match &self.phase {
+            Phase::Closed => quote(out, "closed"),
+            Phase::Open { until_ms } => {
+                quote(out, "open");
+                key(out, "until_ms", false);
+                uint(out, *until_ms);
+            }
+            Phase::HalfOpen { probes } => {
+                quote(out, "half_open");
+                key(out, "probes", false);
+                array(out, probes, |out, p| uint(out, *p));
+            }
+        }
+        out.push('}');
+        key(out, "run", false);
+        out.push('[');
+        for (i, at) in self.run.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            uint(out, *at);
+        }
+        out.push(']');
+        key(out, "slots", false);
+        array(out, &self.slots, |out, s| {
+            out.push('{');
+            key(out, "start_ms", true);
+            uint(out, s.start_ms);
+            key(out, "calls", false);
+            uint(out, s.calls.into());
+            key(out, "failures", false);
+            uint(out, s.failures.into());
+            out.push('}');
+        });
+        key(out, "trips", false);
+        uint(out, self.trips);
+        key(out, "since_ms", false);
+        uint(out, self.since_ms);
+        out.push('}');
+    }
+}
+
+impl Admission {
+    /// Appends the admission.
+    pub fn write(&self, out: &mut String) {
+        out.push_str("{\"admission\":");
+        match self {
+            Admission::Admit => quote(out, "admit"),
+            Admission::Probe => quote(out, "probe"),
+            Admission::Open { retry_in_ms } => {
+                quote(out, "open");
+                key(out, "retry_in_ms", false);
+                uint(out, *retry_in_ms);
+            }
+        }
+        out.push('}');
+    }
+}
+
+impl Verdict {
+    /// The verdict's name, as the derive writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Success => "success",
+            Verdict::Failure => "failure",
+            Verdict::Neutral => "neutral",
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 //! **Latency** is an exponentially weighted moving average of successful
 //! tries' durations (α = 0.2 per try), fed one try at a time or as a batch.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use crate::wire::{self, fields, Read};
 use serde_json::Value;
 
@@ -23,7 +23,8 @@ pub const MAX_ISOLATES: usize = 256;
 pub const ALPHA: f64 = 0.2;
 
 /// One isolate's last report.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 struct Report {
     isolate: u64,
     in_flight: u32,
@@ -31,7 +32,8 @@ struct Report {
 }
 
 /// The counters of one target.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct Load {
     reports: Vec<Report>,
     /// `None` until the first successful try.
@@ -85,6 +87,28 @@ impl Load {
 }
 
 impl Load {
+    /// Appends the counters (the derived `Serialize`'s text).
+    pub fn write(&self, out: &mut String) {
+        use crate::json_out::{array, float, key, uint};
+        out.push('{');
+        key(out, "reports", true);
+        array(out, &self.reports, |out, r| {
+            out.push('{');
+            key(out, "isolate", true);
+            uint(out, r.isolate);
+            key(out, "in_flight", false);
+            uint(out, r.in_flight.into());
+            key(out, "at_ms", false);
+            uint(out, r.at_ms);
+            out.push('}');
+        });
+        key(out, "latency_ms", false);
+        float(out, self.latency_ms);
+        key(out, "samples", false);
+        uint(out, self.samples);
+        out.push('}');
+    }
+
     /// Reads stored counters (what the derived `Deserialize` accepts).
     pub fn read(v: &Value, _: &str) -> Read<Load> {
         let f = fields(v, "Load", &["reports", "latency_ms", "samples"])?;

@@ -11,11 +11,16 @@
 //! after [`RESERVATION_TTL_MS`]; a settlement without its reservation (it
 //! was dropped, or never reached the object) still charges its cost.
 //!
-//! Messages, answers and the stored state are JSON written and read by
-//! hand over `serde_json::Value` (no derived serde code in the Worker).
+//! Messages, answers and the stored state are JSON read by hand over
+//! `serde_json::Value` and written by hand (`crate::json_out`, keys sorted
+//! as the `json!` values they replaced wrote them; the tests compare the
+//! texts): no derived serde code in the Worker.
 
 use super::{Budget, Period};
-use serde_json::{json, Value};
+use crate::json_out::{array, boolean, key, quote, uint, ToJson};
+#[cfg(test)]
+use serde_json::json;
+use serde_json::Value;
 
 /// What the stored state looks like; bumped if it ever changes shape.
 pub const STATE_VERSION: u32 = 1;
@@ -143,7 +148,87 @@ fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
+/// `{"limit_micros":…,"period":…}`.
+fn write_budget(out: &mut String, b: &Budget) {
+    out.push_str("{\"limit_micros\":");
+    uint(out, b.limit_micros);
+    key(out, "period", false);
+    quote(out, b.period.name());
+    out.push('}');
+}
+
+impl ToJson for Message {
+    fn write_json(&self, out: &mut String) {
+        match self {
+            Message::Reserve { id, micros, budget } => {
+                out.push_str("{\"budget\":");
+                write_budget(out, budget);
+                key(out, "id", false);
+                quote(out, id);
+                key(out, "micros", false);
+                uint(out, *micros);
+                out.push_str(",\"op\":\"reserve\"}");
+            }
+            Message::Settle { id, micros } => {
+                out.push_str("{\"id\":");
+                quote(out, id);
+                key(out, "micros", false);
+                uint(out, *micros);
+                out.push_str(",\"op\":\"settle\"}");
+            }
+            Message::Peek => out.push_str("{\"op\":\"peek\"}"),
+        }
+    }
+}
+
+impl ToJson for Standing {
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"admitted\":");
+        boolean(out, self.admitted);
+        key(out, "limit_micros", false);
+        uint(out, self.limit_micros);
+        key(out, "period", false);
+        crate::json_out::text_or_null(out, self.period.map(Period::name));
+        key(out, "reserved_micros", false);
+        uint(out, self.reserved_micros);
+        key(out, "resets_at_ms", false);
+        uint(out, self.resets_at_ms);
+        key(out, "spent_micros", false);
+        uint(out, self.spent_micros);
+        out.push('}');
+    }
+}
+
+/// The stored form (versioned).
+impl ToJson for Ledger {
+    fn write_json(&self, out: &mut String) {
+        out.push_str("{\"budget\":");
+        match &self.budget {
+            Some(b) => write_budget(out, b),
+            None => out.push_str("null"),
+        }
+        key(out, "period_start_ms", false);
+        uint(out, self.period_start_ms);
+        key(out, "reservations", false);
+        array(out, &self.reservations, |out, r| {
+            out.push_str("{\"at_ms\":");
+            uint(out, r.at_ms);
+            key(out, "id", false);
+            quote(out, &r.id);
+            key(out, "micros", false);
+            uint(out, r.micros);
+            out.push('}');
+        });
+        key(out, "spent", false);
+        uint(out, self.spent);
+        key(out, "v", false);
+        uint(out, self.v.into());
+        out.push('}');
+    }
+}
+
 impl Budget {
+    #[cfg(test)]
     pub fn to_value(&self) -> Value {
         json!({"limit_micros": self.limit_micros, "period": self.period.name()})
     }
@@ -159,6 +244,7 @@ impl Budget {
 }
 
 impl Message {
+    #[cfg(test)]
     pub fn to_value(&self) -> Value {
         match self {
             Message::Reserve { id, micros, budget } => {
@@ -184,6 +270,7 @@ impl Message {
 }
 
 impl Standing {
+    #[cfg(test)]
     pub fn to_value(&self) -> Value {
         json!({
             "admitted": self.admitted,
@@ -212,7 +299,8 @@ impl Standing {
 }
 
 impl Ledger {
-    /// The stored form (versioned).
+    /// The stored form (versioned), as a value (what [`ToJson`] writes).
+    #[cfg(test)]
     pub fn to_value(&self) -> Value {
         let reservations: Vec<Value> =
             crate::seq::map(&self.reservations, |_, r| json!({"id": r.id, "micros": r.micros, "at_ms": r.at_ms}));

@@ -96,6 +96,16 @@ fn the_stored_state_reads_back_and_peek_changes_nothing() {
         assert_eq!(Message::from_value(&serde_json::from_str(&text).unwrap()), Some(m), "{text}");
     }
     assert_eq!(Message::Peek.to_value().to_string(), r#"{"op":"peek"}"#);
+    use crate::json_out::ToJson;
+    let reserve = Message::Reserve { id: "b\"\n".into(), micros: 1, budget: Budget { limit_micros: 9, period: Period::Day } };
+    for m in [Message::Settle { id: "a".into(), micros: 3 }, Message::Peek, reserve] {
+        assert_eq!(m.to_json(), m.to_value().to_string());
+    }
+    assert_eq!(peek.to_json(), peek.to_value().to_string());
+    let unknown = Standing { period: None, ..peek.clone() };
+    assert_eq!(unknown.to_json(), unknown.to_value().to_string());
+    assert_eq!(l.to_json(), l.to_value().to_string());
+    assert_eq!(Ledger::new().to_json(), Ledger::new().to_value().to_string());
     assert_eq!(Standing::from_value(&peek.to_value()), Some(peek));
     assert_eq!(Message::from_value(&serde_json::json!({"op": "take"})), None);
 }

@@ -3,11 +3,15 @@
 //! and the answer, found or not, is kept by the isolate for
 //! `KEYS_CACHE_MS` (default 30 s): a revoked key keeps working for at most
 //! that long in an isolate that saw it shortly before (plus KV's own
-//! propagation, up to 60 s across locations).
+//! propagation, up to 60 s across locations). The read goes through the
+//! runtime's own `get` (`edge::cache::KvNamespace`): the `worker` crate's KV
+//! builder would link serde_wasm_bindgen's serializer for its options.
 
 use crate::error::{Fault, GatewayError};
+use super::cache::KvNamespace;
 use crate::keys::{Caller, KeyRecord, BINDING};
 use std::cell::RefCell;
+use wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
 /// How long an isolate trusts what KV said about a key, unless `KEYS_CACHE_MS` says.
@@ -39,11 +43,14 @@ pub async fn caller(env: &Env, hash: &str) -> Result<Caller, GatewayError> {
     if let Some(known) = cached {
         return known.ok_or_else(invalid);
     }
-    let kv = env.kv(BINDING).map_err(|_| invalid())?;
-    let text = match kv.get(hash).text().await {
-        Ok(text) => text,
+    // Not bound, or not a KV namespace: no key can be found (as `env.kv` refused it).
+    let kv = super::binding::<KvNamespace>(env, BINDING).ok_or_else(invalid)?;
+    let promise = kv.get(hash).map_err(|_| invalid())?;
+    let text = match JsFuture::from(promise).await {
+        // A missing key reads as `null`.
+        Ok(value) => value.as_string(),
         Err(error) => {
-            worker::console_error!("{{\"event\":\"keys_read_failed\",\"error\":{:?}}}", error.to_string());
+            worker::console_error!("{{\"event\":\"keys_read_failed\",\"error\":{:?}}}", super::proxy::describe(&error));
             return Err(GatewayError::new(Fault::Unavailable, "The gateway could not check this key; try again."));
         }
     };

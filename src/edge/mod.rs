@@ -354,7 +354,7 @@ fn answer(
                     failed.error.kind(),
                     failed.error.status(),
                     failed.error.message,
-                    serde_json::to_string(&trail).unwrap_or_default()
+                    crate::engine::trail::to_json(&trail)
                 );
             }
             let response = json(failed.error.status(), body)

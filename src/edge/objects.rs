@@ -11,7 +11,7 @@
 use crate::objects::CLOCK_HEADER;
 use crate::wire::Read;
 use futures::future::{select, Either};
-use serde::Serialize;
+use crate::json_out::ToJson;
 use serde_json::Value;
 use wasm_bindgen::prelude::wasm_bindgen;
 use std::pin::pin;
@@ -79,7 +79,7 @@ const URL: &str = "https://object.switchyard/";
 
 /// Sends `message` to the object `name` of `binding` and reads its answer.
 /// `offset_ms` moves the object's clock (tests only; 0 otherwise).
-pub async fn call<M: Serialize, A: Answer>(
+pub async fn call<M: ToJson, A: Answer>(
     env: &Env,
     binding: &str,
     name: &str,
@@ -91,7 +91,7 @@ pub async fn call<M: Serialize, A: Answer>(
 }
 
 /// The same on a path of the object (`/directory`; empty: `/`).
-pub async fn call_at<M: Serialize, A: Answer>(
+pub async fn call_at<M: ToJson, A: Answer>(
     env: &Env,
     binding: &str,
     name: &str,
@@ -100,7 +100,7 @@ pub async fn call_at<M: Serialize, A: Answer>(
     timeout_ms: u64,
     offset_ms: i64,
 ) -> Result<A, String> {
-    let body = serde_json::to_string(message).map_err(|e| e.to_string())?;
+    let body = message.to_json();
     let text = send(env, binding, name, path, body, timeout_ms, offset_ms).await?;
     let answer = crate::wire::parse(text.as_bytes()).map_err(|e| format!("unreadable answer: {e}"))?;
     A::read(&answer).map_err(|e| format!("unreadable answer: {e}"))

@@ -18,12 +18,11 @@ use crate::breaker::directory;
 use crate::breaker::object::{target_key, Message as TargetMessage, Op, Snapshot, Tally};
 use crate::breaker::{self};
 use crate::config::Settings;
-use crate::limits::headers::duration;
 use crate::limits::object::{Message as LimiterMessage, Verdict};
 use crate::limits::{self};
 use crate::plan::{balanced_candidates, Breaker, LimitScope, ModelRef, Node, RoutingPlan, Step};
+use crate::status_doc;
 use futures::future::join_all;
-use serde_json::{json, Value};
 use worker::Env;
 
 /// The most objects one status request asks.
@@ -156,17 +155,7 @@ pub async fn body(env: &Env, settings: &Settings, plan: &RoutingPlan, offset_ms:
         } else {
             Err(format!("{} is not bound", limits::BINDING))
         };
-        match answer {
-            Ok(v) => json!({
-                "key": key,
-                "levels": v.levels.iter().map(|l| json!({
-                    "unit": l.unit, "limit": l.limit, "remaining": l.remaining,
-                    "used": l.limit.saturating_sub(l.remaining),
-                    "reset_ms": l.reset_ms, "reset": duration(l.reset_ms),
-                })).collect::<Vec<Value>>(),
-            }),
-            Err(e) => json!({ "key": key, "error": e }),
-        }
+        status_doc::limiter(key, &answer)
     });
     let target_calls = target_list.iter().map(|(key, cfg)| async move {
         let message = TargetMessage { op: Op::Peek, breaker: *cfg, isolate: 0, in_flight: 0, tally: Tally::default(), probe: None };
@@ -175,34 +164,14 @@ pub async fn body(env: &Env, settings: &Settings, plan: &RoutingPlan, offset_ms:
         } else {
             Err(format!("{} is not bound", breaker::BINDING))
         };
-        match answer {
-            Ok(s) => json!({
-                "target": key,
-                "breaker": cfg.is_some(),
-                "state": if cfg.is_some() { s.phase.as_str() } else { "none" },
-                "half_open_in_ms": s.open_until_ms.map(|u| u.saturating_sub(s.now_ms)),
-                "trips": s.trips,
-                "failures_in_a_row": s.failures_in_a_row,
-                "window_calls": s.window_calls,
-                "window_failures": s.window_failures,
-                "in_flight": s.in_flight,
-                "latency_ms": s.latency_ms.map(|l| (l * 10.0).round() / 10.0),
-                "samples": s.samples,
-            }),
-            Err(e) => json!({ "target": key, "error": e }),
-        }
+        status_doc::target(key, cfg.is_some(), &answer)
     });
     let (limiters, targets) = futures::future::join(join_all(limiter_calls), join_all(target_calls)).await;
-    let mut doc = json!({
-        "plan": plan.hash,
-        "breaker_cache_ms": settings.breaker_cache_ms,
-        "limiters": limiters,
-        "targets": targets,
-        "truncated": truncated,
-    });
-    if let Some(error) = directory_error {
-        // `{model}` targets other isolates used may be missing.
-        doc["directory_error"] = Value::String(error);
-    }
-    doc.to_string()
+    let header = status_doc::Header {
+        plan: &plan.hash,
+        breaker_cache_ms: settings.breaker_cache_ms,
+        truncated,
+        directory_error: directory_error.as_deref(),
+    };
+    status_doc::document(&header, &limiters, &targets)
 }

@@ -4,10 +4,10 @@
 
 use super::classify::Class;
 use crate::plan::{ModelRef, RoutingPlan, Step};
-use serde::Serialize;
 
 /// One try.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct Attempt {
     pub provider: String,
     /// The model asked of the provider (`{model}` when passed through).
@@ -21,7 +21,7 @@ pub struct Attempt {
     /// The wait before this try.
     pub waited_ms: u64,
     /// Why a target was skipped without a call (`outcome` is then `skipped`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     pub reason: Option<&'static str>,
 }
 
@@ -101,39 +101,40 @@ fn model_of(step: &Step) -> String {
     }
 }
 
-/// The trail as a JSON array, as its `Serialize` writes it (written by
-/// hand: it goes into every request's log line).
+/// The trail as a JSON array, as its derived `Serialize` writes it
+/// (written by hand: it goes into every request's log line and into
+/// error bodies).
 pub fn to_json(trail: &[Attempt]) -> String {
-    use crate::json_out::{key, number, quote};
     let mut out = String::with_capacity(8 + trail.len() * 128);
-    out.push('[');
-    for (i, a) in trail.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    write(&mut out, trail);
+    out
+}
+
+/// Appends the trail as a JSON array.
+pub fn write(out: &mut String, trail: &[Attempt]) {
+    use crate::json_out::{array, key, number, quote, uint};
+    array(out, trail, |out, a| {
         out.push('{');
-        key(&mut out, "provider", true);
-        quote(&mut out, &a.provider);
-        key(&mut out, "model", false);
-        quote(&mut out, &a.model);
-        key(&mut out, "key", false);
-        number(&mut out, a.key.map(|k| k as u64));
-        key(&mut out, "outcome", false);
-        quote(&mut out, &a.outcome);
-        key(&mut out, "status", false);
-        number(&mut out, a.status.map(u64::from));
-        key(&mut out, "duration_ms", false);
-        number(&mut out, Some(a.duration_ms));
-        key(&mut out, "waited_ms", false);
-        number(&mut out, Some(a.waited_ms));
+        key(out, "provider", true);
+        quote(out, &a.provider);
+        key(out, "model", false);
+        quote(out, &a.model);
+        key(out, "key", false);
+        number(out, a.key.map(|k| k as u64));
+        key(out, "outcome", false);
+        quote(out, &a.outcome);
+        key(out, "status", false);
+        number(out, a.status.map(u64::from));
+        key(out, "duration_ms", false);
+        uint(out, a.duration_ms);
+        key(out, "waited_ms", false);
+        uint(out, a.waited_ms);
         if let Some(reason) = a.reason {
-            key(&mut out, "reason", false);
-            quote(&mut out, reason);
+            key(out, "reason", false);
+            quote(out, reason);
         }
         out.push('}');
-    }
-    out.push(']');
-    out
+    });
 }
 
 /// `1500` → `1.5s`.

@@ -17,16 +17,18 @@
 
 use super::bucket::{Bucket, Refusal};
 use crate::plan::LimitUnit;
-use crate::plan::read::limit_unit;
+use crate::json_out::{array, boolean, int, key, quote, uint, ToJson};
+use crate::plan::read::{limit_unit, limit_unit_name};
 use crate::wire::{self, fields, Read};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// What the stored state looks like; bumped if it ever changes shape.
 pub const STATE_VERSION: u32 = 1;
 
 /// A message to a limiter object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Message {
     /// Take `cost` of each unit, all or nothing; `lease` more (requests
@@ -34,9 +36,11 @@ pub enum Message {
     /// units of an earlier lease that were not used.
     Take {
         needs: Vec<Need>,
-        #[serde(default, skip_serializing_if = "is_zero")]
+        #[serde(default)]
+        #[cfg_attr(test, serde(skip_serializing_if = "is_zero"))]
         lease: u64,
-        #[serde(default, skip_serializing_if = "is_zero")]
+        #[serde(default)]
+        #[cfg_attr(test, serde(skip_serializing_if = "is_zero"))]
         give_back: u64,
     },
     /// Corrections after the fact (a reservation settled with the real
@@ -48,7 +52,8 @@ pub enum Message {
 }
 
 /// One unit a take needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct Need {
     pub unit: LimitUnit,
     /// The declared amount per window (the plan's; it may change).
@@ -57,7 +62,8 @@ pub struct Need {
 }
 
 /// One correction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct Change {
     pub unit: LimitUnit,
     pub limit: u64,
@@ -65,7 +71,8 @@ pub struct Change {
 }
 
 /// The object's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct Verdict {
     pub admitted: bool,
     /// A need is larger than its bucket's capacity: it can never pass.
@@ -81,8 +88,96 @@ pub struct Verdict {
     pub leased: u64,
 }
 
+#[cfg(test)]
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// `{"unit":…,"limit":…,` (the object left open).
+fn unit_and_limit(out: &mut String, unit: LimitUnit, limit: u64) {
+    out.push('{');
+    key(out, "unit", true);
+    quote(out, limit_unit_name(unit));
+    key(out, "limit", false);
+    uint(out, limit);
+}
+
+/// Written as the derive wrote it (tagged by `op`, zero `lease` and `give_back` left out).
+impl ToJson for Message {
+    fn write_json(&self, out: &mut String) {
+        match self {
+            Message::Take { needs, lease, give_back } => {
+                out.push_str("{\"op\":\"take\"");
+                key(out, "needs", false);
+                array(out, needs, |out, n| {
+                    unit_and_limit(out, n.unit, n.limit);
+                    key(out, "cost", false);
+                    uint(out, n.cost);
+                    out.push('}');
+                });
+                for (name, n) in [("lease", *lease), ("give_back", *give_back)] {
+                    if n != 0 {
+                        key(out, name, false);
+                        uint(out, n);
+                    }
+                }
+                out.push('}');
+            }
+            Message::Adjust { needs } => {
+                out.push_str("{\"op\":\"adjust\"");
+                key(out, "needs", false);
+                array(out, needs, |out, c| {
+                    unit_and_limit(out, c.unit, c.limit);
+                    key(out, "delta", false);
+                    int(out, c.delta.into());
+                    out.push('}');
+                });
+                out.push('}');
+            }
+            Message::Peek => out.push_str("{\"op\":\"peek\"}"),
+        }
+    }
+}
+
+impl ToJson for Verdict {
+    fn write_json(&self, out: &mut String) {
+        out.push('{');
+        key(out, "admitted", true);
+        boolean(out, self.admitted);
+        key(out, "too_large", false);
+        boolean(out, self.too_large);
+        key(out, "retry_after_ms", false);
+        uint(out, self.retry_after_ms);
+        key(out, "levels", false);
+        array(out, &self.levels, |out, l| {
+            unit_and_limit(out, l.unit, l.limit);
+            key(out, "remaining", false);
+            uint(out, l.remaining);
+            key(out, "reset_ms", false);
+            uint(out, l.reset_ms);
+            out.push('}');
+        });
+        key(out, "leased", false);
+        uint(out, self.leased);
+        out.push('}');
+    }
+}
+
+impl ToJson for Limiter {
+    fn write_json(&self, out: &mut String) {
+        out.push('{');
+        key(out, "version", true);
+        uint(out, self.version.into());
+        key(out, "buckets", false);
+        array(out, &self.buckets, |out, (unit, bucket)| {
+            out.push('[');
+            quote(out, limit_unit_name(*unit));
+            out.push(',');
+            bucket.write(out);
+            out.push(']');
+        });
+        out.push('}');
+    }
 }
 
 /// The largest lease a bucket of `capacity` grants.
@@ -91,7 +186,8 @@ pub fn max_lease(capacity: u64) -> u64 {
 }
 
 /// A bucket's fill, as the `x-ratelimit-*` headers report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct Level {
     pub unit: LimitUnit,
     pub limit: u64,
@@ -114,7 +210,8 @@ pub fn counts_requests(unit: LimitUnit) -> bool {
 }
 
 /// The state of one limiter object.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct Limiter {
     #[serde(default)]
     pub version: u32,
@@ -407,11 +504,20 @@ mod tests {
         ];
         let mut tried = 0;
         for m in &messages {
+            assert_eq!(m.to_json(), serde_json::to_string(m).unwrap());
             let doc = serde_json::to_value(m).unwrap();
             assert_eq!(&Message::read(&doc).unwrap(), m);
             tried += equivalent(&doc, "message", Message::read);
         }
         let verdict = l.handle(&Message::Peek, 9);
+        assert_eq!(verdict.to_json(), serde_json::to_string(&verdict).unwrap());
+        let refused = Verdict { admitted: false, too_large: true, retry_after_ms: 5, levels: vec![], leased: 2 };
+        assert_eq!(refused.to_json(), serde_json::to_string(&refused).unwrap());
+        assert_eq!(Limiter::new().to_json(), serde_json::to_string(&Limiter::new()).unwrap());
+        let mut debt = Limiter::new();
+        debt.handle(&Message::Adjust { needs: vec![Change { unit: TokensPerMinute, limit: 5, delta: 1_000 }] }, 3);
+        assert_eq!(debt.to_json(), serde_json::to_string(&debt).unwrap());
+        assert_eq!(l.to_json(), serde_json::to_string(&l).unwrap());
         let doc = serde_json::to_value(&verdict).unwrap();
         assert_eq!(Verdict::read(&doc).unwrap(), verdict);
         tried += equivalent(&doc, "verdict", Verdict::read);

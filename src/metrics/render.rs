@@ -88,7 +88,7 @@ fn group(series: &[Series], by: fn(&Labels) -> &str, names: &[String]) -> Vec<Gr
 
 /// `text` as a JSON string.
 fn quoted(out: &mut String, text: &str) {
-    out.push_str(&serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into()));
+    crate::json_out::quote(out, text);
 }
 
 fn field_str(out: &mut String, name: &str, value: &str) {

@@ -38,11 +38,11 @@ impl DurableObject for Budget {
             let ledger = slot.get_or_insert_with(Ledger::new);
             let standing = ledger.handle(&msg, now);
             if msg != Message::Peek {
-                store(&self.state, &ledger.to_value());
+                store(&self.state, ledger);
             }
             standing
         };
-        answer(&standing.to_value())
+        answer(&standing)
     }
 }
 

@@ -28,7 +28,7 @@ pub mod metrics;
 
 use crate::config::var;
 use crate::wire::Read;
-use serde::Serialize;
+use crate::json_out::ToJson;
 use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -84,13 +84,13 @@ async fn load_at<T>(state: &State, key: &str, read: fn(&Value) -> Read<T>) -> Op
 
 /// Writes the state, `allowUnconfirmed`: the answer does not wait for the
 /// write to be durable (see the module doc).
-fn store<T: Serialize>(state: &State, value: &T) {
+fn store<T: ToJson>(state: &State, value: &T) {
     store_at(state, STATE_KEY, value)
 }
 
 /// The same, under another storage key.
-fn store_at<T: Serialize>(state: &State, key: &str, value: &T) {
-    let Ok(text) = serde_json::to_string(value) else { return };
+fn store_at<T: ToJson>(state: &State, key: &str, value: &T) {
+    let text = value.to_json();
     let storage = state.storage();
     let raw: &JsValue = storage.as_raw();
     let put = js_sys::Reflect::get(raw, &JsValue::from_str("put")).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
@@ -107,8 +107,8 @@ fn store_at<T: Serialize>(state: &State, key: &str, value: &T) {
     }
 }
 
-fn answer<T: Serialize>(value: &T) -> Result<Response> {
-    let text = serde_json::to_string(value).map_err(|e| worker::Error::RustError(e.to_string()))?;
+fn answer<T: ToJson>(value: &T) -> Result<Response> {
+    let text = value.to_json();
     let headers = worker::Headers::new();
     headers.set("content-type", "application/json")?;
     Ok(Response::from_bytes(text.into_bytes())?.with_headers(headers))

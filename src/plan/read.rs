@@ -85,10 +85,17 @@ pub(crate) fn limit(v: &Json, _: &str) -> Read<Limit> {
     })
 }
 
+/// The units' names, in the order of [`LimitUnit`]'s variants.
+const UNITS: [&str; 4] = ["requests_per_minute", "requests_per_day", "tokens_per_minute", "tokens_per_day"];
+
+/// A unit's name as its derived `Serialize` writes it (the limiter objects' messages).
+pub(crate) fn limit_unit_name(unit: LimitUnit) -> &'static str {
+    UNITS[unit as usize]
+}
+
 /// A limit's unit (also in the limiter objects' messages).
 pub(crate) fn limit_unit(v: &Json, what: &str) -> Read<LimitUnit> {
-    const UNITS: &[&str] = &["requests_per_minute", "requests_per_day", "tokens_per_minute", "tokens_per_day"];
-    Ok(match wire::name_of(v, what, UNITS)? {
+    Ok(match wire::name_of(v, what, &UNITS)? {
         0 => LimitUnit::RequestsPerMinute,
         1 => LimitUnit::RequestsPerDay,
         2 => LimitUnit::TokensPerMinute,
@@ -386,6 +393,7 @@ pub(super) mod tests {
         }
         for u in [LimitUnit::RequestsPerMinute, LimitUnit::RequestsPerDay, LimitUnit::TokensPerMinute, LimitUnit::TokensPerDay] {
             assert_eq!(limit_unit(&serde_json::to_value(u).unwrap(), "u").unwrap(), u);
+            assert_eq!(serde_json::to_value(u).unwrap(), limit_unit_name(u));
         }
     }
 }

@@ -47,7 +47,7 @@ fn node(out: &mut String, n: &Node) {
                 }
                 out.push_str("{\"weight\":");
                 // serde_json's own float text (`50.0`), `null` if not finite.
-                out.push_str(&serde_json::Value::from(b.weight).to_string());
+                out.push_str(&serde_json::to_string(&b.weight).unwrap_or_default());
                 out.push_str(",\"node\":");
                 node(out, &b.node);
                 out.push('}');

@@ -242,7 +242,7 @@ pub fn normalized_error(error: &ProviderError) -> String {
     };
     use crate::canonical::json::{object, text};
     let inner = object([("message", text(&error.message)), ("type", text(kind)), ("code", text(code))]);
-    object([("error", inner)]).to_string()
+    crate::json_out::value_text(&object([("error", inner)]))
 }
 
 #[cfg(test)]

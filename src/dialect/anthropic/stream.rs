@@ -17,12 +17,17 @@
 //! (Anthropic has one). Argument text that arrives for a tool call whose
 //! block was already closed is still sent, with that block's index (the
 //! SDKs add it to that block).
+//!
+//! The events are written by hand (`crate::json_out`); the derived
+//! `Serialize` of each shape is kept for the tests, which compare the texts.
 
 use super::encode::{error_type, UsageBody};
 use crate::canonical::sse::frame;
 use crate::canonical::{FinishReason, StreamEvent, Usage};
 use crate::error::Fault;
 use crate::provider::anthropic::wire::stop_reason;
+use crate::json_out::{key, quote, text_or_null, uint};
+#[cfg(test)]
 use serde::Serialize;
 
 /// The content block being written.
@@ -49,17 +54,17 @@ pub struct Encoder {
     reason: Option<FinishReason>,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct MessageStart<'a> {
-    #[serde(rename = "type")]
+    #[cfg_attr(test, serde(rename = "type"))]
     kind: &'static str,
     message: Skeleton<'a>,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct Skeleton<'a> {
     id: &'a str,
-    #[serde(rename = "type")]
+    #[cfg_attr(test, serde(rename = "type"))]
     kind: &'static str,
     role: &'static str,
     model: &'a str,
@@ -69,76 +74,193 @@ struct Skeleton<'a> {
     usage: UsageBody,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct BlockStart<'a> {
-    #[serde(rename = "type")]
+    #[cfg_attr(test, serde(rename = "type"))]
     kind: &'static str,
     index: u32,
     content_block: StartBlock<'a>,
 }
 
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(test, derive(Serialize))]
+#[cfg_attr(test, serde(tag = "type", rename_all = "snake_case"))]
 enum StartBlock<'a> {
     Text { text: &'static str },
     ToolUse { id: &'a str, name: &'a str, input: Empty },
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct Empty {}
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct BlockDelta<'a> {
-    #[serde(rename = "type")]
+    #[cfg_attr(test, serde(rename = "type"))]
     kind: &'static str,
     index: u32,
     delta: Delta<'a>,
 }
 
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(test, derive(Serialize))]
+#[cfg_attr(test, serde(tag = "type", rename_all = "snake_case"))]
 enum Delta<'a> {
     TextDelta { text: &'a str },
     InputJsonDelta { partial_json: &'a str },
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct BlockStop {
-    #[serde(rename = "type")]
+    #[cfg_attr(test, serde(rename = "type"))]
     kind: &'static str,
     index: u32,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct MessageDelta<'a> {
-    #[serde(rename = "type")]
+    #[cfg_attr(test, serde(rename = "type"))]
     kind: &'static str,
     delta: StopDelta<'a>,
     usage: UsageBody,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct StopDelta<'a> {
     stop_reason: &'a str,
     stop_sequence: Option<&'a str>,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct ErrorEvent<'a> {
-    #[serde(rename = "type")]
+    #[cfg_attr(test, serde(rename = "type"))]
     kind: &'static str,
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct ErrorDetail<'a> {
-    #[serde(rename = "type")]
+    #[cfg_attr(test, serde(rename = "type"))]
     kind: &'static str,
     message: &'a str,
 }
 
-fn write(out: &mut String, name: &str, data: &impl Serialize) {
-    let json = serde_json::to_string(data).unwrap_or_default();
+/// One event's data, written as its derived `Serialize` would.
+trait Data {
+    fn write(&self, out: &mut String);
+}
+
+/// `{"type":KIND,"index":N` (the object left open).
+fn typed_index(out: &mut String, kind: &str, index: u32) {
+    out.push('{');
+    key(out, "type", true);
+    quote(out, kind);
+    key(out, "index", false);
+    uint(out, index.into());
+}
+
+impl Data for MessageStart<'_> {
+    fn write(&self, out: &mut String) {
+        out.push('{');
+        key(out, "type", true);
+        quote(out, self.kind);
+        key(out, "message", false);
+        let m = &self.message;
+        out.push('{');
+        key(out, "id", true);
+        quote(out, m.id);
+        key(out, "type", false);
+        quote(out, m.kind);
+        key(out, "role", false);
+        quote(out, m.role);
+        key(out, "model", false);
+        quote(out, m.model);
+        let ([], (), ()) = (m.content, m.stop_reason, m.stop_sequence);
+        out.push_str(",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null");
+        key(out, "usage", false);
+        m.usage.write(out);
+        out.push_str("}}");
+    }
+}
+
+impl Data for BlockStart<'_> {
+    fn write(&self, out: &mut String) {
+        typed_index(out, self.kind, self.index);
+        key(out, "content_block", false);
+        out.push('{');
+        key(out, "type", true);
+        match &self.content_block {
+            StartBlock::Text { text } => {
+                quote(out, "text");
+                key(out, "text", false);
+                quote(out, text);
+            }
+            StartBlock::ToolUse { id, name, input: Empty {} } => {
+                quote(out, "tool_use");
+                key(out, "id", false);
+                quote(out, id);
+                key(out, "name", false);
+                quote(out, name);
+                out.push_str(",\"input\":{}");
+            }
+        }
+        out.push_str("}}");
+    }
+}
+
+impl Data for BlockDelta<'_> {
+    fn write(&self, out: &mut String) {
+        typed_index(out, self.kind, self.index);
+        key(out, "delta", false);
+        out.push('{');
+        key(out, "type", true);
+        match &self.delta {
+            Delta::TextDelta { text } => {
+                quote(out, "text_delta");
+                key(out, "text", false);
+                quote(out, text);
+            }
+            Delta::InputJsonDelta { partial_json } => {
+                quote(out, "input_json_delta");
+                key(out, "partial_json", false);
+                quote(out, partial_json);
+            }
+        }
+        out.push_str("}}");
+    }
+}
+
+impl Data for BlockStop {
+    fn write(&self, out: &mut String) {
+        typed_index(out, self.kind, self.index);
+        out.push('}');
+    }
+}
+
+impl Data for MessageDelta<'_> {
+    fn write(&self, out: &mut String) {
+        out.push('{');
+        key(out, "type", true);
+        quote(out, self.kind);
+        key(out, "delta", false);
+        out.push('{');
+        key(out, "stop_reason", true);
+        quote(out, self.delta.stop_reason);
+        key(out, "stop_sequence", false);
+        text_or_null(out, self.delta.stop_sequence);
+        out.push('}');
+        key(out, "usage", false);
+        self.usage.write(out);
+        out.push('}');
+    }
+}
+
+impl Data for ErrorEvent<'_> {
+    fn write(&self, out: &mut String) {
+        super::encode::write_error(out, self.kind, self.error.kind, self.error.message, None);
+    }
+}
+
+fn write(out: &mut String, name: &str, data: &dyn Data) {
+    let mut json = String::with_capacity(128);
+    data.write(&mut json);
     out.push_str(&frame(Some(name), &json));
 }
 
@@ -255,5 +377,52 @@ impl Encoder {
             None => return,
         };
         write(out, "content_block_stop", &BlockStop { kind: "content_block_stop", index });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn same(data: &(impl Data + Serialize)) {
+        let mut out = String::new();
+        data.write(&mut out);
+        assert_eq!(out, serde_json::to_string(data).unwrap());
+    }
+
+    #[test]
+    fn events_are_written_as_the_derive_writes_them() {
+        let usages = [
+            UsageBody { input_tokens: 3, cache_read_input_tokens: None, output_tokens: 0 },
+            UsageBody { input_tokens: 0, cache_read_input_tokens: Some(7), output_tokens: 9 },
+        ];
+        for usage in usages {
+            let message = Skeleton {
+                id: "msg_\"1",
+                kind: "message",
+                role: "assistant",
+                model: "m\n",
+                content: [],
+                stop_reason: (),
+                stop_sequence: (),
+                usage,
+            };
+            same(&MessageStart { kind: "message_start", message });
+            for stop_sequence in [None, Some("STOP\u{2}")] {
+                same(&MessageDelta { kind: "message_delta", delta: StopDelta { stop_reason: "stop_sequence", stop_sequence }, usage });
+            }
+        }
+        same(&BlockStart { kind: "content_block_start", index: 0, content_block: StartBlock::Text { text: "" } });
+        same(&BlockStart {
+            kind: "content_block_start",
+            index: 4_000_000_000,
+            content_block: StartBlock::ToolUse { id: "toolu_\\", name: "get é", input: Empty {} },
+        });
+        for text in ["", "a\"b\u{1f}"] {
+            same(&BlockDelta { kind: "content_block_delta", index: 1, delta: Delta::TextDelta { text } });
+            same(&BlockDelta { kind: "content_block_delta", index: 2, delta: Delta::InputJsonDelta { partial_json: text } });
+            same(&ErrorEvent { kind: "error", error: ErrorDetail { kind: "api_error", message: text } });
+        }
+        same(&BlockStop { kind: "content_block_stop", index: 7 });
     }
 }

@@ -277,10 +277,13 @@ fn json_instruction(format: &ResponseFormat) -> Option<String> {
             "Respond with one valid JSON object and nothing else: no text before or after it, no code fences."
                 .to_string(),
         ),
-        ResponseFormat::JsonSchema { name, schema, .. } => Some(format!(
-            "Respond with one valid JSON object and nothing else: no text before or after it, no code fences. \
-             The object must match this JSON Schema (named `{name}`): {schema}"
-        )),
+        ResponseFormat::JsonSchema { name, schema, .. } => {
+            let schema = crate::json_out::value_text(schema);
+            Some(format!(
+                "Respond with one valid JSON object and nothing else: no text before or after it, no code fences. \
+                 The object must match this JSON Schema (named `{name}`): {schema}"
+            ))
+        }
     }
 }
 
@@ -314,7 +317,8 @@ fn with_model(body: &[u8], model: &str) -> Result<Vec<u8>, GatewayError> {
     if object.get("model").and_then(Value::as_str) == Some(model) {
         return Ok(body.to_vec());
     }
-    let quoted = Value::String(model.to_string()).to_string();
+    let mut quoted = String::new();
+    crate::json_out::quote(&mut quoted, model);
     let Some((open, spans)) = top_level_spans(body, "model") else {
         // Unreachable for a body serde read as an object; rebuild rather than panic.
         let mut object = object;

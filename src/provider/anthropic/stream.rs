@@ -183,7 +183,7 @@ impl Decoder {
                 out.push(StreamEvent::ToolCallStart { choice: 0, index: call, id: field("id")?, name: field("name")? });
                 // The input comes as deltas; a start that already carries some passes it on.
                 if let Some(input) = block.get("input").and_then(Value::as_object).filter(|i| !i.is_empty()) {
-                    let arguments = Value::Object(input.clone()).to_string();
+                    let arguments = crate::json_out::value_text(&Value::Object(input.clone()));
                     out.push(StreamEvent::ToolCallArguments { choice: 0, index: call, arguments });
                 }
                 Block::Tool(call)

@@ -39,9 +39,9 @@ pub(crate) fn arguments_of(input: &Value) -> String {
         Value::Null => "{}".to_string(),
         Value::Object(object) if object.len() == 1 => match object.get(RAW_ARGUMENTS) {
             Some(Value::String(raw)) => raw.clone(),
-            _ => input.to_string(),
+            _ => crate::json_out::value_text(input),
         },
-        _ => input.to_string(),
+        _ => crate::json_out::value_text(input),
     }
 }
 

@@ -156,9 +156,12 @@ fn json_instruction(format: &ResponseFormat) -> Option<String> {
         ResponseFormat::JsonObject => {
             Some("Respond with a single JSON object and nothing else.".to_string())
         }
-        ResponseFormat::JsonSchema { name, schema, .. } => Some(format!(
-            "Respond with a single JSON object and nothing else. It must conform to the JSON Schema named `{name}`: {schema}"
-        )),
+        ResponseFormat::JsonSchema { name, schema, .. } => {
+            let schema = crate::json_out::value_text(schema);
+            Some(format!(
+                "Respond with a single JSON object and nothing else. It must conform to the JSON Schema named `{name}`: {schema}"
+            ))
+        }
     }
 }
 

@@ -93,7 +93,7 @@ pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
             tool_calls.push(ToolCall {
                 id: field("toolUseId")?,
                 name: field("name")?,
-                arguments: input.to_string(),
+                arguments: crate::json_out::value_text(&input),
             });
         }
         // reasoningContent, citations, images, ... have no canonical place.

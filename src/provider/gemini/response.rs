@@ -136,7 +136,7 @@ impl FunctionCall<'_> {
     pub fn arguments(&self) -> String {
         match self.args {
             None => "{}".to_string(),
-            Some(args) => args.to_string(),
+            Some(args) => crate::json_out::value_text(args),
         }
     }
 

@@ -139,7 +139,7 @@ fn clean_object(map: &Map<String, Value>) -> Map<String, Value> {
                     nullable = true;
                     None
                 }
-                other => Some(Value::String(other.to_string())),
+                other => Some(Value::String(crate::json_out::value_text(other))),
             })
             .collect();
         if !strings.is_empty() {

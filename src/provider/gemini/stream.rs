@@ -90,7 +90,7 @@ impl Decoder {
                 .get("message")
                 .and_then(Value::as_str)
                 .map(str::to_string)
-                .unwrap_or_else(|| error.to_string());
+                .unwrap_or_else(|| crate::json_out::value_text(error));
             out.push(StreamEvent::Error { message });
             self.errored = true;
             return Ok(());

@@ -81,7 +81,8 @@ fn model(object: &mut RawObject, t: &Target, rewrite_model: bool) {
     if !rewrite_model || !endpoint::model_in_body(t) {
         return;
     }
-    let wanted = serde_json::Value::from(t.model).to_string();
+    let mut wanted = String::new();
+    crate::json_out::quote(&mut wanted, t.model);
     if object.value("model").as_deref() != Some(wanted.as_str()) {
         object.set("model", wanted);
     }

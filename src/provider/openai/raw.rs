@@ -242,7 +242,9 @@ impl Params for RawObject<'_> {
 
 /// `text` as a JSON string.
 fn quoted(text: &str) -> String {
-    serde_json::Value::from(text).to_string()
+    let mut out = String::with_capacity(text.len() + 2);
+    crate::json_out::quote(&mut out, text);
+    out
 }
 
 /// Finds the ends of tokens in a body serde already accepted.

@@ -20,7 +20,7 @@ pub fn chat_response(body: &[u8]) -> Result<ChatResponse, DecodeError> {
         if let Some(error) = object.get("error") {
             return Err(DecodeError::Malformed(format!(
                 "the provider answered 2xx with an error: {}",
-                error_message(error).unwrap_or_else(|| error.to_string())
+                error_message(error).unwrap_or_else(|| crate::json_out::value_text(error))
             )));
         }
         return Err(DecodeError::Malformed(
@@ -92,7 +92,7 @@ fn tool_call(call: &Value) -> Option<ToolCall> {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         // Some compatible servers send the arguments as an object.
-        Some(other) => other.to_string(),
+        Some(other) => crate::json_out::value_text(other),
     };
     Some(ToolCall {
         id: str_field(call.get("id")).unwrap_or_default().to_string(),
@@ -139,7 +139,7 @@ pub fn error_message(error: &Value) -> Option<String> {
         Value::Object(o) => match o.get("message").or_else(|| o.get("detail")) {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
             Some(Value::Null) | None => None,
-            Some(other) => Some(other.to_string()),
+            Some(other) => Some(crate::json_out::value_text(other)),
         },
         _ => None,
     }

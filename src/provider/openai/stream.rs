@@ -57,7 +57,7 @@ impl Decoder {
         let chunk: Value = serde_json::from_slice(data.as_bytes())
             .map_err(|e| DecodeError::Malformed(format!("a stream event is not JSON: {e}")))?;
         if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
-            let message = error_message(error).unwrap_or_else(|| error.to_string());
+            let message = error_message(error).unwrap_or_else(|| crate::json_out::value_text(error));
             out.push(StreamEvent::Error { message });
             return Ok(());
         }
@@ -168,7 +168,7 @@ impl Decoder {
         let arguments = match function.and_then(|f| f.get("arguments")) {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
+            Some(other) => crate::json_out::value_text(other),
         };
         if !arguments.is_empty() {
             out.push(StreamEvent::ToolCallArguments {
