@@ -457,10 +457,22 @@ pub(crate) fn set_headers(headers: &web_sys::Headers, pairs: &[(&str, &str)]) {
 
 /// `pairs` as `name\nvalue\n…` lines; a pair with a newline is set on its own.
 fn header_lines(headers: &web_sys::Headers, pairs: &[(&str, &str)]) -> String {
+    let (lines, refused) = join_lines(pairs.iter().copied());
+    for (name, value) in refused {
+        let _ = headers.set(name, value);
+    }
+    lines
+}
+
+/// Header `pairs` as the `name\nvalue\n…` lines the one-call JS helpers
+/// take, and the pairs left out because a name or value holds a newline
+/// (which no valid header does, and which the lines could not carry).
+pub(crate) fn join_lines<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> (String, Vec<(&'a str, &'a str)>) {
     let mut lines = String::with_capacity(256);
+    let mut refused = Vec::new();
     for (name, value) in pairs {
         if name.contains('\n') || value.contains('\n') {
-            let _ = headers.set(name, value);
+            refused.push((name, value));
             continue;
         }
         if !lines.is_empty() {
@@ -470,7 +482,7 @@ fn header_lines(headers: &web_sys::Headers, pairs: &[(&str, &str)]) -> String {
         lines.push('\n');
         lines.push_str(value);
     }
-    lines
+    (lines, refused)
 }
 
 /// The values of the headers `names` (at most `N`), in one call into the
@@ -495,20 +507,33 @@ pub(crate) fn read_headers<const N: usize>(
     (bytes, values)
 }
 
+/// A binding as first read: whether it exists, and its text when it is a var or secret.
+type BindingRead = (bool, Option<Rc<str>>);
+
 thread_local! {
-    // Which bindings this isolate has (fixed for a deployment's lifetime).
-    static BOUND: std::cell::RefCell<Vec<(String, bool)>> = const { std::cell::RefCell::new(Vec::new()) };
+    // What this isolate read of `env` so far, by name: whether the binding
+    // exists and its text when it is a var or secret (fixed for a
+    // deployment's lifetime; a few dozen names at most: the plan's and the
+    // settings').
+    static BINDINGS: std::cell::RefCell<Vec<(String, BindingRead)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The binding `name` of `env` as this isolate first read it: whether it
+/// exists, and its text when it is one (one property get per name and isolate).
+fn remembered(env: &Env, name: &str) -> BindingRead {
+    if let Some(known) = BINDINGS.with(|b| b.borrow().iter().find(|(n, _)| n == name).map(|(_, read)| read.clone())) {
+        return known;
+    }
+    let value = binding::<wasm_bindgen::JsValue>(env, name);
+    let read: BindingRead = (value.is_some(), value.and_then(|v| v.as_string()).map(Rc::from));
+    BINDINGS.with(|b| b.borrow_mut().push((name.to_string(), read.clone())));
+    read
 }
 
 /// Whether `env` has the binding `name` (a var, secret, namespace or
 /// dataset): looked up once per isolate, then remembered.
 pub(crate) fn is_bound(env: &Env, name: &str) -> bool {
-    if let Some(known) = BOUND.with(|b| b.borrow().iter().find(|(n, _)| n == name).map(|(_, k)| *k)) {
-        return known;
-    }
-    let known = binding::<wasm_bindgen::JsValue>(env, name).is_some();
-    BOUND.with(|b| b.borrow_mut().push((name.to_string(), known)));
-    known
+    remembered(env, name).0
 }
 
 /// The path of a request URL (without query or fragment), as
@@ -582,20 +607,9 @@ pub(crate) fn binding<T: wasm_bindgen::JsCast>(env: &Env, name: &str) -> Option<
         .map(wasm_bindgen::JsCast::unchecked_into)
 }
 
-thread_local! {
-    // Vars and secrets read so far (fixed for a deployment's lifetime).
-    static TEXTS: std::cell::RefCell<Vec<(String, Option<Rc<str>>)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// A var or secret of `env` as text: read once per isolate, then
-/// remembered (at most a few dozen names: the plan's and the settings').
+/// A var or secret of `env` as text: read once per isolate, then remembered.
 pub(crate) fn text_binding(env: &Env, name: &str) -> Option<String> {
-    if let Some(known) = TEXTS.with(|t| t.borrow().iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())) {
-        return known.map(|v| v.to_string());
-    }
-    let value: Option<Rc<str>> = binding::<wasm_bindgen::JsValue>(env, name).and_then(|v| v.as_string()).map(Into::into);
-    TEXTS.with(|t| t.borrow_mut().push((name.to_string(), value.clone())));
-    value.map(|v| v.to_string())
+    remembered(env, name).1.map(|v| v.to_string())
 }
 
 /// The runtime's clock, in ms since the epoch (`Date.now()`, no `Date` object).

@@ -431,17 +431,9 @@ enum Whole {
 
 /// [`send_whole_js`] for Rust.
 async fn send_whole(call: &Call, timeout_ms: u32, stream_type: &str) -> Result<Whole, GatewayError> {
-    let mut lines = String::with_capacity(256);
-    for (name, value) in &call.headers {
-        if name.contains('\n') || value.contains('\n') {
-            return Err(GatewayError::new(Fault::Internal, format!("Internal error: the header `{}` holds a line break.", name.replace('\n', " "))));
-        }
-        if !lines.is_empty() {
-            lines.push('\n');
-        }
-        lines.push_str(name);
-        lines.push('\n');
-        lines.push_str(value);
+    let (lines, refused) = super::join_lines(call.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    if let Some((name, _)) = refused.first() {
+        return Err(GatewayError::new(Fault::Internal, format!("Internal error: the header `{}` holds a line break.", name.replace('\n', " "))));
     }
     let parts: js_sys::Array = JsFuture::from(send_whole_js(&call.url, &lines, &call.body, timeout_ms, stream_type))
         .await
