@@ -2,14 +2,14 @@
 // iterating on per-request cost (not part of make bench):
 //   node bench/ab.mjs DIR... (each DIR holds a built index.js + index_bg.wasm)
 // Env: AB_ROUTES=plain|limits|fallback, AB_STREAM=1, AB_CONC (default 1),
-// AB_SECONDS (default 3), AB_ROUNDS (default 3), REQUEST_LOG (the gateway's, default all),
+// AB_SECONDS (default 3), AB_ROUNDS (default 3), BENCH_SERVE (below), REQUEST_LOG (the gateway's, default all),
 // AB_DIRECTIVES (mock directives for every system's upstream, e.g. `chunks=16`: a longer stream).
 // Prints the median req/s and workerd CPU µs per request of each system.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
-import { FALLBACK_ROUTES, LIMITS_ROUTES, cpuMicros as cpu, drain, workerdChildren as workerd } from "./common.mjs";
+import { DIRECT, FALLBACK_ROUTES, LIMITS_ROUTES, cpuMicros as cpu, drain, workerdChildren as workerd } from "./common.mjs";
 
 const dirs = process.argv.slice(2);
 const OHA = join(process.env.HOME, ".cargo", "bin", "oha");
@@ -30,14 +30,20 @@ const mock = await startMock();
 // The mock's directives go first in the upstream path (tests/mock-provider).
 const upstream = process.env.AB_DIRECTIVES ? `${mock.url}/${process.env.AB_DIRECTIVES}` : mock.url;
 const plan = ROUTES && compileRoutes(ROUTES);
-const systems = [
-  { name: "passthrough", gw: await start({ scriptPath: join(ROOT, "bench", "passthrough", "build", "index.js"), port: 0, bindings: { UPSTREAM_URL: upstream } }) },
-];
-for (const dir of dirs) {
+// BENCH_SERVE (common.mjs): socket (the default), entry, or both (every
+// system both ways, each against the pass-through served the same way).
+const SERVE = process.env.BENCH_SERVE === "both" ? ["socket", "entry"] : [DIRECT ? "socket" : "entry"];
+const systems = [];
+for (const serve of SERVE) {
+  const direct = serve === "socket";
+  const suffix = SERVE.length > 1 ? ` (${serve})` : "";
+  systems.push({ name: `passthrough${suffix}`, gw: await start({ direct, scriptPath: join(ROOT, "bench", "passthrough", "build", "index.js"), port: 0, bindings: { UPSTREAM_URL: upstream } }) });
+  for (const dir of dirs) {
   systems.push({
-    name: dir,
+    name: `${dir}${suffix}`,
     auth: true,
     gw: await start({
+      direct,
       scriptPath: join(dir, "index.js"),
       objects: true,
       port: 0,
@@ -45,6 +51,7 @@ for (const dir of dirs) {
       ...(plan ? { routes: plan } : {}),
     }),
   });
+  }
 }
 const body = JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "Say hello to the benchmark in a few words." }], ...(STREAM ? { stream: true } : {}) });
 // oha runs while this process's event loop keeps reading the Workers' output.
@@ -71,12 +78,12 @@ try {
   for (const s of systems) await run(s, 1);
   const samples = new Map(systems.map((s) => [s.name, []]));
   for (let round = 0; round < ROUNDS; round++) for (const s of systems) samples.get(s.name).push(await run(s, SECONDS));
-  const floor = median(samples.get("passthrough").map((r) => r.rps));
+  const floorOf = (name) => median(samples.get(`passthrough${name.match(/ \(\w+\)$/)?.[0] ?? ""}`).map((r) => r.rps));
   console.log(`${process.env.AB_ROUTES ?? "plain"} ${STREAM ? "stream" : "json"} c${CONC}, ${ROUNDS} × ${SECONDS} s`);
   for (const s of systems) {
     const rs = samples.get(s.name);
     const rps = median(rs.map((r) => r.rps));
-    console.log(`${s.name.padEnd(28)} ${rps.toFixed(0).padStart(6)} req/s  ${(rps / floor).toFixed(2)}×  CPU ${median(rs.map((r) => r.cpu)).toFixed(0).padStart(5)} µs/req (min ${Math.min(...rs.map((r) => r.cpu)).toFixed(0)})  (${rs.map((r) => r.cpu.toFixed(0)).join(" ")})`);
+    console.log(`${s.name.padEnd(28)} ${rps.toFixed(0).padStart(6)} req/s  ${(rps / floorOf(s.name)).toFixed(2)}×  CPU ${median(rs.map((r) => r.cpu)).toFixed(0).padStart(5)} µs/req (min ${Math.min(...rs.map((r) => r.cpu)).toFixed(0)})  (${rs.map((r) => r.cpu.toFixed(0)).join(" ")})`);
   }
 } finally {
   await Promise.allSettled(systems.map((s) => s.gw.stop()));

@@ -16,6 +16,17 @@ policy guarded { breaker 5 failures in 30s, cooldown 15s }
 route default { limit 1000m rpm per route  use guarded  try upstream:{model} }
 `;
 
+/**
+ * How the Workers are served: `socket` (the default) gives each measured
+ * Worker a socket of its own in workerd (Miniflare's `unsafeDirectSockets`),
+ * so nothing but workerd's HTTP handling stands in front of it; `entry`
+ * serves them through Miniflare's entry worker, as `mf.ready`'s URL does
+ * (a JavaScript Worker in the same workerd that forwards every request:
+ * ~200 µs of workerd CPU per request here, in front of every Worker alike).
+ */
+export const SERVE = process.env.BENCH_SERVE ?? "socket";
+export const DIRECT = SERVE !== "entry";
+
 /** workerd processes started by this process (Miniflare spawns one per instance). */
 export const workerdChildren = () => childrenNamed("workerd");
 

@@ -5,14 +5,14 @@
 // keeps its symbols) while oha drives it, for two systems in turn, and
 // prints CPU µs per request by binary and the symbols whose cost differs most.
 //   node bench/perf.mjs A B   (each `passthrough` or a DIR with index.js + index_bg.wasm)
-// Env: PERF_CONC (default 1), PERF_SECONDS (default 6), REQUEST_LOG (default all), TOP (default 30).
+// Env: BENCH_SERVE (common.mjs), PERF_CONC (default 1), PERF_SECONDS (default 6), REQUEST_LOG (default all), TOP (default 30).
 // Needs `perf` (Debian: linux-perf) and permission to sample (run as root, or
 // kernel.perf_event_paranoid ≤ 1). JIT code (JavaScript and wasm) shows as `[JIT]`.
 import { execFile, spawn } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { ROOT, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
-import { drain, workerdChildren } from "./common.mjs";
+import { DIRECT, drain, workerdChildren } from "./common.mjs";
 
 const [a = "passthrough", b = "build"] = process.argv.slice(2);
 const CONC = process.env.PERF_CONC ?? "1";
@@ -30,6 +30,7 @@ async function record(system, out) {
   const passthrough = system === "passthrough";
   const gw = await startGateway({
     handleRuntimeStdio: drain,
+    direct: DIRECT,
     scriptPath: passthrough ? join(ROOT, "bench", "passthrough", "build", "index.js") : join(system, "index.js"),
     objects: !passthrough,
     port: 0,

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import WebSocket from "ws";
 import { COMPATIBILITY_DATE, ROOT, WORKER_SCRIPT, compileRoutes, hashKey, startMock } from "../tests/support/harness.mjs";
-import { FALLBACK_ROUTES, LIMITS_ROUTES, drain } from "./common.mjs";
+import { DIRECT, FALLBACK_ROUTES, LIMITS_ROUTES, drain } from "./common.mjs";
 
 const [which = "switchyard", kind = "json", conc = "1", secs = "4"] = process.argv.slice(2);
 const OHA = join(process.env.HOME, ".cargo", "bin", "oha");
@@ -31,6 +31,7 @@ const mf = new Miniflare({
   workers: [
     {
       name: "gateway",
+      ...(DIRECT ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}),
       modules: true,
       scriptPath: passthrough ? join(ROOT, "bench", "passthrough", "build", "index.js") : process.env.SCRIPT ? join(ROOT, process.env.SCRIPT) : WORKER_SCRIPT,
       modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
@@ -52,7 +53,7 @@ const mf = new Miniflare({
     },
   ],
 });
-const url = (await mf.ready).href.replace(/\/$/, "");
+const url = (DIRECT ? await mf.unsafeGetDirectURL("gateway") : await mf.ready).href.replace(/\/$/, "");
 if (routes) await (await mf.getKVNamespace("ROUTES")).put("plan", compileRoutes(routes));
 
 const body = JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "Say hello to the benchmark in a few words." }], ...(kind === "stream" ? { stream: true } : {}) });

@@ -22,7 +22,8 @@
 // the median of the rounds is reported), BENCH_OUT (default
 // bench/results/latest.json), BENCH_CHART (default bench/results/peers.svg),
 // BENCH_SYSTEMS (a regex: only the systems whose name matches, plus direct
-// and the pass-through floor; e.g. BENCH_SYSTEMS=cache), BENCH_PEERS=0 (no peers).
+// and the pass-through floor; e.g. BENCH_SYSTEMS=cache), BENCH_PEERS=0 (no peers),
+// BENCH_SERVE (bench/common.mjs: `socket`, the default, or `entry`).
 import { execFile } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -31,7 +32,7 @@ import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
 import { chartSvg } from "./chart.mjs";
-import { FALLBACK_ROUTES, drain } from "./common.mjs";
+import { DIRECT, FALLBACK_ROUTES, drain } from "./common.mjs";
 import { LITELLM_KEY, LITELLM_MODELS, peerVersions, portkeyHeaders, startLiteLLM, startPortkey } from "./peers.mjs";
 import { childrenNamed, sampleRss, treeCpuMicros } from "./procs.mjs";
 
@@ -96,7 +97,7 @@ async function oha(url, { concurrency, stream, headers = {}, seconds = SECONDS, 
 /** Starts a Worker in workerd and finds the workerd process serving it. */
 async function startMeasured(options) {
   const before = new Set(childrenNamed("workerd"));
-  const gw = await startGateway({ handleRuntimeStdio: drain, ...options });
+  const gw = await startGateway({ handleRuntimeStdio: drain, direct: DIRECT, ...options });
   return { ...gw, pid: childrenNamed("workerd").find((p) => !before.has(p)) };
 }
 
@@ -386,7 +387,9 @@ const result = {
     rounds: ROUNDS,
     statistic: "median of rounds (peak RSS: the largest sample of any round)",
     load_generator: "oha 1.16.0",
-    workerd_serving: "Miniflare 4.20260426.0 on a port (workerd 1.20260426.1)",
+    workerd_serving: DIRECT
+      ? "Miniflare 4.20260426.0, workerd 1.20260426.1: a socket of each Worker's own (unsafeDirectSockets), no entry worker"
+      : "Miniflare 4.20260426.0 on a port (workerd 1.20260426.1), through Miniflare's entry worker",
     elapsed_s: Math.round(elapsed),
   },
   peers: PEERS ? peerVersions() : null,

@@ -128,7 +128,7 @@ export const BUDGET_BINDING = "BUDGET";
  * (under the key's SHA-256), and `budget(name, message)` talks to the
  * budget object of the key named `name` (`{op:"peek"}` reads it).
  */
-export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, objects, routes, cache, persist, instances = 1, handleRuntimeStdio, captureLog, keys } = {}) {
+export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT, objects, routes, cache, persist, instances = 1, handleRuntimeStdio, captureLog, keys, direct } = {}) {
   let log = "";
   if (captureLog) {
     handleRuntimeStdio = (stdout, stderr) => {
@@ -164,6 +164,9 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
   const gatewayObjects = objects ?? scriptPath === WORKER_SCRIPT;
   const worker = (name, objectsFrom) => ({
     name,
+    // `direct`: a socket of its own straight to this Worker, without
+    // Miniflare's entry worker in front (see `url` below).
+    ...(direct && objectsFrom === null ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}),
     modules: true,
     scriptPath,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
@@ -198,7 +201,8 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
     ...(port === undefined ? {} : { host: "127.0.0.1", port }),
     ...(handleRuntimeStdio === undefined ? {} : { handleRuntimeStdio }),
   });
-  const url = await mf.ready;
+  const url = direct ? await mf.unsafeGetDirectURL("gateway") : await mf.ready;
+  if (direct) await mf.ready;
   const kv = async () => {
     if (routes === undefined) throw new Error("startGateway: pass `routes` to get a ROUTES namespace");
     return mf.getKVNamespace(ROUTES_BINDING);
