@@ -15,6 +15,7 @@
 //! never goes through these types at all: its body is forwarded as it came.)
 
 pub mod json;
+pub mod json_bytes;
 pub mod sse;
 
 use serde_json::{Map, Value};

@@ -197,6 +197,16 @@ impl StreamDecoder {
         }
     }
 
+    /// [`StreamDecoder::push`] for a meter (usage and text length only):
+    /// OpenAI text events add their length to `text_bytes` instead of
+    /// becoming events (`openai::Decoder::push_metered`).
+    pub fn push_metered(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>, text_bytes: &mut u64) -> Result<(), DecodeError> {
+        match self {
+            StreamDecoder::OpenAi(d) => d.push_metered(bytes, out, text_bytes),
+            other => other.push(bytes, out),
+        }
+    }
+
     /// The body ended. Appends what was still buffered; a stream that
     /// ended before the provider's end marker is `Err(Malformed)`, never a
     /// clean end (unless the format has no end marker).

@@ -16,6 +16,7 @@
 //! a string can only be a member: quotes inside JSON strings are escaped.)
 
 use super::{tokens_of_bytes, Rates, Source, Tally, Usage};
+use crate::canonical::json_bytes::{member_values, skip_space};
 use crate::canonical::StreamEvent;
 use crate::provider::{Adapter, StreamDecoder};
 
@@ -35,6 +36,12 @@ impl Counter {
             StreamEvent::ToolCallStart { name, .. } => self.text_bytes += name.len() as u64,
             _ => {}
         }
+    }
+
+    /// Text read without becoming events (a meter's short way, see
+    /// [`crate::provider::StreamDecoder::push_metered`]).
+    pub fn add_text_bytes(&mut self, n: u64) {
+        self.text_bytes += n;
     }
 
     /// What the stream used: the provider's numbers, or `prompt_tokens`
@@ -92,7 +99,7 @@ impl Meter {
         if self.broken {
             return;
         }
-        if self.decoder.push(bytes, &mut self.events).is_err() {
+        if self.decoder.push_metered(bytes, &mut self.events, &mut self.counter.text_bytes).is_err() {
             self.broken = true;
         }
         self.drain();
@@ -234,24 +241,6 @@ fn is_usage_only(event: &[u8]) -> bool {
                 && v.get("usage").is_some_and(|u| u.is_object())
         })
     })
-}
-
-/// What follows each `key` (a quoted member name) and its colon in `event`
-/// (JSON whitespace skipped): where the member's value starts.
-fn member_values<'a>(event: &'a [u8], key: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
-    let mut from = 0;
-    std::iter::from_fn(move || loop {
-        let found = event[from..].windows(key.len()).position(|w| w == key)?;
-        from += found + key.len();
-        if let Some(value) = skip_space(&event[from..]).strip_prefix(b":") {
-            return Some(skip_space(value));
-        }
-    })
-}
-
-fn skip_space(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n')).unwrap_or(bytes.len());
-    &bytes[start..]
 }
 
 #[cfg(test)]

@@ -30,6 +30,26 @@ impl Decoder {
         Ok(())
     }
 
+    /// [`Decoder::push`] for a meter, which needs the usage and the length
+    /// of the text only: an event that carries nothing but text (no tool
+    /// call, usage or error) adds the UTF-8 length of its `content` and
+    /// `refusal` strings to `text_bytes` instead of becoming events, read
+    /// without building its JSON ([`text_only_bytes`]); every other event
+    /// is decoded as usual. Start and finish events, which a meter ignores,
+    /// are not produced for the events read the short way.
+    pub fn push_metered(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>, text_bytes: &mut u64) -> Result<(), DecodeError> {
+        for frame in self.reader.push(bytes) {
+            match text_only_bytes(frame.data.trim().as_bytes()) {
+                Some(n) if !self.done => {
+                    self.started = true;
+                    *text_bytes += n;
+                }
+                _ => self.frame(&frame, out)?,
+            }
+        }
+        Ok(())
+    }
+
     pub fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
         if let Some(frame) = self.reader.finish() {
             self.frame(&frame, out)?;
@@ -179,4 +199,32 @@ impl Decoder {
         }
         Ok(())
     }
+}
+
+/// The text bytes of a chunk that carries text and nothing a meter must
+/// decode: a JSON object without `tool_calls`, `error` or Groq's `x_groq`,
+/// whose `usage` members (if any) are null, and whose `content` and
+/// `refusal` members are strings or null. `None`: decode it in full.
+fn text_only_bytes(data: &[u8]) -> Option<u64> {
+    use crate::canonical::json_bytes::{is_json, member_values, string_len};
+    if !data.starts_with(b"{") {
+        return None;
+    }
+    for key in [&b"\"tool_calls\""[..], b"\"error\"", b"\"x_groq\""] {
+        if member_values(data, key).next().is_some() {
+            return None;
+        }
+    }
+    if member_values(data, b"\"usage\"").any(|v| !v.starts_with(b"null")) || !is_json(data) {
+        return None;
+    }
+    let mut n = 0;
+    for key in [&b"\"content\""[..], b"\"refusal\""] {
+        for value in member_values(data, key) {
+            if !value.starts_with(b"null") {
+                n += string_len(value)?;
+            }
+        }
+    }
+    Some(n)
 }

@@ -971,3 +971,72 @@ fn embeddings_request_and_answers() {
         .url
         .starts_with("https://r.openai.azure.com/openai/deployments/emb/embeddings?api-version="));
 }
+
+/// The meter's short way through a stream (`Decoder::push_metered`) counts
+/// what the full decode counts: the same usage and the same text length,
+/// and it fails where the full decode fails, however the bytes are split.
+#[test]
+fn metering_text_events_the_short_way_counts_what_decoding_counts() {
+    use crate::usage::meter::Counter;
+    let synthetic = concat!(
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\\u00e9 \\\"q\\\" \\ud83d\\ude00 日本\\n\"}}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":null,\"refusal\":\"no \\\\ way\"}}]}\n\n",
+        "data: { \"choices\" : [ { \"delta\" : { \"content\" : \"spaced\" } } ] }\n\n",
+        "data: {\"choices\":[{\"delta\":{\"content\":\"x\"},\"logprobs\":{\"content\":[{\"token\":\"x\"}]}}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"t\",\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"a\\\"\"}}]}}]}\n\n",
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let no_usage = "data: {\"choices\":[{\"delta\":{\"content\":\"ab\\tc\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"é\"}}]}\n\ndata: [DONE]\n\n";
+    let malformed = "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"cut\n\ndata: [DONE]\n\n";
+    let not_text = "data: {\"choices\":[{\"delta\":{\"content\":5}}]}\n\n";
+    let streams = [
+        transcript!("stream_text.sse"),
+        transcript!("stream_tool_calls.sse"),
+        transcript!("stream_groq_length.sse"),
+        transcript!("stream_error.sse"),
+        transcript!("stream_cut.sse"),
+        synthetic,
+        no_usage,
+        malformed,
+        not_text,
+    ];
+    for stream in streams {
+        let bytes = stream.as_bytes();
+        let full = |split: usize| {
+            let (mut d, mut events, mut counter) = (Decoder::new(), Vec::new(), Counter::default());
+            let result = d.push(&bytes[..split], &mut events).and_then(|()| d.push(&bytes[split..], &mut events));
+            events.iter().for_each(|e| counter.see(e));
+            (result.is_ok(), counter.tally(11, None).usage)
+        };
+        let metered = |split: usize| {
+            let (mut d, mut events, mut text) = (Decoder::new(), Vec::new(), 0);
+            let result = d
+                .push_metered(&bytes[..split], &mut events, &mut text)
+                .and_then(|()| d.push_metered(&bytes[split..], &mut events, &mut text));
+            let mut counter = Counter::default();
+            counter.add_text_bytes(text);
+            events.iter().for_each(|e| counter.see(e));
+            (result.is_ok(), counter.tally(11, None).usage)
+        };
+        for split in 0..=bytes.len() {
+            if stream.is_char_boundary(split) {
+                assert_eq!(metered(split), full(split), "{stream:?} split at {split}");
+            }
+        }
+    }
+}
+
+#[test]
+fn text_events_are_metered_without_becoming_events() {
+    let (mut d, mut events, mut text) = (Decoder::new(), Vec::new(), 0);
+    let plain = b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi \\u00e9\"},\"finish_reason\":null}],\"usage\":null}\n\n";
+    d.push_metered(plain, &mut events, &mut text).unwrap();
+    assert!(events.is_empty());
+    assert_eq!(text, 5);
+    let usage = b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n";
+    d.push_metered(usage, &mut events, &mut text).unwrap();
+    assert!(events.iter().any(|e| matches!(e, StreamEvent::Usage(u) if u.input_tokens == 7)));
+    assert!(events.iter().any(|e| matches!(e, StreamEvent::Done)));
+}
