@@ -1,6 +1,7 @@
 // A/B of gateway builds against the pass-through floor, interleaved, for
 // iterating on per-request cost (not part of make bench):
-//   node bench/ab.mjs DIR... (each DIR holds a built index.js + index_bg.wasm)
+//   node bench/ab.mjs DIR[:LOG]... (each DIR holds a built index.js + index_bg.wasm;
+//   LOG its REQUEST_LOG, e.g. `build:off`)
 // Env: AB_ROUTES=plain|limits|fallback, AB_STREAM=1, AB_CONC (default 1),
 // AB_SECONDS (default 3), AB_ROUNDS (default 3), BENCH_SERVE (below), REQUEST_LOG (the gateway's, default all),
 // AB_DIRECTIVES (mock directives for every system's upstream, e.g. `chunks=16`: a longer stream).
@@ -38,16 +39,18 @@ for (const serve of SERVE) {
   const direct = serve === "socket";
   const suffix = SERVE.length > 1 ? ` (${serve})` : "";
   systems.push({ name: `passthrough${suffix}`, gw: await start({ direct, scriptPath: join(ROOT, "bench", "passthrough", "build", "index.js"), port: 0, bindings: { UPSTREAM_URL: upstream } }) });
-  for (const dir of dirs) {
+  // `DIR:off` (or `:errors`, `:all`): that build with its own REQUEST_LOG.
+  for (const spec of dirs) {
+  const [dir, log = process.env.REQUEST_LOG ?? "all"] = spec.split(":");
   systems.push({
-    name: `${dir}${suffix}`,
+    name: `${spec}${suffix}`,
     auth: true,
     gw: await start({
       direct,
       scriptPath: join(dir, "index.js"),
       objects: true,
       port: 0,
-      bindings: { UPSTREAM_BASE_URL: `${upstream}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.AB_CACHE ?? "1000", REQUEST_LOG: process.env.REQUEST_LOG ?? "all" },
+      bindings: { UPSTREAM_BASE_URL: `${upstream}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.AB_CACHE ?? "1000", REQUEST_LOG: log },
       ...(plan ? { routes: plan } : {}),
     }),
   });

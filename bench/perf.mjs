@@ -5,7 +5,7 @@
 // keeps its symbols) while oha drives it, for two systems in turn, and
 // prints CPU µs per request by binary and the symbols whose cost differs most.
 //   node bench/perf.mjs A B   (each `passthrough` or a DIR with index.js + index_bg.wasm)
-// Env: BENCH_SERVE (common.mjs), PERF_CONC (default 1), PERF_SECONDS (default 6), REQUEST_LOG (default all), TOP (default 30).
+// Env: BENCH_SERVE (common.mjs), PERF_STREAM=1 (streamed chat; `b`: B only, the same system JSON then streamed), PERF_CONC (default 1), PERF_SECONDS (default 6), REQUEST_LOG (default all), TOP (default 30).
 // Needs `perf` (Debian: linux-perf) and permission to sample (run as root, or
 // kernel.perf_event_paranoid ≤ 1). JIT code (JavaScript and wasm) shows as `[JIT]`.
 import { execFile, spawn } from "node:child_process";
@@ -22,10 +22,11 @@ const KEY = "sy-bench-key";
 const OHA = join(process.env.HOME, ".cargo", "bin", "oha");
 const run = promisify(execFile);
 const mock = await startMock();
-const body = JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "Say hello to the benchmark in a few words." }] });
+const bodyOf = (stream) => JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "Say hello to the benchmark in a few words." }], ...(stream ? { stream: true } : {}) });
 
 /** Samples one system; returns its requests and the perf data file. */
-async function record(system, out) {
+async function record(system, out, i) {
+  const body = bodyOf(process.env.PERF_STREAM === "1" || process.env.PERF_STREAM === "ab"[i]);
   const before = new Set(workerdChildren());
   const passthrough = system === "passthrough";
   const gw = await startGateway({
@@ -69,7 +70,7 @@ try {
   const measured = [];
   for (const [i, system] of [a, b].entries()) {
     const file = join(ROOT, "target", `perf-${i}.data`);
-    measured.push(await costs(file, await record(system, file)));
+    measured.push(await costs(file, await record(system, file, i)));
   }
   const [x, y] = measured;
   const sum = (m, pick) => [...m].filter(([k]) => pick(k)).reduce((s, [, v]) => s + v, 0);

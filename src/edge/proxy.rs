@@ -40,7 +40,7 @@ use std::pin::pin;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestInit, ResponseInit};
+use web_sys::{Headers, ReadableStreamDefaultReader, ResponseInit};
 use worker::Delay;
 
 /// The client's response, as the runtime's own object: handed back as it
@@ -99,30 +99,15 @@ async fn try_once(
     let mut deadline = None;
     // The body, when it was read with the headers (a JSON request's answer).
     let mut whole: Option<Result<ArrayBuffer, JsValue>> = None;
-    // Only a stream needs a controller of its own (to abort a slow start).
-    let controller = if stream { Some(AbortController::new().map_err(internal_js)?) } else { None };
-    let abort = || {
-        if let Some(c) = &controller {
-            c.abort();
-        }
-    };
     // A stream's first chunk, when the stream was started in JavaScript.
     let mut started = None;
     let mut content_type = None;
-    let answer = if let Some(controller) = &controller {
-        let headers = Headers::new().map_err(internal_js)?;
-        for (name, value) in &call.headers {
-            headers.set(name, value).map_err(internal_js)?;
-        }
-        let init = RequestInit::new();
-        init.set_method("POST");
-        init.set_headers(&headers);
-        init.set_body(&Uint8Array::from(call.body.as_slice()));
+    let answer = if stream {
         // Only the start of a stream is timed (headers, then the first
         // chunk); a timer over the body would cut long generations.
-        init.set_signal(Some(&controller.signal()));
         let wait = first_byte_ms.map_or(timeout_ms as u64, |fb| fb.min(timeout_ms as u64));
-        let parts: js_sys::Array = JsFuture::from(stream_start(url, &init, controller, timeout_ms as f64, wait as f64, stream_type(call)))
+        let lines = request_lines(call)?;
+        let parts: js_sys::Array = JsFuture::from(stream_start(url, &lines, &call.body, timeout_ms as f64, wait as f64, stream_type(call)))
             .await
             .map_err(internal_js)?
             .unchecked_into();
@@ -132,6 +117,7 @@ async fn try_once(
                 None
             }
             Some("answer") => None,
+            Some("unbuildable") => return Err(internal_js(parts.get(1))),
             Some("connect") => Some(Transport::Connect),
             Some("timeout") => Some(Transport::Timeout),
             Some("first_timeout") if first_byte_ms.is_some() => Some(Transport::FirstByteTimeout),
@@ -190,7 +176,6 @@ async fn try_once(
             Some(relay::First::Empty) => return Ok(Sent::Failed(Transport::Truncated)),
             Some(relay::First::Failed) => return Ok(Sent::Failed(Transport::Reset)),
             None => {
-                abort();
                 let _ = reader.cancel();
                 let transport = if first_byte_ms.is_some() { Transport::FirstByteTimeout } else { Transport::Timeout };
                 return Ok(Sent::Failed(transport));
@@ -311,7 +296,36 @@ fn relayed(
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
 const MAX_TIMER_MS = 2147483647;
-export function stream_start(url, init, controller, timeoutMs, firstMs, streamType) {
+function request(lines, body, signal) {
+  const headers = new Headers();
+  const parts = lines === '' ? [] : lines.split('\\n');
+  for (let i = 0; i + 1 < parts.length; i += 2) headers.set(parts[i], parts[i + 1]);
+  return { method: 'POST', headers, body: body.slice(), signal };
+}
+export function send_whole(url, lines, body, timeoutMs, streamType) {
+  let signal;
+  try {
+    signal = AbortSignal.timeout(timeoutMs);
+    return fetch(url, request(lines, body, signal)).then((answer) => {
+      const type = answer.headers.get('content-type') || '';
+      if (type.startsWith(streamType)) return [answer, null, 0, type];
+      return answer.arrayBuffer().then(
+        (buffer) => [answer, buffer, 1, type],
+        (error) => [answer, error, signal.aborted ? 3 : 2, type],
+      );
+    }, (error) => [null, error, signal.aborted ? 3 : 2, '']);
+  } catch (error) {
+    return Promise.resolve([null, error, 4, '']);
+  }
+}
+export function stream_start(url, lines, body, timeoutMs, firstMs, streamType) {
+  let controller, init;
+  try {
+    controller = new AbortController();
+    init = request(lines, body, controller.signal);
+  } catch (error) {
+    return Promise.resolve(['unbuildable', error]);
+  }
   return new Promise((resolve) => {
     let settled = false;
     const settle = (parts) => {
@@ -345,20 +359,30 @@ export function stream_start(url, init, controller, timeoutMs, firstMs, streamTy
   });
 }")]
 extern "C" {
-    /// Starts a stream in one promise: `fetch(url, init)` within
-    /// `timeout_ms`, then, for a 2xx answer of `stream_type`, its first
-    /// chunk within `first_ms` (`controller` aborts a slow start). Resolves
-    /// to `['chunk', answer, reader, first]`, `['answer', answer]` (an error
-    /// status or not a stream: read as usual), or the failure: `connect`,
-    /// `timeout`, `first_timeout`, `reset`, `truncated`.
+    /// Starts a stream in one promise: the request built from `lines`
+    /// (`name\nvalue\n…`) and `body`, `fetch`ed within `timeout_ms`, then,
+    /// for a 2xx answer of `stream_type`, its first chunk within `first_ms`
+    /// (an `AbortController` aborts a slow start). Resolves to `['chunk',
+    /// answer, reader, first]`, `['answer', answer]` (an error status or
+    /// not a stream: read as usual), the failure: `connect`, `timeout`,
+    /// `first_timeout`, `reset`, `truncated`, or `['unbuildable', error]`.
     fn stream_start(
         url: &str,
-        init: &RequestInit,
-        controller: &AbortController,
+        lines: &str,
+        body: &[u8],
         timeout_ms: f64,
         first_ms: f64,
         stream_type: &str,
     ) -> js_sys::Promise;
+
+    /// One JSON try in one promise (one wake of the isolate): the request
+    /// built from `lines` (`name\nvalue\n…`) and `body`, `fetch`ed under
+    /// an `AbortSignal.timeout`, and, unless the answer is a stream of
+    /// `stream_type`, its whole body: `[answer, body or error, state,
+    /// content type]`, state 0 (a stream, body not read), 1 (read), 2
+    /// (failed), 3 (failed: timed out), 4 (the request could not be built).
+    #[wasm_bindgen(js_name = send_whole)]
+    fn send_whole_js(url: &str, lines: &str, body: &[u8], timeout_ms: u32, stream_type: &str) -> js_sys::Promise;
 }
 
 /// What a translated answer says about itself when the provider's does not.
@@ -389,37 +413,6 @@ fn stream_type(call: &Call) -> &'static str {
     }
 }
 
-#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
-export function send_whole(url, lines, body, timeoutMs, streamType) {
-  let signal;
-  try {
-    const headers = new Headers();
-    const parts = lines === '' ? [] : lines.split('\\n');
-    for (let i = 0; i + 1 < parts.length; i += 2) headers.set(parts[i], parts[i + 1]);
-    signal = AbortSignal.timeout(timeoutMs);
-    return fetch(url, { method: 'POST', headers, body: body.slice(), signal }).then((answer) => {
-      const type = answer.headers.get('content-type') || '';
-      if (type.startsWith(streamType)) return [answer, null, 0, type];
-      return answer.arrayBuffer().then(
-        (buffer) => [answer, buffer, 1, type],
-        (error) => [answer, error, signal.aborted ? 3 : 2, type],
-      );
-    }, (error) => [null, error, signal.aborted ? 3 : 2, '']);
-  } catch (error) {
-    return Promise.resolve([null, error, 4, '']);
-  }
-}")]
-extern "C" {
-    /// One JSON try in one promise (one wake of the isolate): the request
-    /// built from `lines` (`name\nvalue\n…`) and `body`, `fetch`ed under
-    /// an `AbortSignal.timeout`, and, unless the answer is a stream of
-    /// `stream_type`, its whole body: `[answer, body or error, state,
-    /// content type]`, state 0 (a stream, body not read), 1 (read), 2
-    /// (failed), 3 (failed: timed out), 4 (the request could not be built).
-    #[wasm_bindgen(js_name = send_whole)]
-    fn send_whole_js(url: &str, lines: &str, body: &[u8], timeout_ms: u32, stream_type: &str) -> js_sys::Promise;
-}
-
 /// What [`send_whole`] got.
 enum Whole {
     /// An answer: its body when it was read (not for a stream), its content
@@ -431,10 +424,7 @@ enum Whole {
 
 /// [`send_whole_js`] for Rust.
 async fn send_whole(call: &Call, timeout_ms: u32, stream_type: &str) -> Result<Whole, GatewayError> {
-    let (lines, refused) = super::join_lines(call.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-    if let Some((name, _)) = refused.first() {
-        return Err(GatewayError::new(Fault::Internal, format!("Internal error: the header `{}` holds a line break.", name.replace('\n', " "))));
-    }
+    let lines = request_lines(call)?;
     let parts: js_sys::Array = JsFuture::from(send_whole_js(&call.url, &lines, &call.body, timeout_ms, stream_type))
         .await
         .map_err(internal_js)?
@@ -452,6 +442,15 @@ async fn send_whole(call: &Call, timeout_ms: u32, stream_type: &str) -> Result<W
         _ => Some(Err(parts.get(1))),
     };
     Ok(Whole::Answer { answer, body, content_type: parts.get(3).as_string(), timed_out: state == 3 })
+}
+
+/// A try's request headers as `name\nvalue\n…` lines (for one JS call).
+fn request_lines(call: &Call) -> Result<String, GatewayError> {
+    let (lines, refused) = super::join_lines(call.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    match refused.first() {
+        None => Ok(lines),
+        Some((name, _)) => Err(GatewayError::new(Fault::Internal, format!("Internal error: the header `{}` holds a line break.", name.replace('\n', " ")))),
+    }
 }
 
 /// The whole body as one buffer, in one promise.
