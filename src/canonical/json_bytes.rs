@@ -5,27 +5,59 @@
 //! event's text length, whether a usage member is null) and would otherwise
 //! parse every event into a `serde_json::Value`. A member name found this
 //! way is always a real member name: a quote inside a JSON string is
-//! escaped, so `"name":` cannot occur inside one. Callers that rely on the
-//! text being valid JSON check it first ([`is_json`]).
-
-use serde::de::IgnoredAny;
-
-/// Whether `text` is one valid JSON document (checked without building it).
-pub fn is_json(text: &[u8]) -> bool {
-    serde_json::from_slice::<IgnoredAny>(text).is_ok()
-}
+//! escaped, so `"name":` cannot occur inside one. Nothing here checks the
+//! whole grammar: callers that rely on the text being valid JSON parse it.
 
 /// What follows each `key` (a quoted member name) and its colon in `text`
 /// (JSON whitespace skipped): where the member's value starts.
 pub fn member_values<'a>(text: &'a [u8], key: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
     let mut from = 0;
     std::iter::from_fn(move || loop {
-        let found = text[from..].windows(key.len()).position(|w| w == key)?;
-        from += found + key.len();
-        if let Some(value) = skip_space(&text[from..]).strip_prefix(b":") {
-            return Some(skip_space(value));
+        // Only a quote can start the key: look at quotes, not at every byte.
+        from += text.get(from..)?.iter().position(|&b| b == b'"')?;
+        let rest = &text[from..];
+        from += 1;
+        if let Some(after) = rest.strip_prefix(key) {
+            if let Some(value) = skip_space(after).strip_prefix(b":") {
+                from += key.len() - 1;
+                return Some(skip_space(value));
+            }
         }
     })
+}
+
+/// Every member of a JSON text, in one pass: `visit(name, value)` for each
+/// (`value` where the member's value starts, whitespace skipped), strings
+/// skipped whole so a name inside one is never taken for a member;
+/// `visit` says where to go on (how many bytes of the value it read), or
+/// stops the walk (`None`). `false` when the text has a string that is
+/// not well formed or `visit` stopped.
+pub fn walk_members(text: &[u8], mut visit: impl FnMut(&[u8], &[u8]) -> Option<usize>) -> bool {
+    let mut at = 0;
+    while let Some(q) = text[at..].iter().position(|&b| b == b'"') {
+        let start = at + q;
+        let Some(end) = string_end(&text[start..]) else { return false };
+        at = start + end;
+        if let Some(value) = skip_space(&text[at..]).strip_prefix(b":") {
+            let value = skip_space(value);
+            let value_at = text.len() - value.len();
+            let Some(read) = visit(&text[start + 1..start + end - 1], value) else { return false };
+            at = value_at + read;
+        }
+    }
+    true
+}
+
+/// The length of the string `value` starts with, quotes included.
+fn string_end(value: &[u8]) -> Option<usize> {
+    let mut i = 1;
+    loop {
+        i += value.get(i..)?.iter().position(|&b| b == b'"' || b == b'\\')?;
+        if value[i] == b'"' {
+            return Some(i + 1);
+        }
+        i += 2;
+    }
 }
 
 /// `bytes` without the JSON whitespace they start with.
@@ -107,7 +139,18 @@ mod tests {
         assert_eq!(found.len(), 2);
         assert!(found[0].starts_with(b"1,"));
         assert!(found[1].starts_with(b"[3]"));
-        assert!(is_json(text));
-        assert!(!is_json(b"{\"a\":"));
+    }
+
+    #[test]
+    fn walk_members_sees_every_member_once_and_no_name_inside_a_string() {
+        let text = br#"{"a" : "x\"b\":1", "c":{"d":[1,{"e":null}]}, "f":"\\"}"#;
+        let mut seen = Vec::new();
+        assert!(walk_members(text, |name, value| {
+            seen.push((String::from_utf8_lossy(name).into_owned(), value[0]));
+            Some(0)
+        }));
+        assert_eq!(seen, [("a".into(), b'"'), ("c".into(), b'{'), ("d".into(), b'['), ("e".into(), b'n'), ("f".into(), b'"')]);
+        assert!(!walk_members(br#"{"a":"open}"#, |_, _| Some(0)));
+        assert!(!walk_members(br#"{"a":1}"#, |_, _| None));
     }
 }

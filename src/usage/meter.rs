@@ -209,8 +209,15 @@ fn event_end(bytes: &[u8]) -> Option<usize> {
 fn without_null_usage(event: &[u8], out: &mut Vec<u8>) {
     const MEMBER: &[u8] = b"\"usage\":null";
     let mut at = 0;
-    while let Some(found) = event[at..].windows(MEMBER.len()).position(|w| w == MEMBER) {
-        let start = at + found;
+    let mut look = 0;
+    // Only a quote can start the member: look at quotes, not at every byte.
+    while let Some(quote) = event[look..].iter().position(|&b| b == b'"') {
+        let start = look + quote;
+        look = start + 1;
+        if !event[start..].starts_with(MEMBER) {
+            continue;
+        }
+        look = start + MEMBER.len();
         let end = start + MEMBER.len();
         if event[..start].last() == Some(&b',') {
             out.extend_from_slice(&event[at..start - 1]);

@@ -204,27 +204,27 @@ impl Decoder {
 /// The text bytes of a chunk that carries text and nothing a meter must
 /// decode: a JSON object without `tool_calls`, `error` or Groq's `x_groq`,
 /// whose `usage` members (if any) are null, and whose `content` and
-/// `refusal` members are strings or null. `None`: decode it in full.
+/// `refusal` members are strings or null, read in one pass over its bytes.
+/// `None`: decode it in full. The pass checks the strings, not the whole
+/// grammar: an event that is not JSON at all may count as no text here,
+/// where the full decode would stop metering the stream.
 fn text_only_bytes(data: &[u8]) -> Option<u64> {
-    use crate::canonical::json_bytes::{is_json, member_values, string_len};
-    if !data.starts_with(b"{") {
-        return None;
-    }
-    for key in [&b"\"tool_calls\""[..], b"\"error\"", b"\"x_groq\""] {
-        if member_values(data, key).next().is_some() {
-            return None;
-        }
-    }
-    if member_values(data, b"\"usage\"").any(|v| !v.starts_with(b"null")) || !is_json(data) {
+    use crate::canonical::json_bytes::{string_len, walk_members};
+    if !data.starts_with(b"{") || !data.ends_with(b"}") {
         return None;
     }
     let mut n = 0;
-    for key in [&b"\"content\""[..], b"\"refusal\""] {
-        for value in member_values(data, key) {
-            if !value.starts_with(b"null") {
-                n += string_len(value)?;
-            }
+    let read = walk_members(data, |name, value| match name {
+        b"content" | b"refusal" if value.starts_with(b"\"") => {
+            n += string_len(value)?;
+            // The walk skips the string itself.
+            Some(0)
         }
-    }
-    Some(n)
+        b"content" | b"refusal" | b"usage" => value.starts_with(b"null").then_some(4),
+        b"tool_calls" | b"error" | b"x_groq" => None,
+        // A name with an escape could spell any of these.
+        _ if name.contains(&b'\\') => None,
+        _ => Some(0),
+    });
+    read.then_some(n)
 }
