@@ -8,6 +8,7 @@
 // Prints the median req/s and workerd CPU µs per request of each system.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
 import { DIRECT, FALLBACK_ROUTES, LIMITS_ROUTES, cpuMicros as cpu, drain, workerdChildren as workerd } from "./common.mjs";
@@ -47,7 +48,8 @@ for (const serve of SERVE) {
     auth: true,
     gw: await start({
       direct,
-      scriptPath: join(dir, "index.js"),
+      // A build's entry module when it has one (src/entry.mjs), else worker-build's.
+      scriptPath: existsSync(join(dir, "entry.mjs")) ? join(dir, "entry.mjs") : join(dir, "index.js"),
       objects: true,
       port: 0,
       bindings: { UPSTREAM_BASE_URL: `${upstream}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.AB_CACHE ?? "1000", REQUEST_LOG: log },

@@ -34,7 +34,7 @@ const mf = new Miniflare({
       ...(DIRECT ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}),
       modules: true,
       scriptPath: passthrough ? join(ROOT, "bench", "passthrough", "build", "index.js") : process.env.SCRIPT ? join(ROOT, process.env.SCRIPT) : WORKER_SCRIPT,
-      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }, { type: "ESModule", include: ["**/*.js", "**/*.mjs"] }],
       compatibilityDate: COMPATIBILITY_DATE,
       bindings: passthrough
         ? { UPSTREAM_URL: mock.url }

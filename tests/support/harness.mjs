@@ -169,7 +169,7 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
     ...(direct && objectsFrom === null ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}),
     modules: true,
     scriptPath,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }, { type: "ESModule", include: ["**/*.js", "**/*.mjs"] }],
     compatibilityDate: COMPATIBILITY_DATE,
     bindings,
     kvNamespaces: [
