@@ -54,10 +54,8 @@ thread_local! {
     static SETTINGS: OnceCell<Loaded> = const { OnceCell::new() };
 }
 
-#[event(start)]
-fn start() {
-    console_error_panic_hook::set_once();
-}
+// No panic hook: the Worker is built with `panic=immediate-abort`
+// (scripts/build-worker.sh), so a panic traps at once and never runs one.
 
 /// Takes the runtime's own request (not a `worker::Request`, whose
 /// conversion reads the method, the URL and the `cf` object of every
