@@ -19,3 +19,16 @@ export CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/worker"
 worker-build --release "$@"
+
+# The output directory (worker-build's --out-dir / -d, default build/).
+out=build
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out-dir|-d) out=$2; shift ;;
+    --out-dir=*) out=${1#--out-dir=} ;;
+  esac
+  shift
+done
+if [ -f "$out/index_bg.wasm" ]; then
+  node scripts/strip-names.mjs "$out/index_bg.wasm"
+fi
