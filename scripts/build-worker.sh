@@ -29,6 +29,13 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-if [ -f "$out/index_bg.wasm" ]; then
-  node scripts/strip-names.mjs "$out/index_bg.wasm"
-fi
+# Unused exports and the names out (scripts/wasm-trim.mjs), then wasm-opt
+# (npm binaryen, pinned in package.json) with only the passes that shrink
+# the gzipped Worker: identical functions merged, identical code tails
+# folded, then -O1 (-O2 and up, -Os and -Oz grow it: their inlining). The
+# features are workerd's set (worker-build's own list).
+node scripts/wasm-trim.mjs "$out/index_bg.wasm"
+"$WASM_OPT_BIN" "$out/index_bg.wasm" -o "$out/index_bg.wasm" \
+  --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
+  --enable-multivalue --enable-reference-types --enable-exception-handling \
+  --duplicate-function-elimination --code-folding --vacuum --duplicate-function-elimination -O1
