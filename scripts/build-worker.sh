@@ -9,14 +9,17 @@ cd "$ROOT"
 # Smaller wasm (bench/README.md "Size of each provider adapter"): a pinned
 # nightly rebuilds std for the Worker with panic=immediate-abort (a panic
 # traps at once: no message formatting, no panic machinery), without caller
-# locations (no file paths in the data), and with std's `optimize_for_size`
-# feature (its smaller sort and formatting code). Its own target directory,
+# locations (no file paths in the data), with std's `optimize_for_size`
+# feature (its smaller sort and formatting code), and with derived `Debug`
+# impls printing the type's name only (`-Zfmt-debug=shallow`; `{:?}` of a
+# string, a number, a `Vec` or a `JsValue` is unchanged: the log lines
+# quote strings with it, and the Worker prints no derived `Debug`). Its own target directory,
 # so the stable builds (tests, clippy) keep theirs. Only the wasm32 target
 # gets the flags: build scripts and proc-macros are built as usual.
 export RUSTUP_TOOLCHAIN="$WORKER_TOOLCHAIN"
 export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
 export CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none"
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=shallow"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/worker"
 worker-build --release "$@"
 
