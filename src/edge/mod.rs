@@ -22,6 +22,7 @@ mod body;
 mod cache;
 mod effects;
 mod guard;
+mod join;
 mod keys;
 mod metrics;
 mod objects;
