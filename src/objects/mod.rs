@@ -56,22 +56,30 @@ fn now_ms(req: &Request, test_clock: bool) -> u64 {
 }
 
 /// The message in the request body (one promise, no stream reading in Rust),
-/// read with `read`.
-async fn message<T>(req: &Request, read: fn(&Value) -> Read<T>) -> Result<T> {
+/// parsed; read it with [`decode`]. (Not generic: one copy of the awaiting
+/// code for every object.)
+async fn message(req: &Request) -> Result<Value> {
     let text = JsFuture::from(req.inner().text()?).await?;
     let text = text.as_string().unwrap_or_default();
-    crate::wire::parse(text.as_bytes())
-        .and_then(|v| read(&v))
-        .map_err(|e| worker::Error::RustError(format!("bad message: {e}")))
+    crate::wire::parse(text.as_bytes()).map_err(bad_message)
 }
 
-/// The state stored by an earlier instance, if any (and readable).
-async fn load<T>(state: &State, read: fn(&Value) -> Read<T>) -> Option<T> {
-    load_at(state, STATE_KEY, read).await
+/// A message read with `read`.
+fn decode<T>(message: Value, read: fn(&Value) -> Read<T>) -> Result<T> {
+    read(&message).map_err(bad_message)
+}
+
+fn bad_message(e: String) -> worker::Error {
+    worker::Error::RustError(format!("bad message: {e}"))
+}
+
+/// The state stored by an earlier instance, if any (and readable), parsed.
+async fn load(state: &State) -> Option<Value> {
+    load_at(state, STATE_KEY).await
 }
 
 /// The same, under another storage key.
-async fn load_at<T>(state: &State, key: &str, read: fn(&Value) -> Read<T>) -> Option<T> {
+async fn load_at(state: &State, key: &str) -> Option<Value> {
     // The runtime's `get` itself (the `worker` crate's would convert the
     // value through serde_wasm_bindgen).
     let storage = state.storage();
@@ -79,7 +87,12 @@ async fn load_at<T>(state: &State, key: &str, read: fn(&Value) -> Read<T>) -> Op
     let get = js_sys::Reflect::get(raw, &JsValue::from_str("get")).ok()?.dyn_into::<js_sys::Function>().ok()?;
     let promise: js_sys::Promise = get.call1(raw, &JsValue::from_str(key)).ok()?.dyn_into().ok()?;
     let text = JsFuture::from(promise).await.ok()?.as_string()?;
-    crate::wire::parse(text.as_bytes()).and_then(|v| read(&v)).ok()
+    crate::wire::parse(text.as_bytes()).ok()
+}
+
+/// Stored state read with `read` (`None` when absent or unreadable).
+fn stored<T>(value: Option<Value>, read: fn(&Value) -> Read<T>) -> Option<T> {
+    read(&value?).ok()
 }
 
 /// Writes the state, `allowUnconfirmed`: the answer does not wait for the
