@@ -51,7 +51,7 @@ fn with_isolate<R>(f: impl FnOnce(&mut Isolate) -> R) -> R {
         let mut cell = cell.borrow_mut();
         let isolate = cell.get_or_insert_with(|| {
             let mut bytes = [0u8; 8];
-            let _ = getrandom::getrandom(&mut bytes);
+            let _ = super::random_bytes(&mut bytes);
             Isolate::new(u64::from_le_bytes(bytes))
         });
         f(isolate)

@@ -621,6 +621,20 @@ thread_local! {
     static IDS: std::cell::Cell<Option<([u64; 2], u64)>> = const { std::cell::Cell::new(None) };
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// The runtime's CSPRNG (`crypto.getRandomValues`), called directly: the
+    /// `getrandom` crate's js backend did the same with its own detection,
+    /// error types and cached handles.
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues, catch)]
+    fn get_random_values(bytes: &mut [u8]) -> Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue>;
+}
+
+/// Fills `bytes` from the runtime's CSPRNG; `false` when it failed.
+pub(crate) fn random_bytes(bytes: &mut [u8]) -> bool {
+    get_random_values(bytes).is_ok()
+}
+
 /// A request id: 128 bits as hex, unique per request. The isolate's random
 /// seed mixed with a count (splitmix64, a bijection, so no two requests of
 /// an isolate share an id): one CSPRNG draw per isolate, not per request.
@@ -628,7 +642,7 @@ fn request_id() -> String {
     let (seed, n) = IDS.with(|ids| {
         let (seed, n) = ids.get().unwrap_or_else(|| {
             let mut bytes = [0u8; 16];
-            let _ = getrandom::getrandom(&mut bytes);
+            let _ = random_bytes(&mut bytes);
             let half = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
             ([half(0), half(8)], 0)
         });
