@@ -10,12 +10,15 @@
 //   `worker` crate's `ByteStream`, `FixedLengthStream`, `Response::from_stream`),
 //   which the gateway never calls: its streams are the runtime's own. A
 //   module that can hand such an object to JavaScript (an import of the
-//   glue names the class) keeps them.
+//   glue names the class) keeps them;
+// - likewise the field accessors of the `worker` crate's exported option
+//   structs `ContainerStartupOptions`, `MinifyConfig` and `R2Range`
+//   (containers, the `cf` minify option and R2 ranges: the gateway uses none).
 // wasm-opt then drops the functions nothing reaches any more.
 // Usage: node scripts/wasm-trim.mjs FILE.wasm
 import { readFileSync, writeFileSync } from "node:fs";
 
-const DEAD_EXPORT = /^(__wbg_)?intounderlying(bytesource|source|sink)_/;
+const DEAD_EXPORT = /^(__wbg_)?(get_|set_)?(intounderlying(bytesource|source|sink)|containerstartupoptions|minifyconfig|r2range)_/;
 
 const file = process.argv[2];
 const wasm = readFileSync(file);
@@ -67,7 +70,7 @@ function importsOne(wasm) {
     const id = wasm[at++];
     const [size, body] = leb(wasm, at);
     at = body + size;
-    if (id === 2) return /intounderlying/i.test(wasm.toString("latin1", body, at));
+    if (id === 2) return /intounderlying|containerstartupoptions|minifyconfig|r2range/i.test(wasm.toString("latin1", body, at));
   }
   return false;
 }
