@@ -26,13 +26,6 @@ pub trait Answer: Sized {
     fn read(v: &Value) -> Read<Self>;
 }
 
-/// An answer read later by its caller (the budget object's).
-impl Answer for Value {
-    fn read(v: &Value) -> Read<Self> {
-        Ok(v.clone())
-    }
-}
-
 impl Answer for crate::limits::object::Verdict {
     fn read(v: &Value) -> Read<Self> {
         Self::read(v)
@@ -105,6 +98,19 @@ pub fn call_at<'a, M: ToJson, A: Answer>(
 ) -> impl Future<Output = Result<A, String>> + 'a {
     let asked = ask(env, binding, name, path, message.to_json(), timeout_ms, offset_ms);
     async move { A::read(&asked.await?).map_err(|e| format!("unreadable answer: {e}")) }
+}
+
+/// The same with the answer parsed but not read (the budget object's: its
+/// caller reads it).
+pub fn call_parsed<'a, M: ToJson>(
+    env: &'a Env,
+    binding: &'a str,
+    name: &'a str,
+    message: &M,
+    timeout_ms: u64,
+    offset_ms: i64,
+) -> impl Future<Output = Result<Value, String>> + 'a {
+    ask(env, binding, name, "", message.to_json(), timeout_ms, offset_ms)
 }
 
 /// The exchange and its answer parsed.
