@@ -98,12 +98,16 @@ fn stored<T>(value: Option<Value>, read: fn(&Value) -> Read<T>) -> Option<T> {
 /// Writes the state, `allowUnconfirmed`: the answer does not wait for the
 /// write to be durable (see the module doc).
 fn store<T: ToJson>(state: &State, value: &T) {
-    store_at(state, STATE_KEY, value)
+    store_text(state, STATE_KEY, value.to_json())
 }
 
 /// The same, under another storage key.
 fn store_at<T: ToJson>(state: &State, key: &str, value: &T) {
-    let text = value.to_json();
+    store_text(state, key, value.to_json())
+}
+
+/// The writing itself, once for every state type.
+fn store_text(state: &State, key: &str, text: String) {
     let storage = state.storage();
     let raw: &JsValue = storage.as_raw();
     let put = js_sys::Reflect::get(raw, &JsValue::from_str("put")).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
@@ -121,7 +125,11 @@ fn store_at<T: ToJson>(state: &State, key: &str, value: &T) {
 }
 
 fn answer<T: ToJson>(value: &T) -> Result<Response> {
-    let text = value.to_json();
+    answer_text(value.to_json())
+}
+
+/// The answer itself, once for every answer type.
+fn answer_text(text: String) -> Result<Response> {
     let headers = worker::Headers::new();
     headers.set("content-type", "application/json")?;
     Ok(Response::from_bytes(text.into_bytes())?.with_headers(headers))
