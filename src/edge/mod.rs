@@ -494,16 +494,31 @@ pub(crate) fn read_headers<const N: usize>(
     names: [&str; N],
     with_bytes: bool,
 ) -> (usize, [Option<String>; N]) {
+    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
+    let bytes = read_headers_into(headers, set, &names, with_bytes, &mut values);
+    (bytes, values)
+}
+
+/// [`read_headers`]' work, once for every count of names.
+fn read_headers_into(
+    headers: &web_sys::Headers,
+    set: &[(&str, &str)],
+    names: &[&str],
+    with_bytes: bool,
+    values: &mut [Option<String>],
+) -> usize {
     let known = |name: &str| set.iter().rev().find(|(n, v)| n.eq_ignore_ascii_case(name) && !v.is_empty()).map(|(_, v)| *v);
     let asked: Vec<&str> = names.iter().copied().filter(|n| known(n).is_none()).collect();
     let text = get_lines(headers, &header_lines(headers, set), &asked.join("\n"), with_bytes);
     let mut parts = text.split('\n');
     let bytes = if with_bytes { parts.next().and_then(|n| n.parse().ok()).unwrap_or(usize::MAX) } else { 0 };
-    let values = std::array::from_fn(|i| match known(names[i]) {
-        Some(value) => Some(value.to_string()),
-        None => parts.next().filter(|v| *v != "\0").map(str::to_string),
-    });
-    (bytes, values)
+    for (name, value) in names.iter().zip(values.iter_mut()) {
+        *value = match known(name) {
+            Some(value) => Some(value.to_string()),
+            None => parts.next().filter(|v| *v != "\0").map(str::to_string),
+        };
+    }
+    bytes
 }
 
 /// A binding as first read: whether it exists, and its text when it is a var or secret.
