@@ -9,13 +9,37 @@ cd "$ROOT"
 # Smaller wasm (bench/README.md "Size of each provider adapter"): a pinned
 # nightly rebuilds std for the Worker with panic=immediate-abort (a panic
 # traps at once: no message formatting, no panic machinery), without caller
-# locations (no file paths in the data), and with std's `optimize_for_size`
-# feature (its smaller sort and formatting code). Its own target directory,
+# locations (no file paths in the data), with std's `optimize_for_size`
+# feature (its smaller sort and formatting code), and with derived `Debug`
+# impls printing the type's name only (`-Zfmt-debug=shallow`; `{:?}` of a
+# string, a number, a `Vec` or a `JsValue` is unchanged: the log lines
+# quote strings with it, and the Worker prints no derived `Debug`). Its own target directory,
 # so the stable builds (tests, clippy) keep theirs. Only the wasm32 target
 # gets the flags: build scripts and proc-macros are built as usual.
 export RUSTUP_TOOLCHAIN="$WORKER_TOOLCHAIN"
 export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
 export CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none"
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=shallow"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/worker"
 worker-build --release "$@"
+
+# The output directory (worker-build's --out-dir / -d, default build/).
+out=build
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out-dir|-d) out=$2; shift ;;
+    --out-dir=*) out=${1#--out-dir=} ;;
+  esac
+  shift
+done
+# Unused exports and the names out (scripts/wasm-trim.mjs), then wasm-opt
+# (npm binaryen, pinned in package.json) with only the passes that shrink
+# the gzipped Worker: identical functions merged, identical code tails
+# folded, then -O1 twice and a last local reordering and peephole pass
+# (-O2 and up, -Os and -Oz grow it: their inlining). The
+# features are workerd's set (worker-build's own list).
+node scripts/wasm-trim.mjs "$out/index_bg.wasm"
+"$WASM_OPT_BIN" "$out/index_bg.wasm" -o "$out/index_bg.wasm" \
+  --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
+  --enable-multivalue --enable-reference-types --enable-exception-handling \
+  --duplicate-function-elimination --code-folding --vacuum --duplicate-function-elimination -O1 -O1 --reorder-locals --optimize-instructions

@@ -18,5 +18,8 @@ export WASM_BINDGEN_BIN="$CARGO_BIN/wasm-bindgen"
 if [ -x "$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild" ]; then
   export ESBUILD_BIN="$ROOT/node_modules/@esbuild/linux-x64/bin/esbuild"
 fi
+# wasm-opt: npm binaryen, pinned in package.json (scripts/build-worker.sh
+# runs it; worker-build's own run is off in Cargo.toml).
+export WASM_OPT_BIN="$ROOT/node_modules/binaryen/bin/wasm-opt"
 export WRANGLER_SEND_METRICS=false
 export XDG_CONFIG_HOME="$ROOT/.wrangler/config"

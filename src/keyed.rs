@@ -1,40 +1,24 @@
 //! A table keyed by strings for the isolate's small state (leases, the
-//! breaker cache, the router's model index): one `HashMap<String, usize>`
-//! (FNV-1a, the keys come from the plan and the configuration) finds an
-//! item's place in a `Vec`, so every table of every value type shares one
-//! copy of the hash map's code in the Worker (it was three, plus SipHash).
+//! breaker cache, the router's model index): one `HashMap<Arc<str>, u32>`
+//! finds an item's place in a `Vec`, so every table of every value type
+//! shares one copy of the hash map's code in the Worker, and that copy is
+//! the one regex-lite links anyway (its capture-group names: the same key,
+//! value and hasher types). The keys come from the plan and the
+//! configuration.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// FNV-1a, 64 bits.
-#[derive(Default)]
-pub struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
+use std::sync::Arc;
 
 /// Items by key, in insertion order (until one is removed).
 #[derive(Debug)]
 pub struct Keyed<V> {
-    index: HashMap<String, usize, BuildHasherDefault<Fnv>>,
+    index: HashMap<Arc<str>, u32>,
     items: Vec<(String, V)>,
 }
 
 impl<V> Default for Keyed<V> {
     fn default() -> Self {
-        Keyed { index: HashMap::default(), items: Vec::new() }
+        Keyed { index: HashMap::new(), items: Vec::new() }
     }
 }
 
@@ -57,19 +41,19 @@ impl<V> Keyed<V> {
     }
 
     pub fn get(&self, key: &str) -> Option<&V> {
-        self.index.get(key).map(|&i| &self.items[i].1)
+        self.index.get(key).map(|&i| &self.items[i as usize].1)
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
-        self.index.get(key).map(|&i| &mut self.items[i].1)
+        self.index.get(key).map(|&i| &mut self.items[i as usize].1)
     }
 
     /// Sets `key` to `value` (replacing what it held).
     pub fn insert(&mut self, key: String, value: V) {
         match self.index.get(key.as_str()) {
-            Some(&i) => self.items[i].1 = value,
+            Some(&i) => self.items[i as usize].1 = value,
             None => {
-                self.index.insert(key.clone(), self.items.len());
+                self.index.insert(key.as_str().into(), self.items.len() as u32);
                 self.items.push((key, value));
             }
         }
@@ -78,9 +62,9 @@ impl<V> Keyed<V> {
     /// The item of `key`, inserted with `make` when there is none.
     pub fn get_or_insert_with(&mut self, key: &str, make: impl FnOnce() -> V) -> &mut V {
         let i = match self.index.get(key) {
-            Some(&i) => i,
+            Some(&i) => i as usize,
             None => {
-                self.index.insert(key.to_string(), self.items.len());
+                self.index.insert(key.into(), self.items.len() as u32);
                 self.items.push((key.to_string(), make()));
                 self.items.len() - 1
             }
@@ -89,10 +73,10 @@ impl<V> Keyed<V> {
     }
 
     pub fn remove(&mut self, key: &str) -> Option<V> {
-        let i = self.index.remove(key)?;
+        let i = self.index.remove(key)? as usize;
         let (_, value) = self.items.swap_remove(i);
         if let Some((moved, _)) = self.items.get(i) {
-            self.index.insert(moved.clone(), i);
+            self.index.insert(moved.as_str().into(), i as u32);
         }
         Some(value)
     }

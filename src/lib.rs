@@ -15,6 +15,7 @@ pub mod call;
 pub mod canonical;
 pub mod chat;
 pub mod config;
+pub mod decimal;
 pub mod dialect;
 pub mod endpoint;
 pub mod engine;

@@ -1,7 +1,7 @@
 //! The execution engine's [`Effects`] on the Workers runtime: a try is a
 //! real `fetch` ([`super::proxy::attempt`]), a wait is a runtime timer, the
-//! clock is `Date.now()`, randomness comes from `getrandom` (the runtime's
-//! `crypto.getRandomValues`).
+//! clock is `Date.now()`, randomness comes from the runtime's
+//! `crypto.getRandomValues` ([`super::random_bytes`]).
 
 use super::guard::Guard;
 use super::proxy;
@@ -61,10 +61,10 @@ impl Effects for Edge<'_> {
         super::now_ms()
     }
 
-    /// From the runtime's CSPRNG (`getrandom`, js backend): 53 random bits.
+    /// From the runtime's CSPRNG (`crypto.getRandomValues`): 53 random bits.
     fn random(&mut self) -> f64 {
         let mut bytes = [0u8; 8];
-        if getrandom::getrandom(&mut bytes).is_err() {
+        if !super::random_bytes(&mut bytes) {
             return js_sys::Math::random();
         }
         (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64

@@ -34,7 +34,6 @@ use crate::limits::lease::{Leases, LEASE_ASK};
 use crate::limits::{self, Check};
 use crate::plan::{ModelRef, Route, RoutingPlan, Step, TargetLoad};
 use futures::channel::oneshot;
-use futures::future::join_all;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
@@ -52,7 +51,7 @@ fn with_isolate<R>(f: impl FnOnce(&mut Isolate) -> R) -> R {
         let mut cell = cell.borrow_mut();
         let isolate = cell.get_or_insert_with(|| {
             let mut bytes = [0u8; 8];
-            let _ = getrandom::getrandom(&mut bytes);
+            let _ = super::random_bytes(&mut bytes);
             Isolate::new(u64::from_le_bytes(bytes))
         });
         f(isolate)
@@ -266,7 +265,7 @@ impl<'a> Guard<'a> {
                 }
             }
         });
-        join_all(calls).await
+        super::join::all(calls).await
     }
 
     /// Asks `check`'s object for more requests for this isolate's lease, in
@@ -397,7 +396,7 @@ impl<'a> Guard<'a> {
                 (key, message, answer)
             }
         });
-        for ((step, _), (key, message, answer)) in ask.iter().zip(join_all(calls).await) {
+        for ((step, _), (key, message, answer)) in ask.iter().zip(super::join::all(calls).await) {
             match answer {
                 Ok(snap) => {
                     let load = TargetLoad { in_flight: snap.in_flight, latency_ms: snap.latency_ms };

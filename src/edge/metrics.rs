@@ -30,7 +30,6 @@ use crate::metrics::render::{self, Budget};
 use crate::metrics::{AE_BINDING, BINDING, FLUSH_EVERY, FLUSH_MS, OBJECT_NAME};
 use crate::usage::Tally;
 use futures::channel::oneshot;
-use futures::future::join_all;
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 use worker::{AnalyticsEngineDataPointBuilder, Context, Delay, Env, Response};
@@ -247,7 +246,7 @@ async fn budgets(env: &Env, settings: &Settings, keys: &[String]) -> Vec<Budget>
             spent_nano: Some(standing.spent_micros.saturating_mul(1_000)),
         })
     });
-    join_all(peeks).await.into_iter().flatten().collect()
+    super::join::all(peeks).await.into_iter().flatten().collect()
 }
 
 /// The configured gateway keys' names, then the others the counters saw.

@@ -22,6 +22,7 @@ mod body;
 mod cache;
 mod effects;
 mod guard;
+mod join;
 mod keys;
 mod metrics;
 mod objects;
@@ -54,10 +55,8 @@ thread_local! {
     static SETTINGS: OnceCell<Loaded> = const { OnceCell::new() };
 }
 
-#[event(start)]
-fn start() {
-    console_error_panic_hook::set_once();
-}
+// No panic hook: the Worker is built with `panic=immediate-abort`
+// (scripts/build-worker.sh), so a panic traps at once and never runs one.
 
 /// Takes the runtime's own request (not a `worker::Request`, whose
 /// conversion reads the method, the URL and the `cf` object of every
@@ -495,16 +494,31 @@ pub(crate) fn read_headers<const N: usize>(
     names: [&str; N],
     with_bytes: bool,
 ) -> (usize, [Option<String>; N]) {
+    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
+    let bytes = read_headers_into(headers, set, &names, with_bytes, &mut values);
+    (bytes, values)
+}
+
+/// [`read_headers`]' work, once for every count of names.
+fn read_headers_into(
+    headers: &web_sys::Headers,
+    set: &[(&str, &str)],
+    names: &[&str],
+    with_bytes: bool,
+    values: &mut [Option<String>],
+) -> usize {
     let known = |name: &str| set.iter().rev().find(|(n, v)| n.eq_ignore_ascii_case(name) && !v.is_empty()).map(|(_, v)| *v);
     let asked: Vec<&str> = names.iter().copied().filter(|n| known(n).is_none()).collect();
     let text = get_lines(headers, &header_lines(headers, set), &asked.join("\n"), with_bytes);
     let mut parts = text.split('\n');
     let bytes = if with_bytes { parts.next().and_then(|n| n.parse().ok()).unwrap_or(usize::MAX) } else { 0 };
-    let values = std::array::from_fn(|i| match known(names[i]) {
-        Some(value) => Some(value.to_string()),
-        None => parts.next().filter(|v| *v != "\0").map(str::to_string),
-    });
-    (bytes, values)
+    for (name, value) in names.iter().zip(values.iter_mut()) {
+        *value = match known(name) {
+            Some(value) => Some(value.to_string()),
+            None => parts.next().filter(|v| *v != "\0").map(str::to_string),
+        };
+    }
+    bytes
 }
 
 /// A binding as first read: whether it exists, and its text when it is a var or secret.
@@ -622,6 +636,20 @@ thread_local! {
     static IDS: std::cell::Cell<Option<([u64; 2], u64)>> = const { std::cell::Cell::new(None) };
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// The runtime's CSPRNG (`crypto.getRandomValues`), called directly: the
+    /// `getrandom` crate's js backend did the same with its own detection,
+    /// error types and cached handles.
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues, catch)]
+    fn get_random_values(bytes: &mut [u8]) -> Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue>;
+}
+
+/// Fills `bytes` from the runtime's CSPRNG; `false` when it failed.
+pub(crate) fn random_bytes(bytes: &mut [u8]) -> bool {
+    get_random_values(bytes).is_ok()
+}
+
 /// A request id: 128 bits as hex, unique per request. The isolate's random
 /// seed mixed with a count (splitmix64, a bijection, so no two requests of
 /// an isolate share an id): one CSPRNG draw per isolate, not per request.
@@ -629,7 +657,7 @@ fn request_id() -> String {
     let (seed, n) = IDS.with(|ids| {
         let (seed, n) = ids.get().unwrap_or_else(|| {
             let mut bytes = [0u8; 16];
-            let _ = getrandom::getrandom(&mut bytes);
+            let _ = random_bytes(&mut bytes);
             let half = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
             ([half(0), half(8)], 0)
         });

@@ -14,6 +14,7 @@ use futures::future::{select, Either};
 use crate::json_out::ToJson;
 use serde_json::Value;
 use wasm_bindgen::prelude::wasm_bindgen;
+use std::future::Future;
 use std::pin::pin;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
@@ -23,13 +24,6 @@ use worker::{Delay, Env};
 /// An object's answer, read by hand (no derived reader per answer type).
 pub trait Answer: Sized {
     fn read(v: &Value) -> Read<Self>;
-}
-
-/// An answer read later by its caller (the budget object's).
-impl Answer for Value {
-    fn read(v: &Value) -> Read<Self> {
-        Ok(v.clone())
-    }
 }
 
 impl Answer for crate::limits::object::Verdict {
@@ -79,31 +73,50 @@ const URL: &str = "https://object.switchyard/";
 
 /// Sends `message` to the object `name` of `binding` and reads its answer.
 /// `offset_ms` moves the object's clock (tests only; 0 otherwise).
-pub async fn call<M: ToJson, A: Answer>(
-    env: &Env,
-    binding: &str,
-    name: &str,
+pub fn call<'a, M: ToJson, A: Answer>(
+    env: &'a Env,
+    binding: &'a str,
+    name: &'a str,
     message: &M,
     timeout_ms: u64,
     offset_ms: i64,
-) -> Result<A, String> {
-    call_at(env, binding, name, "", message, timeout_ms, offset_ms).await
+) -> impl Future<Output = Result<A, String>> + 'a {
+    call_at(env, binding, name, "", message, timeout_ms, offset_ms)
 }
 
-/// The same on a path of the object (`/directory`; empty: `/`).
-pub async fn call_at<M: ToJson, A: Answer>(
-    env: &Env,
-    binding: &str,
-    name: &str,
-    path: &str,
+/// The same on a path of the object (`/directory`; empty: `/`). The
+/// message is written at once; the exchange and the parsing are one
+/// non-generic future ([`ask`]), only the typed read is per answer type.
+pub fn call_at<'a, M: ToJson, A: Answer>(
+    env: &'a Env,
+    binding: &'a str,
+    name: &'a str,
+    path: &'a str,
     message: &M,
     timeout_ms: u64,
     offset_ms: i64,
-) -> Result<A, String> {
-    let body = message.to_json();
+) -> impl Future<Output = Result<A, String>> + 'a {
+    let asked = ask(env, binding, name, path, message.to_json(), timeout_ms, offset_ms);
+    async move { A::read(&asked.await?).map_err(|e| format!("unreadable answer: {e}")) }
+}
+
+/// The same with the answer parsed but not read (the budget object's: its
+/// caller reads it).
+pub fn call_parsed<'a, M: ToJson>(
+    env: &'a Env,
+    binding: &'a str,
+    name: &'a str,
+    message: &M,
+    timeout_ms: u64,
+    offset_ms: i64,
+) -> impl Future<Output = Result<Value, String>> + 'a {
+    ask(env, binding, name, "", message.to_json(), timeout_ms, offset_ms)
+}
+
+/// The exchange and its answer parsed.
+async fn ask(env: &Env, binding: &str, name: &str, path: &str, body: String, timeout_ms: u64, offset_ms: i64) -> Result<Value, String> {
     let text = send(env, binding, name, path, body, timeout_ms, offset_ms).await?;
-    let answer = crate::wire::parse(text.as_bytes()).map_err(|e| format!("unreadable answer: {e}"))?;
-    A::read(&answer).map_err(|e| format!("unreadable answer: {e}"))
+    crate::wire::parse(text.as_bytes()).map_err(|e| format!("unreadable answer: {e}"))
 }
 
 /// The same with a text message and a text answer.

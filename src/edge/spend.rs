@@ -153,6 +153,6 @@ impl Spend {
 /// standing back; `Message::Peek` reads a key's budget without changing it
 /// (for a dashboard or the status endpoint).
 pub(crate) async fn ask(env: &Env, name: &str, message: &Message, timeout_ms: u64, offset_ms: i64) -> Result<Standing, String> {
-    let answer = objects::call::<_, serde_json::Value>(env, budget::BINDING, name, message, timeout_ms, offset_ms).await?;
+    let answer = objects::call_parsed(env, budget::BINDING, name, message, timeout_ms, offset_ms).await?;
     Standing::from_value(&answer).ok_or_else(|| "unreadable answer".to_string())
 }

@@ -22,7 +22,6 @@ use crate::limits::object::{Message as LimiterMessage, Verdict};
 use crate::limits::{self};
 use crate::plan::{balanced_candidates, Breaker, LimitScope, ModelRef, Node, RoutingPlan, Step};
 use crate::status_doc;
-use futures::future::join_all;
 use worker::Env;
 
 /// The most objects one status request asks.
@@ -166,7 +165,7 @@ pub async fn body(env: &Env, settings: &Settings, plan: &RoutingPlan, offset_ms:
         };
         status_doc::target(key, cfg.is_some(), &answer)
     });
-    let (limiters, targets) = futures::future::join(join_all(limiter_calls), join_all(target_calls)).await;
+    let (limiters, targets) = futures::future::join(super::join::all(limiter_calls), super::join::all(target_calls)).await;
     let header = status_doc::Header {
         plan: &plan.hash,
         breaker_cache_ms: settings.breaker_cache_ms,

@@ -1,6 +1,7 @@
 //! How long to wait before trying again: the policy's backoff curve with
 //! its jitter, and the upstream's own `Retry-After` / `retry-after-ms`.
 
+use crate::decimal::parse_f64;
 use crate::plan::{Backoff, BackoffShape, Jitter};
 
 /// The wait before retry number `retry` (1 for the first retry), with
@@ -25,12 +26,12 @@ pub fn delay_ms(b: &Backoff, retry: u32, random: f64) -> u64 {
 /// The wait an upstream asked for: `retry-after-ms` (milliseconds) wins
 /// over `retry-after` (whole seconds; an HTTP date is not honoured).
 pub fn retry_after_ms(retry_after: Option<&str>, retry_after_ms: Option<&str>) -> Option<u64> {
-    if let Some(ms) = retry_after_ms.and_then(|v| v.trim().parse::<f64>().ok()) {
+    if let Some(ms) = retry_after_ms.and_then(|v| parse_f64(v.trim())) {
         if ms.is_finite() && ms >= 0.0 {
             return Some(ms.round() as u64);
         }
     }
-    let secs = retry_after?.trim().parse::<f64>().ok()?;
+    let secs = parse_f64(retry_after?.trim())?;
     (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0).round() as u64)
 }
 

@@ -172,7 +172,7 @@ pub fn nano_usd(value: Option<&str>) -> Option<u64> {
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if (whole.is_empty() && frac.is_empty()) || !digits(whole) || !digits(frac) {
         // Exponent notation and the like: through f64, rounded.
-        let v: f64 = text.parse().ok()?;
+        let v = crate::decimal::parse_f64(text)?;
         return (v.is_finite() && v >= 0.0).then(|| (v * 1e9).round() as u64);
     }
     let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };

@@ -10,7 +10,7 @@
 //! instead ([`crate::breaker::directory`]): its messages come on
 //! [`directory::PATH`], its state is stored under its own key.
 
-use super::{answer, load, load_at, message, now_ms, store, store_at, test_clock};
+use super::{answer, decode, load, load_at, message, now_ms, store, store_at, stored, test_clock};
 use crate::breaker::directory::{self, Directory};
 use crate::breaker::object::{Message, Op, Target};
 use std::cell::{Cell, RefCell};
@@ -49,9 +49,9 @@ impl DurableObject for CircuitBreaker {
         if req.path() == directory::PATH {
             return self.directory(&req).await;
         }
-        let msg = message(&req, Message::read).await?;
+        let msg = decode(message(&req).await?, Message::read)?;
         if self.target.borrow().is_none() {
-            let stored = load(&self.state, Target::read).await.unwrap_or_else(Target::new);
+            let stored = stored(load(&self.state).await, Target::read).unwrap_or_else(Target::new);
             self.target.borrow_mut().get_or_insert(stored);
         }
         let now = now_ms(&req, self.test_clock);
@@ -75,9 +75,9 @@ impl DurableObject for CircuitBreaker {
 impl CircuitBreaker {
     /// A message to the directory of targets.
     async fn directory(&self, req: &Request) -> Result<Response> {
-        let msg = message(req, directory::Names::read).await?;
+        let msg = decode(message(req).await?, directory::Names::read)?;
         if self.directory.borrow().is_none() {
-            let stored = load_at(&self.state, DIRECTORY_KEY, Directory::read).await.unwrap_or_default();
+            let stored = stored(load_at(&self.state, DIRECTORY_KEY).await, Directory::read).unwrap_or_default();
             self.directory.borrow_mut().get_or_insert(stored);
         }
         let listing = {

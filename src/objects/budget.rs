@@ -4,7 +4,7 @@
 //! an eviction; messages are handled one at a time, which makes the
 //! reservations exact under concurrency.
 
-use super::{answer, load, message, now_ms, store, test_clock};
+use super::{answer, decode, load, message, now_ms, store, stored, test_clock};
 use crate::budget::ledger::{Ledger, Message};
 use serde_json::Value;
 use std::cell::RefCell;
@@ -26,9 +26,9 @@ impl DurableObject for Budget {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let msg = message(&req, read_message).await?;
+        let msg = decode(message(&req).await?, read_message)?;
         if self.ledger.borrow().is_none() {
-            let stored = load(&self.state, read_ledger).await.unwrap_or_default();
+            let stored = stored(load(&self.state).await, read_ledger).unwrap_or_default();
             // No borrow is held across the await; keep what another message loaded meanwhile.
             self.ledger.borrow_mut().get_or_insert(stored);
         }

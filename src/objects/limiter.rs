@@ -4,7 +4,7 @@
 //! bucket is written back, so the count is exact across instances and
 //! survives an eviction.
 
-use super::{answer, load, message, now_ms, store, test_clock};
+use super::{answer, decode, load, message, now_ms, store, stored, test_clock};
 use crate::limits::object::{Limiter, Message};
 use std::cell::RefCell;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -25,9 +25,9 @@ impl DurableObject for RateLimiter {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let msg = message(&req, Message::read).await?;
+        let msg = decode(message(&req).await?, Message::read)?;
         if self.limiter.borrow().is_none() {
-            let stored = load(&self.state, Limiter::read).await.unwrap_or_else(Limiter::new);
+            let stored = stored(load(&self.state).await, Limiter::read).unwrap_or_else(Limiter::new);
             // No borrow is held across the await; keep what another message loaded meanwhile.
             self.limiter.borrow_mut().get_or_insert(stored);
         }

@@ -35,7 +35,7 @@ impl DurableObject for Metrics {
     async fn fetch(&self, req: Request) -> Result<Response> {
         let text = JsFuture::from(req.inner().text()?).await?.as_string().unwrap_or_default();
         if self.totals.borrow().is_none() {
-            let stored: Option<String> = super::load(&self.state, |v| v.as_str().map(str::to_owned).ok_or_else(|| "not text".to_string())).await;
+            let stored: Option<String> = super::load(&self.state).await.and_then(|v| v.as_str().map(str::to_owned));
             let totals = stored.map(|t| Counters::decode(&t)).unwrap_or_default();
             self.totals.borrow_mut().get_or_insert(totals);
         }

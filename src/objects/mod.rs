@@ -56,22 +56,30 @@ fn now_ms(req: &Request, test_clock: bool) -> u64 {
 }
 
 /// The message in the request body (one promise, no stream reading in Rust),
-/// read with `read`.
-async fn message<T>(req: &Request, read: fn(&Value) -> Read<T>) -> Result<T> {
+/// parsed; read it with [`decode`]. (Not generic: one copy of the awaiting
+/// code for every object.)
+async fn message(req: &Request) -> Result<Value> {
     let text = JsFuture::from(req.inner().text()?).await?;
     let text = text.as_string().unwrap_or_default();
-    crate::wire::parse(text.as_bytes())
-        .and_then(|v| read(&v))
-        .map_err(|e| worker::Error::RustError(format!("bad message: {e}")))
+    crate::wire::parse(text.as_bytes()).map_err(bad_message)
 }
 
-/// The state stored by an earlier instance, if any (and readable).
-async fn load<T>(state: &State, read: fn(&Value) -> Read<T>) -> Option<T> {
-    load_at(state, STATE_KEY, read).await
+/// A message read with `read`.
+fn decode<T>(message: Value, read: fn(&Value) -> Read<T>) -> Result<T> {
+    read(&message).map_err(bad_message)
+}
+
+fn bad_message(e: String) -> worker::Error {
+    worker::Error::RustError(format!("bad message: {e}"))
+}
+
+/// The state stored by an earlier instance, if any (and readable), parsed.
+async fn load(state: &State) -> Option<Value> {
+    load_at(state, STATE_KEY).await
 }
 
 /// The same, under another storage key.
-async fn load_at<T>(state: &State, key: &str, read: fn(&Value) -> Read<T>) -> Option<T> {
+async fn load_at(state: &State, key: &str) -> Option<Value> {
     // The runtime's `get` itself (the `worker` crate's would convert the
     // value through serde_wasm_bindgen).
     let storage = state.storage();
@@ -79,18 +87,27 @@ async fn load_at<T>(state: &State, key: &str, read: fn(&Value) -> Read<T>) -> Op
     let get = js_sys::Reflect::get(raw, &JsValue::from_str("get")).ok()?.dyn_into::<js_sys::Function>().ok()?;
     let promise: js_sys::Promise = get.call1(raw, &JsValue::from_str(key)).ok()?.dyn_into().ok()?;
     let text = JsFuture::from(promise).await.ok()?.as_string()?;
-    crate::wire::parse(text.as_bytes()).and_then(|v| read(&v)).ok()
+    crate::wire::parse(text.as_bytes()).ok()
+}
+
+/// Stored state read with `read` (`None` when absent or unreadable).
+fn stored<T>(value: Option<Value>, read: fn(&Value) -> Read<T>) -> Option<T> {
+    read(&value?).ok()
 }
 
 /// Writes the state, `allowUnconfirmed`: the answer does not wait for the
 /// write to be durable (see the module doc).
 fn store<T: ToJson>(state: &State, value: &T) {
-    store_at(state, STATE_KEY, value)
+    store_text(state, STATE_KEY, value.to_json())
 }
 
 /// The same, under another storage key.
 fn store_at<T: ToJson>(state: &State, key: &str, value: &T) {
-    let text = value.to_json();
+    store_text(state, key, value.to_json())
+}
+
+/// The writing itself, once for every state type.
+fn store_text(state: &State, key: &str, text: String) {
     let storage = state.storage();
     let raw: &JsValue = storage.as_raw();
     let put = js_sys::Reflect::get(raw, &JsValue::from_str("put")).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
@@ -108,7 +125,11 @@ fn store_at<T: ToJson>(state: &State, key: &str, value: &T) {
 }
 
 fn answer<T: ToJson>(value: &T) -> Result<Response> {
-    let text = value.to_json();
+    answer_text(value.to_json())
+}
+
+/// The answer itself, once for every answer type.
+fn answer_text(text: String) -> Result<Response> {
     let headers = worker::Headers::new();
     headers.set("content-type", "application/json")?;
     Ok(Response::from_bytes(text.into_bytes())?.with_headers(headers))

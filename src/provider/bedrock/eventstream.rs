@@ -18,7 +18,7 @@
 //! length, then the bytes), 8 timestamp (i64 BE, ms since the epoch),
 //! 9 UUID (16). Integers are big-endian two's complement.
 //!
-//! This file depends on nothing but `std` and `crc`, so the mock
+//! This file depends on nothing but `std`, so the mock
 //! provider (`tests/mock-provider`) includes it by path and frames its
 //! replies with the very same code the gateway's decoder is tested with
 //! (and against frames made independently: `tests/transcripts/bedrock/`).
@@ -96,12 +96,27 @@ impl Message {
     }
 }
 
-/// CRC-32 (ISO-HDLC, zlib's) with one 256-entry table: 1 KiB, where a
-/// slice-by-16 crate would put 16 KiB in the Worker.
-static CRC32: crc::Crc<u32, crc::Table<1>> = crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISO_HDLC);
-
+/// CRC-32 (ISO-HDLC, zlib's) with one 256-entry table, made on first use:
+/// a table in the binary would be 1 KiB of the Worker that gzip cannot
+/// shrink (and a slice-by-16 crate 16 KiB).
 fn crc32(bytes: &[u8]) -> u32 {
-    CRC32.checksum(bytes)
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut table = [0u32; 256];
+        for (i, entry) in table.iter_mut().enumerate() {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = if c & 1 == 1 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+            *entry = c;
+        }
+        table
+    });
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc = table[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
+    }
+    !crc
 }
 
 fn be32(bytes: &[u8], at: usize) -> u32 {
@@ -418,6 +433,14 @@ mod tests {
             bytes,
             [0, 0, 0, 16, 0, 0, 0, 0, 0x05, 0xc2, 0x48, 0xeb, 0x7d, 0x98, 0xc8, 0xff]
         );
+    }
+
+    #[test]
+    fn crc32_is_zlibs() {
+        // The catalogue's check value, and two more from Python's zlib.crc32.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32(b"The quick brown fox jumps over the lazy dog"), 0x414F_A339);
     }
 
     #[test]

@@ -1,0 +1,99 @@
+// Trims the Worker's wasm before wasm-opt (scripts/build-worker.sh):
+// - the `name` custom section (function names, ~11 KB raw): nothing reads
+//   them at run time (a trap's stack shows indices instead);
+// - the exports of wasm-streams' three classes (`IntoUnderlyingSource`,
+//   `IntoUnderlyingByteSource`, `IntoUnderlyingSink`: ~13 KB raw with the
+//   code only they reach). The `worker` crate links wasm-streams, whose
+//   `#[wasm_bindgen]` methods are exported whether they are used or not;
+//   JavaScript calls them only on an object Rust made with
+//   `ReadableStream::from_stream` / `WritableStream::from_sink` (the
+//   `worker` crate's `ByteStream`, `FixedLengthStream`, `Response::from_stream`),
+//   which the gateway never calls: its streams are the runtime's own. A
+//   module that can hand such an object to JavaScript (an import of the
+//   glue names the class) keeps them;
+// - likewise the field accessors of the `worker` crate's exported option
+//   structs `ContainerStartupOptions`, `MinifyConfig` and `R2Range`
+//   (containers, the `cf` minify option and R2 ranges: the gateway uses none).
+// wasm-opt then drops the functions nothing reaches any more.
+// Usage: node scripts/wasm-trim.mjs FILE.wasm
+import { readFileSync, writeFileSync } from "node:fs";
+
+const DEAD_EXPORT = /^(__wbg_)?(get_|set_)?(intounderlying(bytesource|source|sink)|containerstartupoptions|minifyconfig|r2range)_/;
+
+const file = process.argv[2];
+const wasm = readFileSync(file);
+if (wasm.readUInt32LE(0) !== 0x6d736100) throw new Error(`${file}: not a wasm module`);
+
+function leb(buf, at) {
+  let value = 0, shift = 0, byte;
+  do {
+    byte = buf[at++];
+    value += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+  } while (byte & 0x80);
+  return [value, at];
+}
+
+function uleb(value) {
+  const out = [];
+  do {
+    let byte = value & 0x7f;
+    value = Math.floor(value / 128);
+    if (value) byte |= 0x80;
+    out.push(byte);
+  } while (value);
+  return Buffer.from(out);
+}
+
+// The export section without the dead exports.
+function trimExports(body) {
+  let [count, at] = leb(body, 0);
+  const kept = [];
+  let dropped = 0;
+  for (; count > 0; count--) {
+    const start = at;
+    const [length, name] = leb(body, at);
+    const text = body.toString("utf8", name, name + length);
+    at = name + length + 1; // kind
+    at = leb(body, at)[1]; // index
+    if (DEAD_EXPORT.test(text)) dropped++;
+    else kept.push(body.subarray(start, at));
+  }
+  return [Buffer.concat([uleb(kept.length), ...kept]), dropped];
+}
+
+// Rust hands JavaScript an object of such a class through an import of the
+// glue (`__wbg_intounderlyingsource_new`, …): with one, keep the exports.
+function importsOne(wasm) {
+  let at = 8;
+  while (at < wasm.length) {
+    const id = wasm[at++];
+    const [size, body] = leb(wasm, at);
+    at = body + size;
+    if (id === 2) return /intounderlying|containerstartupoptions|minifyconfig|r2range/i.test(wasm.toString("latin1", body, at));
+  }
+  return false;
+}
+const madeByRust = importsOne(wasm);
+
+const kept = [wasm.subarray(0, 8)];
+let at = 8;
+while (at < wasm.length) {
+  const start = at;
+  const id = wasm[at++];
+  const [size, body] = leb(wasm, at);
+  at = body + size;
+  if (id === 0) {
+    const [length, name] = leb(wasm, body);
+    if (wasm.toString("utf8", name, name + length) === "name") continue;
+  }
+  if (id === 7 && !madeByRust) {
+    const [exports, dropped] = trimExports(wasm.subarray(body, at));
+    if (dropped) {
+      kept.push(Buffer.from([7]), uleb(exports.length), exports);
+      continue;
+    }
+  }
+  kept.push(wasm.subarray(start, at));
+}
+writeFileSync(file, Buffer.concat(kept));
