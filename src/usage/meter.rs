@@ -16,7 +16,7 @@
 //! a string can only be a member: quotes inside JSON strings are escaped.)
 
 use super::{tokens_of_bytes, Rates, Source, Tally, Usage};
-use crate::canonical::json_bytes::{member_values, skip_space};
+use crate::canonical::json_bytes::{skip_space, walk_members};
 use crate::canonical::StreamEvent;
 use crate::provider::{Adapter, StreamDecoder};
 
@@ -235,10 +235,16 @@ fn without_null_usage(event: &[u8], out: &mut Vec<u8>) {
 fn is_usage_only(event: &[u8]) -> bool {
     // Cheap tests on the bytes first: every other chunk of a stream whose
     // usage was asked for has `"usage":null` and choices that are not empty.
-    let empty_choices = |v: &[u8]| v.strip_prefix(b"[").is_some_and(|v| skip_space(v).starts_with(b"]"));
-    if !member_values(event, b"\"usage\"").any(|v| v.starts_with(b"{"))
-        || !member_values(event, b"\"choices\"").any(empty_choices)
-    {
+    let (mut usage, mut empty_choices) = (false, false);
+    walk_members(event, &mut |name, value| {
+        match name {
+            b"usage" => usage |= value.starts_with(b"{"),
+            b"choices" => empty_choices |= value.strip_prefix(b"[").is_some_and(|v| skip_space(v).starts_with(b"]")),
+            _ => {}
+        }
+        Some(0)
+    });
+    if !usage || !empty_choices {
         return false;
     }
     let Ok(text) = std::str::from_utf8(event) else { return false };

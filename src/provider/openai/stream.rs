@@ -24,10 +24,7 @@ impl Decoder {
     }
 
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        for frame in self.reader.push(bytes) {
-            self.frame(&frame, out)?;
-        }
-        Ok(())
+        self.read(bytes, out, None)
     }
 
     /// [`Decoder::push`] for a meter, which needs the usage and the length
@@ -38,14 +35,20 @@ impl Decoder {
     /// is decoded as usual. Start and finish events, which a meter ignores,
     /// are not produced for the events read the short way.
     pub fn push_metered(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>, text_bytes: &mut u64) -> Result<(), DecodeError> {
+        self.read(bytes, out, Some(text_bytes))
+    }
+
+    /// Both: the short way for text events when `text_bytes` is given.
+    fn read(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>, mut text_bytes: Option<&mut u64>) -> Result<(), DecodeError> {
         for frame in self.reader.push(bytes) {
-            match text_only_bytes(frame.data.trim().as_bytes()) {
-                Some(n) if !self.done => {
+            if let (Some(total), false) = (text_bytes.as_deref_mut(), self.done) {
+                if let Some(n) = text_only_bytes(frame.data.trim().as_bytes()) {
                     self.started = true;
-                    *text_bytes += n;
+                    *total += n;
+                    continue;
                 }
-                _ => self.frame(&frame, out)?,
             }
+            self.frame(&frame, out)?;
         }
         Ok(())
     }
@@ -63,6 +66,7 @@ impl Decoder {
         }
     }
 
+    #[inline(never)]
     fn frame(&mut self, frame: &Frame, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
         let data = frame.data.trim();
         if self.done || data.is_empty() {
@@ -214,7 +218,7 @@ fn text_only_bytes(data: &[u8]) -> Option<u64> {
         return None;
     }
     let mut n = 0;
-    let read = walk_members(data, |name, value| match name {
+    let read = walk_members(data, &mut |name, value| match name {
         b"content" | b"refusal" if value.starts_with(b"\"") => {
             n += string_len(value)?;
             // The walk skips the string itself.
