@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds the Worker into build/ (index.js + index_bg.wasm). This is the
+# Builds the Worker into build/ (entry.mjs, index.js, index_bg.wasm). This is the
 # [build] command in wrangler.toml, so `wrangler deploy` runs it too. Arguments
 # go to worker-build (e.g. `--out-dir DIR -- --no-default-features`).
 set -eu
@@ -43,3 +43,7 @@ node scripts/wasm-trim.mjs "$out/index_bg.wasm"
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
   --enable-multivalue --enable-reference-types --enable-exception-handling \
   --duplicate-function-elimination --code-folding --vacuum --duplicate-function-elimination -O1 -O1 --reorder-locals --optimize-instructions
+
+# The Worker's entry module (wrangler.toml `main`): src/entry.mjs, next to
+# the build it wraps (it imports ./index.js).
+cp src/entry.mjs "$out/entry.mjs"

@@ -11,7 +11,7 @@ import { Miniflare } from "miniflare";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const MOCK_BIN = join(ROOT, "target", "release", "mock-provider");
-export const WORKER_SCRIPT = join(ROOT, "build", "index.js");
+export const WORKER_SCRIPT = join(ROOT, "build", "entry.mjs");
 /** Same as wrangler.toml (workerd 1.20260426.1 accepts up to 2026-05-03). */
 export const COMPATIBILITY_DATE = "2026-04-26";
 
