@@ -100,21 +100,9 @@ pub fn call_at<'a, M: ToJson, A: Answer>(
     async move { A::read(&asked.await?).map_err(|e| format!("unreadable answer: {e}")) }
 }
 
-/// The same with the answer parsed but not read (the budget object's: its
-/// caller reads it).
-pub fn call_parsed<'a, M: ToJson>(
-    env: &'a Env,
-    binding: &'a str,
-    name: &'a str,
-    message: &M,
-    timeout_ms: u64,
-    offset_ms: i64,
-) -> impl Future<Output = Result<Value, String>> + 'a {
-    ask(env, binding, name, "", message.to_json(), timeout_ms, offset_ms)
-}
-
-/// The exchange and its answer parsed.
-async fn ask(env: &Env, binding: &str, name: &str, path: &str, body: String, timeout_ms: u64, offset_ms: i64) -> Result<Value, String> {
+/// The exchange and its answer parsed (the budget object's caller reads
+/// it itself).
+pub async fn ask(env: &Env, binding: &str, name: &str, path: &str, body: String, timeout_ms: u64, offset_ms: i64) -> Result<Value, String> {
     let text = send(env, binding, name, path, body, timeout_ms, offset_ms).await?;
     crate::wire::parse(text.as_bytes()).map_err(|e| format!("unreadable answer: {e}"))
 }

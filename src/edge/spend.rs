@@ -13,6 +13,7 @@ use crate::budget::{self, Budget};
 use crate::call::Inbound;
 use crate::config::Settings;
 use crate::error::{Fault, GatewayError};
+use crate::json_out::ToJson;
 use crate::plan::{ModelRef, RoutingPlan, Step};
 use crate::usage::{self, price, Rates, Source, Tally, Usage};
 use futures::channel::oneshot;
@@ -153,6 +154,6 @@ impl Spend {
 /// standing back; `Message::Peek` reads a key's budget without changing it
 /// (for a dashboard or the status endpoint).
 pub(crate) async fn ask(env: &Env, name: &str, message: &Message, timeout_ms: u64, offset_ms: i64) -> Result<Standing, String> {
-    let answer = objects::call_parsed(env, budget::BINDING, name, message, timeout_ms, offset_ms).await?;
+    let answer = objects::ask(env, budget::BINDING, name, "", message.to_json(), timeout_ms, offset_ms).await?;
     Standing::from_value(&answer).ok_or_else(|| "unreadable answer".to_string())
 }
