@@ -187,7 +187,6 @@ pub enum StreamDecoder {
 
 impl StreamDecoder {
     /// Reads one chunk of the body (any split), appending the events it completes.
-    #[inline(never)]
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
         match self {
             StreamDecoder::OpenAi(d) => d.push(bytes, out),

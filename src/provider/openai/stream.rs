@@ -66,7 +66,6 @@ impl Decoder {
         }
     }
 
-    #[inline(never)]
     fn frame(&mut self, frame: &Frame, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
         let data = frame.data.trim();
         if self.done || data.is_empty() {
