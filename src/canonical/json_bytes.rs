@@ -8,13 +8,16 @@
 //! the whole grammar: callers that rely on the text being valid JSON parse
 //! it.
 
+/// What [`walk_members`] calls for each member: `(name, value)` → bytes read.
+pub type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Option<usize> + 'a;
+
 /// Every member of a JSON text, in one pass: `visit(name, value)` for each
 /// (`value` where the member's value starts, whitespace skipped), strings
 /// skipped whole so a name inside one is never taken for a member;
 /// `visit` says where to go on (how many bytes of the value it read), or
 /// stops the walk (`None`). `false` when the text has a string that is
 /// not well formed or `visit` stopped.
-pub fn walk_members(text: &[u8], visit: &mut dyn FnMut(&[u8], &[u8]) -> Option<usize>) -> bool {
+pub fn walk_members(text: &[u8], visit: &mut Visit<'_>) -> bool {
     let mut at = 0;
     while let Some(q) = text[at..].iter().position(|&b| b == b'"') {
         let start = at + q;
