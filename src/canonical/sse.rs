@@ -43,8 +43,7 @@ impl SseReader {
             }
         }
         while let Some(end) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
-            self.line.extend_from_slice(&rest[..end]);
-            let ends_in_cr = rest[end] == b'\r';
+            let (here, ends_in_cr) = (&rest[..end], rest[end] == b'\r');
             rest = &rest[end + 1..];
             if ends_in_cr {
                 match rest.first() {
@@ -53,10 +52,19 @@ impl SseReader {
                     Some(_) => {}
                 }
             }
-            let line = std::mem::take(&mut self.line);
-            if let Some(frame) = self.line_done(&line) {
-                frames.push(frame);
-            }
+            // A line inside this chunk is read where it is; one that began
+            // in an earlier chunk is joined in `self.line` (kept for reuse).
+            let frame = if self.line.is_empty() {
+                self.line_done(here)
+            } else {
+                let mut line = std::mem::take(&mut self.line);
+                line.extend_from_slice(here);
+                let frame = self.line_done(&line);
+                line.clear();
+                self.line = line;
+                frame
+            };
+            frames.extend(frame);
         }
         self.line.extend_from_slice(rest);
         frames
@@ -81,19 +89,19 @@ impl SseReader {
         if line[0] == b':' {
             return None;
         }
-        let text = String::from_utf8_lossy(line);
-        let (field, value) = match text.split_once(':') {
-            Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-            None => (text.as_ref(), ""),
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(colon) => (&line[..colon], line[colon + 1..].strip_prefix(b" ").unwrap_or(&line[colon + 1..])),
+            None => (line, &b""[..]),
         };
+        let value = String::from_utf8_lossy(value);
         match field {
-            "event" => self.event = Some(value.to_string()),
-            "data" => match &mut self.data {
+            b"event" => self.event = Some(value.into_owned()),
+            b"data" => match &mut self.data {
                 Some(data) => {
                     data.push('\n');
-                    data.push_str(value);
+                    data.push_str(&value);
                 }
-                None => self.data = Some(value.to_string()),
+                None => self.data = Some(value.into_owned()),
             },
             _ => {}
         }

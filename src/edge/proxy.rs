@@ -327,7 +327,10 @@ export function stream_start(url, lines, body, timeoutMs, firstMs, streamType) {
     return Promise.resolve(['unbuildable', error]);
   }
   return new Promise((resolve) => {
-    let settled = false;
+    // One timer for both waits (the headers within timeoutMs, then the
+    // first chunk within firstMs): when it fires early for the current
+    // deadline it waits the rest; it is set again only for a shorter wait.
+    let settled = false, reader = null, deadline = Date.now() + timeoutMs, timer;
     const settle = (parts) => {
       if (settled) return false;
       settled = true;
@@ -335,20 +338,29 @@ export function stream_start(url, lines, body, timeoutMs, firstMs, streamType) {
       resolve(parts);
       return true;
     };
-    let timer = setTimeout(() => { controller.abort(); settle(['timeout']); }, Math.min(timeoutMs, MAX_TIMER_MS));
+    const arm = (ms) => { timer = setTimeout(fire, Math.min(Math.max(1, ms), MAX_TIMER_MS)); };
+    const fire = () => {
+      if (settled) return;
+      const left = deadline - Date.now();
+      if (left > 0) return arm(left);
+      controller.abort();
+      if (reader === null) return settle(['timeout']);
+      reader.cancel().catch(() => {});
+      settle(['first_timeout']);
+    };
+    arm(timeoutMs);
     fetch(url, init).then((answer) => {
       if (settled) return;
       const type = answer.headers.get('content-type') || '';
       if (answer.status < 200 || answer.status >= 300 || !type.startsWith(streamType)) return settle(['answer', answer]);
       if (!answer.body) return settle(['truncated']);
-      clearTimeout(timer);
-      const reader = answer.body.getReader();
-      timer = setTimeout(() => {
-        if (settled) return;
-        controller.abort();
-        reader.cancel().catch(() => {});
-        settle(['first_timeout']);
-      }, Math.min(firstMs, MAX_TIMER_MS));
+      reader = answer.body.getReader();
+      const first = Date.now() + firstMs;
+      if (first < deadline) {
+        clearTimeout(timer);
+        arm(firstMs);
+      }
+      deadline = first;
       reader.read().then(
         ({ done, value }) => {
           if (!settle(done ? ['truncated'] : ['chunk', answer, reader, value])) reader.cancel().catch(() => {});

@@ -177,15 +177,14 @@ pub fn end_marker(dialect: crate::dialect::Dialect) -> &'static [u8] {
 /// Where the event starting with `marker` (at the start of a line) begins
 /// in `events` (whole events): the usage comment goes just before it.
 pub fn end_event_at(events: &[u8], marker: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(found) = events[from..].windows(marker.len()).position(|w| w == marker) {
-        let at = from + found;
-        if at == 0 || events[at - 1] == b'\n' {
+    // Only the first byte of a line can start it: look at line starts.
+    let mut at = 0;
+    loop {
+        if events[at..].starts_with(marker) {
             return Some(at);
         }
-        from = at + 1;
+        at += events[at..].iter().position(|&b| b == b'\n')? + 1;
     }
-    None
 }
 
 /// The length of the first whole SSE event in `bytes` (its blank line
