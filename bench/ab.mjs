@@ -1,6 +1,6 @@
 // A/B of gateway builds against the pass-through floor, interleaved, for
 // iterating on per-request cost (not part of make bench):
-//   node bench/ab.mjs DIR[:LOG]... (each DIR holds a built index.js + index_bg.wasm;
+//   node bench/ab.mjs DIR[:LOG]... (each DIR holds a build: index.js + index_bg.wasm, and entry.mjs;
 //   LOG its REQUEST_LOG, e.g. `build:off`)
 // Env: AB_ROUTES=plain|limits|fallback, AB_STREAM=1, AB_CONC (default 1),
 // AB_SECONDS (default 3), AB_ROUNDS (default 3), BENCH_SERVE (below), REQUEST_LOG (the gateway's, default all),
@@ -8,10 +8,9 @@
 // Prints the median req/s and workerd CPU µs per request of each system.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, compileRoutes, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
-import { DIRECT, FALLBACK_ROUTES, LIMITS_ROUTES, cpuMicros as cpu, drain, workerdChildren as workerd } from "./common.mjs";
+import { DIRECT, FALLBACK_ROUTES, buildScript, LIMITS_ROUTES, cpuMicros as cpu, drain, workerdChildren as workerd } from "./common.mjs";
 
 const dirs = process.argv.slice(2);
 const OHA = join(process.env.HOME, ".cargo", "bin", "oha");
@@ -42,20 +41,19 @@ for (const serve of SERVE) {
   systems.push({ name: `passthrough${suffix}`, gw: await start({ direct, scriptPath: join(ROOT, "bench", "passthrough", "build", "index.js"), port: 0, bindings: { UPSTREAM_URL: upstream } }) });
   // `DIR:off` (or `:errors`, `:all`): that build with its own REQUEST_LOG.
   for (const spec of dirs) {
-  const [dir, log = process.env.REQUEST_LOG ?? "all"] = spec.split(":");
-  systems.push({
-    name: `${spec}${suffix}`,
-    auth: true,
-    gw: await start({
-      direct,
-      // A build's entry module when it has one (src/entry.mjs), else worker-build's.
-      scriptPath: existsSync(join(dir, "entry.mjs")) ? join(dir, "entry.mjs") : join(dir, "index.js"),
-      objects: true,
-      port: 0,
-      bindings: { UPSTREAM_BASE_URL: `${upstream}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.AB_CACHE ?? "1000", REQUEST_LOG: log },
-      ...(plan ? { routes: plan } : {}),
-    }),
-  });
+    const [dir, log = process.env.REQUEST_LOG ?? "all"] = spec.split(":");
+    systems.push({
+      name: `${spec}${suffix}`,
+      auth: true,
+      gw: await start({
+        direct,
+        scriptPath: buildScript(dir),
+        objects: true,
+        port: 0,
+        bindings: { UPSTREAM_BASE_URL: `${upstream}/v1`, BROKEN_URL: `${mock.url}/status=500/v1`, HEALTHY_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), BREAKER_CACHE_MS: process.env.AB_CACHE ?? "1000", REQUEST_LOG: log },
+        ...(plan ? { routes: plan } : {}),
+      }),
+    });
   }
 }
 const body = JSON.stringify({ model: "mock-small", messages: [{ role: "user", content: "Say hello to the benchmark in a few words." }], ...(STREAM ? { stream: true } : {}) });

@@ -1,5 +1,7 @@
 // What bench/run.mjs, bench/ab.mjs and bench/profile.mjs share: the route
 // files of the measured systems and the workerd CPU counters (from procs.mjs).
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { childrenNamed, treeCpuMicros } from "./procs.mjs";
 
 /** A failing target in front (every request: a 500, then the healthy fallback). */
@@ -26,6 +28,9 @@ route default { limit 1000m rpm per route  use guarded  try upstream:{model} }
  */
 export const SERVE = process.env.BENCH_SERVE ?? "socket";
 export const DIRECT = SERVE !== "entry";
+
+/** The script to run for a build in `dir`: its entry module (src/entry.mjs) when it has one, else worker-build's index.js. */
+export const buildScript = (dir) => (existsSync(join(dir, "entry.mjs")) ? join(dir, "entry.mjs") : join(dir, "index.js"));
 
 /** workerd processes started by this process (Miniflare spawns one per instance). */
 export const workerdChildren = () => childrenNamed("workerd");

@@ -9,11 +9,10 @@
 // Needs `perf` (Debian: linux-perf) and permission to sample (run as root, or
 // kernel.perf_event_paranoid ≤ 1). JIT code (JavaScript and wasm) shows as `[JIT]`.
 import { execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { ROOT, hashKey, startGateway, startMock } from "../tests/support/harness.mjs";
-import { DIRECT, drain, workerdChildren } from "./common.mjs";
+import { DIRECT, buildScript, drain, workerdChildren } from "./common.mjs";
 
 const [a = "passthrough", b = "build"] = process.argv.slice(2);
 const CONC = process.env.PERF_CONC ?? "1";
@@ -33,7 +32,7 @@ async function record(system, out, i) {
   const gw = await startGateway({
     handleRuntimeStdio: drain,
     direct: DIRECT,
-    scriptPath: passthrough ? join(ROOT, "bench", "passthrough", "build", "index.js") : existsSync(join(system, "entry.mjs")) ? join(system, "entry.mjs") : join(system, "index.js"),
+    scriptPath: passthrough ? join(ROOT, "bench", "passthrough", "build", "index.js") : buildScript(system),
     objects: !passthrough,
     port: 0,
     bindings: passthrough ? { UPSTREAM_URL: mock.url } : { UPSTREAM_BASE_URL: `${mock.url}/v1`, GATEWAY_KEYS: hashKey(KEY), REQUEST_LOG: process.env.REQUEST_LOG ?? "all" },

@@ -216,8 +216,8 @@ fn without_null_usage(event: &[u8], out: &mut Vec<u8>) {
         if !event[start..].starts_with(MEMBER) {
             continue;
         }
-        look = start + MEMBER.len();
         let end = start + MEMBER.len();
+        look = end;
         if event[..start].last() == Some(&b',') {
             out.extend_from_slice(&event[at..start - 1]);
         } else {

@@ -201,8 +201,8 @@ export async function startGateway({ bindings, port, scriptPath = WORKER_SCRIPT,
     ...(port === undefined ? {} : { host: "127.0.0.1", port }),
     ...(handleRuntimeStdio === undefined ? {} : { handleRuntimeStdio }),
   });
+  // (`unsafeGetDirectURL` waits until the runtime is ready, as `ready` does.)
   const url = direct ? await mf.unsafeGetDirectURL("gateway") : await mf.ready;
-  if (direct) await mf.ready;
   const kv = async () => {
     if (routes === undefined) throw new Error("startGateway: pass `routes` to get a ROUTES namespace");
     return mf.getKVNamespace(ROUTES_BINDING);
