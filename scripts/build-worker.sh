@@ -36,10 +36,11 @@ done
 # (npm binaryen, pinned in package.json) with only the passes that shrink
 # the gzipped Worker: identical functions merged, identical code tails
 # folded, then -O1 twice and a last local reordering and peephole pass
-# (-O2 and up, -Os and -Oz grow it: their inlining). The
+# (-O2 and up, -Os and -Oz grow it: their inlining). WASM_KEEP_NAMES=1
+# keeps the function names (a build for bench/profile.mjs). The
 # features are workerd's set (worker-build's own list).
 node scripts/wasm-trim.mjs "$out/index_bg.wasm"
-"$WASM_OPT_BIN" "$out/index_bg.wasm" -o "$out/index_bg.wasm" \
+"$WASM_OPT_BIN" "$out/index_bg.wasm" -o "$out/index_bg.wasm" ${WASM_KEEP_NAMES:+-g} \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
   --enable-multivalue --enable-reference-types --enable-exception-handling \
   --duplicate-function-elimination --code-folding --vacuum --duplicate-function-elimination -O1 -O1 --reorder-locals --optimize-instructions

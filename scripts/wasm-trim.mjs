@@ -15,7 +15,8 @@
 //   structs `ContainerStartupOptions`, `MinifyConfig` and `R2Range`
 //   (containers, the `cf` minify option and R2 ranges: the gateway uses none).
 // wasm-opt then drops the functions nothing reaches any more.
-// Usage: node scripts/wasm-trim.mjs FILE.wasm
+// Usage: node scripts/wasm-trim.mjs FILE.wasm (WASM_KEEP_NAMES=1 keeps the
+// names, for a profile: scripts/build-worker.sh passes it on).
 import { readFileSync, writeFileSync } from "node:fs";
 
 const DEAD_EXPORT = /^(__wbg_)?(get_|set_)?(intounderlying(bytesource|source|sink)|containerstartupoptions|minifyconfig|r2range)_/;
@@ -85,7 +86,7 @@ while (at < wasm.length) {
   at = body + size;
   if (id === 0) {
     const [length, name] = leb(wasm, body);
-    if (wasm.toString("utf8", name, name + length) === "name") continue;
+    if (wasm.toString("utf8", name, name + length) === "name" && !process.env.WASM_KEEP_NAMES) continue;
   }
   if (id === 7 && !madeByRust) {
     const [exports, dropped] = trimExports(wasm.subarray(body, at));

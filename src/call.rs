@@ -45,6 +45,8 @@ pub struct Inbound<'a> {
     pub stream: bool,
     /// The client wants usage on its stream.
     pub include_usage: bool,
+    /// The client's body sets `stream_options` (an OpenAI chat request).
+    pub stream_options: bool,
     chat: OnceCell<Result<ChatRequest, GatewayError>>,
     embeddings: OnceCell<Result<EmbeddingsRequest, GatewayError>>,
 }
@@ -59,6 +61,7 @@ impl<'a> Inbound<'a> {
             body,
             stream,
             include_usage: false,
+            stream_options: false,
             chat: OnceCell::new(),
             embeddings: OnceCell::new(),
         }
@@ -159,7 +162,7 @@ pub fn prepare(
                 let mut request = openai::forward_chat(inbound.body, &target, rewrite)?;
                 // The stream's usage is read for its cost; the client gets
                 // the stream it asked for (see `usage::meter`).
-                if inbound.stream && !inbound.include_usage {
+                if inbound.stream && !inbound.include_usage && !inbound.stream_options {
                     if let Some(body) = openai::ask_for_usage(&request.body, &target) {
                         request.body = body;
                         strip_usage = true;

@@ -18,6 +18,8 @@ pub struct ChatSummary {
     pub stream: bool,
     /// `stream_options.include_usage`: the client wants usage on its stream.
     pub include_usage: bool,
+    /// The body has a `stream_options` member (`null` included).
+    pub stream_options: bool,
     pub message_count: usize,
 }
 
@@ -97,8 +99,10 @@ pub fn inspect(body: &[u8]) -> Result<ChatSummary, GatewayError> {
         stream: probe.stream.unwrap_or(false),
         include_usage: probe
             .stream_options
-            .and_then(|o| o.include_usage)
+            .as_ref()
+            .and_then(|o| o.as_ref()?.include_usage)
             .unwrap_or(false),
+        stream_options: probe.stream_options.is_some(),
         message_count,
     })
 }
@@ -110,7 +114,14 @@ struct Probe {
     messages: Option<MessagesField>,
     #[serde(default, deserialize_with = "stream_flag")]
     stream: Option<bool>,
-    stream_options: Option<StreamOptions>,
+    /// `Some` when the member is there, `Some(None)` when it is `null`.
+    #[serde(default, deserialize_with = "present")]
+    stream_options: Option<Option<StreamOptions>>,
+}
+
+/// A member that is there, even as `null`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<StreamOptions>>, D::Error> {
+    Option::<StreamOptions>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -221,6 +232,7 @@ mod tests {
                 model: "gpt-4o".into(),
                 stream: true,
                 include_usage: false,
+                stream_options: false,
                 message_count: 1
             }
         );
@@ -228,7 +240,11 @@ mod tests {
         assert!(!s.stream);
         assert_eq!(s.message_count, 2);
         let s = inspect(br#"{"model":"m","messages":[{"role":"user"}],"stream":true,"stream_options":{"include_usage":true}}"#).unwrap();
-        assert!(s.include_usage);
+        assert!(s.include_usage && s.stream_options);
+        let s = inspect(br#"{"model":"m","messages":[{"role":"user"}],"stream":true,"stream_options":null}"#).unwrap();
+        assert!(!s.include_usage && s.stream_options);
+        let s = inspect(br#"{"model":"m","messages":[{"role":"user"}],"stream":true,"stream_options":{}}"#).unwrap();
+        assert!(!s.include_usage && s.stream_options);
     }
 
     #[test]

@@ -29,9 +29,9 @@ use crate::metrics::record::{self, header, Outcome, Record};
 use crate::metrics::render::{self, Budget};
 use crate::metrics::{AE_BINDING, BINDING, FLUSH_EVERY, FLUSH_MS, OBJECT_NAME};
 use crate::usage::Tally;
-use futures::channel::oneshot;
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{AnalyticsEngineDataPointBuilder, Context, Delay, Env, Response};
 
 thread_local! {
@@ -39,8 +39,49 @@ thread_local! {
     static BATCH: RefCell<Counters> = RefCell::new(Counters::default());
     // Whether a timed send of the batch is waiting.
     static SCHEDULED: Cell<bool> = const { Cell::new(false) };
-    // Streams answered and waiting for their end (the sender wakes the record's wait).
-    static PENDING: RefCell<Pending<oneshot::Sender<End>>> = RefCell::new(Pending::default());
+    // Streams answered and waiting for their end (what writes and counts the record then).
+    static PENDING: RefCell<Pending<Waiter>> = RefCell::new(Pending::default());
+}
+
+/// What a relayed stream's end is handed to: its record written and
+/// counted, then the request let go (`release`: the request is held open
+/// until then, or a client that leaves would end it before the relay
+/// noticed). One dropped without it (pushed out of [`PENDING`] by newer
+/// streams) still writes and counts its record, without the end.
+struct Waiter {
+    settle: Option<Box<dyn FnOnce(Option<End>)>>,
+    release: js_sys::Function,
+}
+
+impl Waiter {
+    fn call(mut self, end: End) {
+        self.settle(Some(end));
+    }
+
+    fn settle(&mut self, end: Option<End>) {
+        if let Some(settle) = self.settle.take() {
+            settle(end);
+            let _ = self.release.call0(&JsValue::UNDEFINED);
+        }
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.settle(None);
+    }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = "
+export function hold(ctx) {
+  let release;
+  ctx.waitUntil(new Promise((resolve) => { release = resolve; }));
+  return release;
+}")]
+extern "C" {
+    /// Holds the request open (`ctx.waitUntil`) until the function it
+    /// returns is called: one JavaScript promise, no task of Rust's.
+    fn hold(ctx: &JsValue) -> js_sys::Function;
 }
 
 /// What the edge learnt about a request on its way (the rest is read from
@@ -111,28 +152,29 @@ pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, s
 /// The request is answered: its log line is written and it is counted
 /// (`timeout_ms`: when it counts; `None` for requests that are not
 /// counted; `log`: whether it gets its line). A relayed stream's record
-/// waits for the stream's end (through `ctx.wait_until`), which completes
-/// it with the real usage and cost.
-pub fn finish(env: &Env, ctx: &Context, mut r: Record, timeout_ms: Option<u64>, log: RequestLog) {
-    let end = if r.stream {
-        let (sender, receiver) = oneshot::channel();
-        match PENDING.with(|p| p.borrow_mut().answered(&r.request_id, sender)) {
-            Some(end) => Some(end),
-            None => {
-                let env = env.clone();
-                return super::after_response(ctx, Box::pin(async move {
-                    write_line(&mut r, receiver.await.ok(), log);
-                    if let Some(timeout_ms) = timeout_ms {
-                        if let Some(delay_ms) = count(&env, &r) {
-                            flush_after(delay_ms, env, timeout_ms).await;
-                        }
-                    }
-                }));
-            }
-        }
-    } else {
-        None
+/// waits for the stream's end ([`stream_ended`], called by the relay),
+/// which completes it with the real usage and cost; the request is held
+/// open until then by a JavaScript promise, not a Rust task.
+pub fn finish(env: &Env, ctx: &Context, r: Record, timeout_ms: Option<u64>, log: RequestLog) {
+    if !r.stream {
+        return settle(env, ctx, r, None, timeout_ms, log);
+    }
+    if let Some(end) = PENDING.with(|p| p.borrow_mut().take_end(&r.request_id)) {
+        return settle(env, ctx, r, Some(end), timeout_ms, log);
+    }
+    let request_id = r.request_id.clone();
+    // The runtime's context object again (`Context` is not `Clone`).
+    let raw = JsValue::from(ctx.as_ref());
+    let (env, ctx) = (env.clone(), Context::new(raw.clone().unchecked_into()));
+    let waiter = Waiter {
+        settle: Some(Box::new(move |end| settle(&env, &ctx, r, end, timeout_ms, log))),
+        release: hold(&raw),
     };
+    PENDING.with(|p| p.borrow_mut().answered(&request_id, waiter));
+}
+
+/// Writes the log line of `r` (a stream's completed by its `end` first) and counts it.
+fn settle(env: &Env, ctx: &Context, mut r: Record, end: Option<End>, timeout_ms: Option<u64>, log: RequestLog) {
     write_line(&mut r, end, log);
     let Some(timeout_ms) = timeout_ms else { return };
     if let Some(delay_ms) = count(env, &r) {
@@ -159,7 +201,7 @@ pub fn stream_ended(request_id: &str, how: &str, tally: Option<Tally>) {
         cost_nano: tally.and_then(|t| t.cost_micros).map(|micros| micros.saturating_mul(1_000)),
     };
     if let Some((waiter, end)) = PENDING.with(|p| p.borrow_mut().ended(request_id, end)) {
-        let _ = waiter.send(end);
+        waiter.call(end);
     }
 }
 

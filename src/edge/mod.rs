@@ -158,6 +158,7 @@ async fn handle(
                     let mut inbound =
                         Inbound::new(dialect, Operation::Chat, &owned_model, &body, summary.stream);
                     inbound.include_usage = summary.include_usage;
+                    inbound.stream_options = summary.stream_options;
                     inbound
                 }
                 Endpoint::Messages => {

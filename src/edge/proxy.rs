@@ -113,7 +113,7 @@ async fn try_once(
             .unchecked_into();
         let transport = match parts.get(0).as_string().as_deref() {
             Some("chunk") => {
-                started = Some((parts.get(2).unchecked_into::<ReadableStreamDefaultReader>(), parts.get(3)));
+                started = Some((parts.get(2).unchecked_into::<ReadableStreamDefaultReader>(), parts.get(3), parts.get(4)));
                 None
             }
             Some("answer") => None,
@@ -151,8 +151,8 @@ async fn try_once(
         None => answer.headers().get("content-type").ok().flatten(),
     };
     let is_event_stream = content_type.as_deref().is_some_and(|t| t.starts_with(stream_type(call)));
-    if let Some((reader, first)) = started {
-        return relayed(call, inbound, request_id, limits, status, reader, first, spend, stream_end);
+    if let Some((reader, first, timer)) = started {
+        return relayed(call, inbound, request_id, limits, status, reader, (first, timer), spend, stream_end);
     }
     if is_event_stream {
         // A stream answer to a JSON request.
@@ -181,7 +181,7 @@ async fn try_once(
                 return Ok(Sent::Failed(transport));
             }
         };
-        return relayed(call, inbound, request_id, limits, status, reader, first, spend, stream_end);
+        return relayed(call, inbound, request_id, limits, status, reader, (first, JsValue::UNDEFINED), spend, stream_end);
     }
 
     // A JSON answer (also when a stream was asked for and the upstream
@@ -255,8 +255,9 @@ extern "C" {
     fn json_response(buffer: &ArrayBuffer, status: u16, content_type: &str) -> Result<Response, JsValue>;
 }
 
-/// The client's response for an upstream stream whose first chunk `first`
-/// was read from `reader`: the relay's native stream.
+/// The client's response for an upstream stream whose first chunk was read
+/// from `reader` (`first`: it, and the start's timer for the relay's
+/// watchdog, or `undefined`): the relay's native stream.
 #[allow(clippy::too_many_arguments)] // one try's context, named
 fn relayed(
     call: &Call,
@@ -265,7 +266,7 @@ fn relayed(
     limits: Limits,
     status: u16,
     reader: ReadableStreamDefaultReader,
-    first: JsValue,
+    first: (JsValue, JsValue),
     spend: &Spend,
     stream_end: &RefCell<Option<oneshot::Receiver<StreamEnd>>>,
 ) -> Result<Sent<Response>, GatewayError> {
@@ -330,17 +331,24 @@ export function stream_start(url, lines, body, timeoutMs, firstMs, streamType) {
     // One timer for both waits (the headers within timeoutMs, then the
     // first chunk within firstMs): when it fires early for the current
     // deadline it waits the rest; it is set again only for a shorter wait.
-    let settled = false, reader = null, deadline = Date.now() + timeoutMs, timer;
-    const settle = (parts) => {
+    // Once the first chunk is in, the timer still set is handed to the
+    // relay (`hand`: its watchdog adopts it rather than setting its own).
+    let settled = false, reader = null, deadline = Date.now() + timeoutMs, timer, adopted = null;
+    const settle = (parts, keep) => {
       if (settled) return false;
       settled = true;
-      clearTimeout(timer);
+      if (!keep) clearTimeout(timer);
       resolve(parts);
       return true;
     };
+    const hand = {
+      due: () => deadline,
+      adopt: (check) => { adopted = check; },
+      clear: () => clearTimeout(timer),
+    };
     const arm = (ms) => { timer = setTimeout(fire, Math.min(Math.max(1, ms), MAX_TIMER_MS)); };
     const fire = () => {
-      if (settled) return;
+      if (settled) return adopted === null ? undefined : adopted();
       const left = deadline - Date.now();
       if (left > 0) return arm(left);
       controller.abort();
@@ -363,7 +371,7 @@ export function stream_start(url, lines, body, timeoutMs, firstMs, streamType) {
       deadline = first;
       reader.read().then(
         ({ done, value }) => {
-          if (!settle(done ? ['truncated'] : ['chunk', answer, reader, value])) reader.cancel().catch(() => {});
+          if (!settle(done ? ['truncated'] : ['chunk', answer, reader, value, hand], !done)) reader.cancel().catch(() => {});
         },
         () => settle(['reset']),
       );
@@ -375,7 +383,9 @@ extern "C" {
     /// (`name\nvalue\n…`) and `body`, `fetch`ed within `timeout_ms`, then,
     /// for a 2xx answer of `stream_type`, its first chunk within `first_ms`
     /// (an `AbortController` aborts a slow start). Resolves to `['chunk',
-    /// answer, reader, first]`, `['answer', answer]` (an error status or
+    /// answer, reader, first, timer]` (`timer`: the start's timer, still
+    /// set, for the relay's watchdog to adopt or clear: `{ due(), adopt(check),
+    /// clear() }`), `['answer', answer]` (an error status or
     /// not a stream: read as usual), the failure: `connect`, `timeout`,
     /// `first_timeout`, `reset`, `truncated`, or `['unbuildable', error]`.
     fn stream_start(

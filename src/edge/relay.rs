@@ -127,7 +127,9 @@ pub struct Metering {
 }
 
 /// The client's response (`status`, an event stream) for an upstream
-/// stream whose first chunk `first` was already read from `reader`: the
+/// stream whose first chunk was already read from `reader` (`first`: it,
+/// and the timer of the stream's start, which the watchdog adopts, or
+/// `undefined`; see `stream_start` in [`super::proxy`]): the
 /// same bytes (or their translation), plus a terminal error event if the
 /// upstream fails part-way or sends nothing for `idle_ms`.
 ///
@@ -135,7 +137,7 @@ pub struct Metering {
 /// tap ([`Tap::push`], Rust, synchronous) once per chunk, and once more a
 /// closure that reports the end (breaker, budget, metrics) and writes the
 /// error event if there must be one: no Rust future for the relay.
-pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay, status: u16) -> Result<Response, JsValue> {
+pub fn sse((first, timer): (JsValue, JsValue), reader: ReadableStreamDefaultReader, relay: Relay, status: u16) -> Result<Response, JsValue> {
     let Relay { request_id, idle_ms, dialect, translator, metering, ended: breaker_end } = relay;
     let Metering { meter, rates, prompt_tokens, done } = metering;
     let tap = Rc::new(RefCell::new(Tap::new(dialect, translator, meter, rates, prompt_tokens)));
@@ -236,7 +238,7 @@ pub fn sse(first: JsValue, reader: ReadableStreamDefaultReader, relay: Relay, st
         let last = pending + &dialect.error_event(&error);
         write_and_close(&writer, &Uint8Array::from(last.as_bytes()));
     });
-    relay_start(&reader, &first, idle_ms as f64, &tap_js, &on_end, status)
+    relay_start(&reader, &first, &timer, idle_ms as f64, &tap_js, &on_end, status)
 }
 
 /// How the pump ended (its `end` call's first argument).
@@ -255,31 +257,33 @@ fn bytes_for_js(bytes: &[u8]) -> JsValue {
 
 #[wasm_bindgen(inline_js = "
 const ENDS = { finished: 0, failed: 1, gone: 2, broken: 3 };
-export function relay_start(reader, first, idleMs, tap, end, status) {
+export function relay_start(reader, first, start, idleMs, tap, end, status) {
   const pipe = new IdentityTransformStream();
   const writer = pipe.writable.getWriter();
   const headers = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };
   const response = new Response(pipe.readable, { status, headers });
-  pump(reader, writer, first, idleMs, tap, end);
+  pump(reader, writer, first, start, idleMs, tap, end);
   return response;
 }
-function pump(reader, writer, first, idleMs, tap, end) {
-  let last = Date.now(), over = false, stalled = false, timer;
+function pump(reader, writer, first, start, idleMs, tap, end) {
+  let last = Date.now(), over = false, stalled = false, cancel;
+  const check = () => {
+    if (over) return;
+    const silent = Date.now() - last;
+    if (silent >= idleMs) {
+      stalled = true;
+      reader.cancel().catch(() => {});
+    } else {
+      watch(idleMs - silent);
+    }
+  };
   const watch = (wait) => {
-    timer = setTimeout(() => {
-      if (over) return;
-      const silent = Date.now() - last;
-      if (silent >= idleMs) {
-        stalled = true;
-        reader.cancel().catch(() => {});
-      } else {
-        watch(idleMs - silent);
-      }
-    }, Math.min(2147483647, Math.max(1, wait)));
+    const timer = setTimeout(check, Math.min(2147483647, Math.max(1, wait)));
+    cancel = () => clearTimeout(timer);
   };
   const finish = (how, error, wrote) => {
     over = true;
-    clearTimeout(timer);
+    cancel();
     end(ENDS[how], error, stalled, !!wrote, writer);
   };
   const gone = () => finish('gone');
@@ -302,7 +306,15 @@ function pump(reader, writer, first, idleMs, tap, end) {
     if (out === false) return step();
     return writer.write(out === undefined ? chunk : out).then(step, gone);
   };
-  watch(idleMs);
+  // The stream's start timer, when it is due within one idle period, is
+  // the watchdog's first (one timer less per stream); else a new one.
+  if (start !== undefined && start.due() - last <= idleMs) {
+    start.adopt(check);
+    cancel = start.clear;
+  } else {
+    if (start !== undefined) start.clear();
+    watch(idleMs);
+  }
   send(first);
 }
 export function write_and_close(writer, bytes) {
@@ -317,7 +329,8 @@ extern "C" {
     /// The client's response (`status`, an event stream: a native
     /// `IdentityTransformStream`'s readable side), and the pump that writes
     /// `first`, then every chunk of `reader`, into it, each as `tap` says
-    /// (see [`sse`]), with the idle watchdog (one timer per idle period).
+    /// (see [`sse`]), with the idle watchdog (one timer per idle period;
+    /// the first may be `start`'s, the stream's start timer).
     /// When it is over the pump calls `end(how, error, stalled, wrote,
     /// writer)` once: `how` 0 finished (`wrote`: whether the tap's last
     /// bytes were written), 1 failed (`error`: why), 2 gone (the client),
@@ -326,6 +339,7 @@ extern "C" {
     fn relay_start(
         reader: &ReadableStreamDefaultReader,
         first: &JsValue,
+        start: &JsValue,
         idle_ms: f64,
         tap: &js_sys::Function,
         end: &JsValue,

@@ -104,16 +104,18 @@ impl<W> Default for Pending<W> {
 }
 
 impl<W> Pending<W> {
-    /// Stream `request_id` was answered: its end if it already came, else
-    /// `waiter` is held until [`Pending::ended`].
-    pub fn answered(&mut self, request_id: &str, waiter: W) -> Option<End> {
-        if let Some(i) = self.ends.iter().position(|(id, _)| id == request_id) {
-            return Some(self.ends.swap_remove(i).1);
-        }
+    /// Stream `request_id` is answered: its end, if it came first.
+    pub fn take_end(&mut self, request_id: &str) -> Option<End> {
+        let i = self.ends.iter().position(|(id, _)| id == request_id)?;
+        Some(self.ends.swap_remove(i).1)
+    }
+
+    /// Stream `request_id` was answered and its end has not come
+    /// ([`Pending::take_end`]): `waiter` is held until [`Pending::ended`].
+    pub fn answered(&mut self, request_id: &str, waiter: W) {
         self.waiting.push((request_id.to_string(), waiter));
         let over = self.waiting.len().saturating_sub(MAX_PENDING);
         self.waiting.drain(..over);
-        None
     }
 
     /// Stream `request_id` ended: its waiter, if it was answered already.
@@ -178,10 +180,12 @@ mod tests {
     #[test]
     fn a_stream_waits_for_its_end_either_way_round() {
         let mut p = Pending::default();
-        assert_eq!(p.answered("a", 1), None);
+        assert_eq!(p.take_end("a"), None);
+        p.answered("a", 1);
         assert_eq!(p.ended("a", end("upstream_incomplete")), Some((1, end("upstream_incomplete"))));
         assert_eq!(p.ended("b", end("ok")), None);
-        assert_eq!(p.answered("b", 2), Some(end("ok")));
+        assert_eq!(p.take_end("b"), Some(end("ok")));
+        assert_eq!(p.take_end("b"), None);
         assert!(p.waiting.is_empty() && p.ends.is_empty());
     }
 
@@ -198,7 +202,7 @@ mod tests {
     fn held_streams_are_bounded() {
         let mut p = Pending::default();
         for i in 0..(MAX_PENDING + 10) {
-            assert_eq!(p.answered(&format!("r{i}"), i), None);
+            p.answered(&format!("r{i}"), i);
         }
         assert_eq!(p.waiting.len(), MAX_PENDING);
         assert_eq!(p.waiting[0].1, 10);

@@ -107,7 +107,7 @@ pub fn inspect(body: &[u8]) -> Result<ChatSummary, GatewayError> {
         Some(v) => optional_bool(v, "stream", "stream")?.unwrap_or(false),
         None => false,
     };
-    Ok(ChatSummary { model, stream, include_usage: stream, message_count })
+    Ok(ChatSummary { model, stream, include_usage: stream, stream_options: false, message_count })
 }
 
 /// Decodes a Messages request; a 400 naming the field at fault otherwise.

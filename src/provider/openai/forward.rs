@@ -36,20 +36,30 @@ pub fn forward_chat(
     Ok(HttpRequest { url: endpoint::chat_url(t)?, headers: endpoint::headers(t), body })
 }
 
-/// A streamed chat `body` that did not ask for usage, asking for it
-/// (`"stream_options":{"include_usage":true}`) when the kind sends usage
-/// on request; `None` when it is left as it is (the kind does not take the
-/// option, or the client set `stream_options` itself).
+/// A streamed chat `body` (a JSON object) that has no `stream_options`
+/// (the caller knows from its check of the body), asking for usage:
+/// `"stream_options":{"include_usage":true}` as its first member, the rest
+/// byte for byte (no parse). `None` when it is left as it is: the kind
+/// does not take the option, or `body` is not an object.
 pub fn ask_for_usage(body: &[u8], t: &Target) -> Option<Vec<u8>> {
+    const MEMBER: &[u8] = br#""stream_options":{"include_usage":true}"#;
     if !preset_for(t.kind).stream_usage {
         return None;
     }
-    let mut object = RawObject::parse(body).ok()?;
-    if object.value("stream_options").is_some() {
+    let open = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    if body[open] != b'{' {
         return None;
     }
-    object.set("stream_options", r#"{"include_usage":true}"#.to_string());
-    Some(object.into_bytes().into_owned())
+    let rest = &body[open + 1..];
+    let empty = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+    let mut out = Vec::with_capacity(body.len() + MEMBER.len() + 1);
+    out.extend_from_slice(&body[..=open]);
+    out.extend_from_slice(MEMBER);
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    Some(out)
 }
 
 /// The same for an embeddings `body` (no per-model rules apply).

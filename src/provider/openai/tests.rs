@@ -1040,3 +1040,23 @@ fn text_events_are_metered_without_becoming_events() {
     assert!(events.iter().any(|e| matches!(e, StreamEvent::Usage(u) if u.input_tokens == 7)));
     assert!(events.iter().any(|e| matches!(e, StreamEvent::Done)));
 }
+
+#[test]
+fn a_stream_asks_for_usage_as_its_first_member_without_a_parse() {
+    let t = openai("m");
+    let ask = |body: &str| ask_for_usage(body.as_bytes(), &t).map(|b| String::from_utf8(b).unwrap());
+    assert_eq!(
+        ask(r#" {"model":"m","stream":true} "#).as_deref(),
+        Some(r#" {"stream_options":{"include_usage":true},"model":"m","stream":true} "#)
+    );
+    assert_eq!(ask("{ }").as_deref(), Some(r#"{"stream_options":{"include_usage":true} }"#));
+    assert_eq!(ask("[]"), None);
+    assert_eq!(ask(" "), None);
+    let asked = ask(r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+    let value: Value = serde_json::from_str(&asked).unwrap();
+    assert_eq!(value["stream_options"], json!({"include_usage": true}));
+    assert_eq!(value["messages"][0]["content"], "hi");
+    // Mistral takes no `stream_options` (it sends usage anyway).
+    let mistral = target(ProviderKind::Mistral, "https://api.mistral.ai/v1", "m", Some("k"));
+    assert_eq!(ask_for_usage(b"{}", &mistral), None);
+}
