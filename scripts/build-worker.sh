@@ -21,6 +21,15 @@ export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
 export CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=shallow"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/worker"
+# worker-build runs wasm-bindgen with `--experimental-reset-state-function`
+# (the re-instantiation after a trap: kept) and `--force-enable-abort-handler`,
+# which scripts/wasm-bindgen.sh drops: that handler wraps every import in an
+# exception-catching function inside the wasm (~13 KB raw, 1.3 KB gzip) to
+# mark the instance terminated when a JS exception crosses it. A trap (a
+# panic) is caught outside the wasm either way: worker-build's `error`
+# listener and Proxies and src/entry.mjs mark the module broken on a
+# `WebAssembly.RuntimeError`, and the next request re-instantiates it.
+export WASM_BINDGEN_REAL="$WASM_BINDGEN_BIN" WASM_BINDGEN_BIN="$ROOT/scripts/wasm-bindgen.sh"
 worker-build --release "$@"
 
 # The output directory (worker-build's --out-dir / -d, default build/).
