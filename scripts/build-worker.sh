@@ -41,13 +41,14 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-# Unused exports and the names out (scripts/wasm-trim.mjs), then wasm-opt
+# Unused exports and the names out, and the glue's hashed import names
+# shortened in the wasm and index.js alike (scripts/wasm-trim.mjs), then wasm-opt
 # (npm binaryen, pinned in package.json) with only the passes that shrink
 # the gzipped Worker: identical functions merged, identical code tails
 # folded, then -O1 twice and a last local reordering and peephole pass
 # (-O2 and up, -Os and -Oz grow it: their inlining). The
 # features are workerd's set (worker-build's own list).
-node scripts/wasm-trim.mjs "$out/index_bg.wasm"
+node scripts/wasm-trim.mjs "$out/index_bg.wasm" "$out/index.js"
 "$WASM_OPT_BIN" "$out/index_bg.wasm" -o "$out/index_bg.wasm" \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
   --enable-multivalue --enable-reference-types --enable-exception-handling \

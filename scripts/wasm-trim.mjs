@@ -13,14 +13,20 @@
 //   glue names the class) keeps them;
 // - likewise the field accessors of the `worker` crate's exported option
 //   structs `ContainerStartupOptions`, `MinifyConfig` and `R2Range`
-//   (containers, the `cf` minify option and R2 ranges: the gateway uses none).
+//   (containers, the `cf` minify option and R2 ranges: the gateway uses none);
+// - with GLUE.js (worker-build's index.js, which instantiates the module):
+//   the names of the glue's imports, `__wbg_<name>_<16 hex digits>` (~130
+//   of them, the hashes are what gzip cannot shrink: ~2.2 KB of the gzip),
+//   become short ones (`a`, `b`, …, `$a`, …) in both files. Each such name
+//   must occur exactly once in GLUE.js (its key in the imports object), or
+//   nothing is renamed and the script fails.
 // wasm-opt then drops the functions nothing reaches any more.
-// Usage: node scripts/wasm-trim.mjs FILE.wasm
+// Usage: node scripts/wasm-trim.mjs FILE.wasm [GLUE.js]
 import { readFileSync, writeFileSync } from "node:fs";
 
 const DEAD_EXPORT = /^(__wbg_)?(get_|set_)?(intounderlying(bytesource|source|sink)|containerstartupoptions|minifyconfig|r2range)_/;
 
-const file = process.argv[2];
+const [file, glueFile] = process.argv.slice(2);
 const wasm = readFileSync(file);
 if (wasm.readUInt32LE(0) !== 0x6d736100) throw new Error(`${file}: not a wasm module`);
 
@@ -76,6 +82,49 @@ function importsOne(wasm) {
 }
 const madeByRust = importsOne(wasm);
 
+// The import section with the glue's hashed names shortened (see above);
+// `glue` is GLUE.js's text, renamed alike.
+const HASHED = /^__wbg_\w+_[0-9a-f]{16}$/;
+function shortName(i) {
+  const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  let name = "";
+  for (i++; i > 0; i = Math.floor((i - 1) / letters.length)) name = letters[(i - 1) % letters.length] + name;
+  return name;
+}
+function shortenImports(body, glue) {
+  let [count, at] = leb(body, 0);
+  const parts = [uleb(count)];
+  let renamed = 0;
+  for (; count > 0; count--) {
+    const [moduleLength, moduleName] = leb(body, at);
+    const field = moduleName + moduleLength;
+    const [length, name] = leb(body, field);
+    const text = body.toString("utf8", name, name + length);
+    const kind = body[name + length];
+    let end = name + length + 1;
+    if (kind === 0) end = leb(body, end)[1]; // function: type index
+    else if (kind === 1 || kind === 2) {
+      if (kind === 1) end++; // table: element type
+      const flags = body[end++];
+      end = leb(body, end)[1];
+      if (flags & 1) end = leb(body, end)[1];
+    } else if (kind === 3) end += 2; // global: type, mutability
+    else if (kind === 4) end = leb(body, end + 1)[1]; // tag: attribute, type index
+    else throw new Error(`${file}: import kind ${kind}`);
+    let short = text;
+    if (kind === 0 && HASHED.test(text)) {
+      short = shortName(renamed++);
+      const uses = glue.text.split(text).length - 1;
+      if (uses !== 1) throw new Error(`${glueFile}: ${text} occurs ${uses} times (expected its key, once)`);
+      glue.text = glue.text.replace(text, short);
+    }
+    parts.push(body.subarray(at, field), uleb(Buffer.byteLength(short)), Buffer.from(short), body.subarray(name + length, end));
+    at = end;
+  }
+  return Buffer.concat(parts);
+}
+const glue = glueFile ? { text: readFileSync(glueFile, "utf8") } : null;
+
 const kept = [wasm.subarray(0, 8)];
 let at = 8;
 while (at < wasm.length) {
@@ -87,6 +136,11 @@ while (at < wasm.length) {
     const [length, name] = leb(wasm, body);
     if (wasm.toString("utf8", name, name + length) === "name") continue;
   }
+  if (id === 2 && glue) {
+    const imports = shortenImports(wasm.subarray(body, at), glue);
+    kept.push(Buffer.from([2]), uleb(imports.length), imports);
+    continue;
+  }
   if (id === 7 && !madeByRust) {
     const [exports, dropped] = trimExports(wasm.subarray(body, at));
     if (dropped) {
@@ -97,3 +151,4 @@ while (at < wasm.length) {
   kept.push(wasm.subarray(start, at));
 }
 writeFileSync(file, Buffer.concat(kept));
+if (glue) writeFileSync(glueFile, glue.text);
