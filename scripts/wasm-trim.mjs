@@ -17,9 +17,11 @@
 // - with GLUE.js (worker-build's index.js, which instantiates the module):
 //   the names of the glue's imports, `__wbg_<name>_<16 hex digits>` (~130
 //   of them, the hashes are what gzip cannot shrink: ~2.2 KB of the gzip),
-//   become short ones (`a`, `b`, …, `$a`, …) in both files. Each such name
-//   must occur exactly once in GLUE.js (its key in the imports object), or
-//   nothing is renamed and the script fails.
+//   become short ones (`a`, `b`, …, `Z`, `aa`, …) in both files, and so do
+//   the names of the modules they come from (`./index_bg.js`, the inline
+//   snippets). Each import name must occur exactly once in GLUE.js (its key
+//   in the imports object), each module name only as a key there, or the
+//   script fails.
 // wasm-opt then drops the functions nothing reaches any more.
 // Usage: node scripts/wasm-trim.mjs FILE.wasm [GLUE.js]
 import { readFileSync, writeFileSync } from "node:fs";
@@ -84,7 +86,7 @@ const madeByRust = importsOne(wasm);
 
 // The import section with the glue's hashed names shortened (see above);
 // `glue` is GLUE.js's text, renamed alike.
-const HASHED = /^__wbg_\w+_[0-9a-f]{16}$/;
+const HASHED = /^__(wbg|wbindgen)_\w+_[0-9a-f]{16}$/;
 function shortName(i) {
   const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
   let name = "";
@@ -95,9 +97,21 @@ function shortenImports(body, glue) {
   let [count, at] = leb(body, 0);
   const parts = [uleb(count)];
   let renamed = 0;
+  const modules = new Map();
   for (; count > 0; count--) {
     const [moduleLength, moduleName] = leb(body, at);
     const field = moduleName + moduleLength;
+    const module = body.toString("utf8", moduleName, field);
+    let shortModule = modules.get(module);
+    if (shortModule === undefined) {
+      shortModule = shortName(modules.size);
+      const quoted = JSON.stringify(module);
+      const uses = glue.text.split(quoted).length - 1;
+      const keys = glue.text.split(new RegExp(`${quoted.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}\\s*:`)).length - 1;
+      if (uses === 0 || uses !== keys) throw new Error(`${glueFile}: ${quoted} occurs ${uses} times, ${keys} as a key`);
+      glue.text = glue.text.split(quoted).join(JSON.stringify(shortModule));
+      modules.set(module, shortModule);
+    }
     const [length, name] = leb(body, field);
     const text = body.toString("utf8", name, name + length);
     const kind = body[name + length];
@@ -118,7 +132,7 @@ function shortenImports(body, glue) {
       if (uses !== 1) throw new Error(`${glueFile}: ${text} occurs ${uses} times (expected its key, once)`);
       glue.text = glue.text.replace(text, short);
     }
-    parts.push(body.subarray(at, field), uleb(Buffer.byteLength(short)), Buffer.from(short), body.subarray(name + length, end));
+    parts.push(uleb(shortModule.length), Buffer.from(shortModule), uleb(Buffer.byteLength(short)), Buffer.from(short), body.subarray(name + length, end));
     at = end;
   }
   return Buffer.concat(parts);
