@@ -21,7 +21,10 @@
 //   the names of the modules they come from (`./index_bg.js`, the inline
 //   snippets). Each import name must occur exactly once in GLUE.js (its key
 //   in the imports object), each module name only as a key there, or the
-//   script fails.
+//   script fails. Exports GLUE.js never names (the abort handler's flags,
+//   `init`, which `__wbindgen_start` calls) are dropped, and its own
+//   (`__wbindgen_export3`, `__wasm_bindgen_func_elem_1397`, …) renamed
+//   short where it uses them only as `.name`.
 // wasm-opt then drops the functions nothing reaches any more.
 // Usage: node scripts/wasm-trim.mjs FILE.wasm [GLUE.js]
 import { readFileSync, writeFileSync } from "node:fs";
@@ -53,21 +56,32 @@ function uleb(value) {
   return Buffer.from(out);
 }
 
-// The export section without the dead exports.
-function trimExports(body) {
+// The export section without the dead exports (and, with GLUE.js, without
+// those it never names), the glue's own renamed short where GLUE.js uses
+// them only as `.name` (the wasm's exports object); null when unchanged.
+function trimExports(body, glue) {
   let [count, at] = leb(body, 0);
   const kept = [];
-  let dropped = 0;
+  let changed = false;
+  let renamed = 0;
   for (; count > 0; count--) {
-    const start = at;
     const [length, name] = leb(body, at);
     const text = body.toString("utf8", name, name + length);
-    at = name + length + 1; // kind
-    at = leb(body, at)[1]; // index
-    if (DEAD_EXPORT.test(text)) dropped++;
-    else kept.push(body.subarray(start, at));
+    const entry = body.subarray(name + length, (at = leb(body, name + length + 1)[1])); // kind, index
+    const named = glue && /^\w+$/.test(text) && glue.text.match(new RegExp(`([\\s\\S]|^)\\b${text}\\b`, "g"));
+    if ((!madeByRust && DEAD_EXPORT.test(text)) || named === null) {
+      changed = true;
+      continue;
+    }
+    let short = text;
+    if (named && GLUE_OWN.test(text) && named.every((use) => use[0] === ".")) {
+      short = shortName(renamed++);
+      glue.text = glue.text.replace(new RegExp(`\\.${text}\\b`, "g"), `.${short}`);
+      changed = true;
+    }
+    kept.push(uleb(Buffer.byteLength(short)), Buffer.from(short), entry);
   }
-  return [Buffer.concat([uleb(kept.length), ...kept]), dropped];
+  return changed ? Buffer.concat([uleb(kept.length / 3), ...kept]) : null;
 }
 
 // Rust hands JavaScript an object of such a class through an import of the
@@ -87,6 +101,7 @@ const madeByRust = importsOne(wasm);
 // The import section with the glue's hashed names shortened (see above);
 // `glue` is GLUE.js's text, renamed alike.
 const HASHED = /^__(wbg|wbindgen)_\w+_[0-9a-f]{16}$/;
+const GLUE_OWN = /^__(wbg|wbindgen|wasm_bindgen)_\w+$/;
 function shortName(i) {
   const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
   let name = "";
@@ -155,9 +170,9 @@ while (at < wasm.length) {
     kept.push(Buffer.from([2]), uleb(imports.length), imports);
     continue;
   }
-  if (id === 7 && !madeByRust) {
-    const [exports, dropped] = trimExports(wasm.subarray(body, at));
-    if (dropped) {
+  if (id === 7) {
+    const exports = trimExports(wasm.subarray(body, at), glue);
+    if (exports) {
       kept.push(Buffer.from([7]), uleb(exports.length), exports);
       continue;
     }
