@@ -45,16 +45,17 @@ done
 # shortened in the wasm and index.js alike (scripts/wasm-trim.mjs), then wasm-opt
 # (npm binaryen, pinned in package.json) with only the passes that shrink
 # the gzipped Worker: identical functions merged, identical code tails
-# folded, then -O1 twice and a last local reordering and peephole pass
-# (-O2 and up, -Os and -Oz grow it: their inlining), and the
+# folded, arguments no caller uses removed (`--dae-optimizing`), redundant
+# local writes removed (`--rse`), then -O1 twice (-O2 and up, -Os and -Oz
+# grow it: their inlining), and the
 # `target_features` section (for tools, not for the runtime) dropped. The
 # features are workerd's set (worker-build's own list).
 node scripts/wasm-trim.mjs "$out/index_bg.wasm" "$out/index.js"
 "$WASM_OPT_BIN" "$out/index_bg.wasm" -o "$out/index_bg.wasm" \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
   --enable-multivalue --enable-reference-types --enable-exception-handling \
-  --duplicate-function-elimination --code-folding --vacuum --duplicate-function-elimination -O1 -O1 --reorder-locals --optimize-instructions \
-  --strip-target-features
+  --duplicate-function-elimination --code-folding --vacuum --duplicate-function-elimination \
+  --dae-optimizing --rse -O1 -O1 --strip-target-features
 
 # The Worker's entry module (wrangler.toml `main`): src/entry.mjs, next to
 # the build it wraps (it imports ./index.js).
