@@ -246,12 +246,12 @@ async fn budgets(env: &Env, settings: &Settings, keys: &[String]) -> Vec<Budget>
             spent_nano: Some(standing.spent_micros.saturating_mul(1_000)),
         })
     });
-    super::join::all(peeks).await.into_iter().flatten().collect()
+    crate::seq::keep(super::join::all(peeks).await, |budget| budget)
 }
 
 /// The configured gateway keys' names, then the others the counters saw.
 fn key_names(settings: &Settings, totals: &Counters) -> Vec<String> {
-    let mut keys: Vec<String> = settings.gateway_keys.names().map(str::to_string).collect();
+    let mut keys: Vec<String> = crate::seq::keep(settings.gateway_keys.names(), |n| Some(n.to_string()));
     for s in &totals.series {
         let key = &s.labels.key;
         if !key.is_empty() && key != OTHER && !keys.contains(key) {
@@ -281,7 +281,7 @@ pub async fn serve(env: &Env, settings: &Settings, prometheus: bool) -> Result<R
         let _ = headers.set("content-type", "text/plain; version=0.0.4; charset=utf-8");
         return Ok(Response::ok(render::prometheus(&totals, &budgets)).map_err(super::internal)?.with_headers(headers));
     }
-    let keys: Vec<String> = settings.gateway_keys.names().map(str::to_string).collect();
+    let keys: Vec<String> = crate::seq::keep(settings.gateway_keys.names(), |n| Some(n.to_string()));
     super::json(200, render::json(&totals, worker::Date::now().as_millis(), &keys, &budgets))
 }
 

@@ -508,7 +508,7 @@ fn read_headers_into(
     values: &mut [Option<String>],
 ) -> usize {
     let known = |name: &str| set.iter().rev().find(|(n, v)| n.eq_ignore_ascii_case(name) && !v.is_empty()).map(|(_, v)| *v);
-    let asked: Vec<&str> = names.iter().copied().filter(|n| known(n).is_none()).collect();
+    let asked: Vec<&str> = crate::seq::keep(names, |n| known(n).is_none().then_some(*n));
     let text = get_lines(headers, &header_lines(headers, set), &asked.join("\n"), with_bytes);
     let mut parts = text.split('\n');
     let bytes = if with_bytes { parts.next().and_then(|n| n.parse().ok()).unwrap_or(usize::MAX) } else { 0 };
