@@ -270,7 +270,7 @@ impl<'a> Guard<'a> {
     fn top_up(&self, check: &Check) {
         let env = self.env.clone();
         let (timeout, offset, key) = (self.settings.object_timeout_ms, self.offset_ms, check.key.clone());
-        let needs: Vec<_> = check.needs.iter().map(|n| limits::object::Need { cost: 0, ..*n }).collect();
+        let needs = crate::seq::map(&check.needs, |_, n| limits::object::Need { cost: 0, ..*n });
         let cap = needs.iter().map(|n| limits::object::max_lease(n.limit)).min().unwrap_or(0);
         super::after_response(self.ctx, Box::pin(async move {
             let message = LimiterMessage::Take { needs, lease: LEASE_ASK, give_back: 0 };
@@ -294,7 +294,7 @@ impl<'a> Guard<'a> {
     fn give_back(&self, checks: &[Check], verdicts: &[Option<Verdict>]) {
         for (c, v) in checks.iter().zip(verdicts) {
             if v.as_ref().is_some_and(|v| v.admitted) {
-                let needs = c.needs.iter().map(|n| Change { unit: n.unit, limit: n.limit, delta: -(n.cost as i64) }).collect();
+                let needs = crate::seq::map(&c.needs, |_, n| Change { unit: n.unit, limit: n.limit, delta: -(n.cost as i64) });
                 self.adjust(c.key.clone(), needs);
             }
         }
@@ -372,7 +372,7 @@ impl<'a> Guard<'a> {
 
     /// Marks the steps a balanced split will compare and returns their loads.
     pub async fn loads(&mut self, candidates: Vec<&Step>) -> Vec<(*const Step, TargetLoad)> {
-        self.candidates = candidates.iter().map(|s| *s as *const Step).collect();
+        self.candidates = crate::seq::map(&candidates, |_, s| *s as *const Step);
         let (ttl, now) = (self.settings.breaker_cache_ms, self.now());
         let mut out = Vec::new();
         let mut ask = Vec::new();

@@ -60,7 +60,7 @@ pub struct Observed {
 /// The record of a finished request, whose response is given its
 /// `x-request-id` and the headers `seen.set` first (one call into the runtime).
 pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, started_ms: u64) -> Record {
-    let mut set: Vec<(&str, &str)> = seen.set.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let mut set: Vec<(&str, &str)> = crate::seq::map(&seen.set, |_, (n, v)| (*n, v.as_str()));
     set.push(("x-request-id", request_id));
     let (_, [cache, route, target, attempts, tokens_in, tokens_out, cost, content_type]) = super::read_headers(
         &response.headers(),
@@ -103,7 +103,7 @@ pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, s
         cost_nano: record::nano_usd(cost.as_deref()),
         cache,
         trail: crate::engine::trail::to_json(&seen.trail),
-        tries: seen.trail.iter().map(record::Try::of).collect(),
+        tries: crate::seq::map(&seen.trail, |_, t| record::Try::of(t)),
         stream,
     }
 }

@@ -320,7 +320,7 @@ fn refused_response(route: &str, inbound: &Inbound<'_>, refused: guard::Refused)
     }
     headers.push(("x-switchyard-route", route.to_string()));
     headers.push(("x-switchyard-attempts", "0".to_string()));
-    let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = crate::seq::map(&headers, |_, (n, v)| (*n, v.as_str()));
     set_headers(&response.headers(), &pairs);
     response
 }
