@@ -46,8 +46,8 @@ done
 # (npm binaryen, pinned in package.json) with only the passes that shrink
 # the gzipped Worker: identical functions merged, identical code tails
 # folded, arguments no caller uses removed (`--dae-optimizing`), redundant
-# local writes removed (`--rse`), then -O1 twice (-O2 and up, -Os and -Oz
-# grow it: their inlining), and the
+# local writes removed (`--rse`), then -O1 and -O2 with inlining off (-O2
+# and up, -Os and -Oz with their inlining grow it), and the
 # `target_features` section (for tools, not for the runtime) dropped. The
 # features are workerd's set (worker-build's own list).
 node scripts/wasm-trim.mjs "$out/index_bg.wasm" "$out/index.js"
@@ -55,7 +55,9 @@ node scripts/wasm-trim.mjs "$out/index_bg.wasm" "$out/index.js"
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
   --enable-multivalue --enable-reference-types --enable-exception-handling \
   --duplicate-function-elimination --code-folding --vacuum --duplicate-function-elimination \
-  --dae-optimizing --rse -O1 -O1 --strip-target-features
+  --dae-optimizing --rse -O1 -O2 --always-inline-max-function-size 0 \
+  --one-caller-inline-max-function-size 0 --flexible-inline-max-function-size 0 \
+  --strip-target-features
 
 # The Worker's entry module (wrangler.toml `main`): src/entry.mjs, next to
 # the build it wraps (it imports ./index.js).
