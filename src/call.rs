@@ -220,7 +220,7 @@ pub fn prepare(
 fn key_parts(value: &str) -> Vec<String> {
     let mut parts = vec![value.to_string()];
     if value.contains(':') {
-        parts.extend(value.split(':').filter(|p| p.len() >= 8).map(str::to_string));
+        parts.append(&mut crate::seq::keep(value.split(':'), |p| (p.len() >= 8).then(|| p.to_string())));
     }
     parts
 }

@@ -158,7 +158,7 @@ impl Settings {
         let object_timeout_ms =
             number(var::OBJECT_TIMEOUT_MS, DEFAULT_OBJECT_TIMEOUT_MS as usize, 1) as u64;
         let admin_keys: Vec<String> = get(var::ADMIN_KEYS)
-            .map(|v| v.split(|c: char| c == ',' || c.is_whitespace()).filter(|n| !n.is_empty()).map(str::to_string).collect())
+            .map(|v| crate::seq::keep(v.split(|c: char| c == ',' || c.is_whitespace()), |n| (!n.is_empty()).then(|| n.to_string())))
             .unwrap_or_default();
         for name in &admin_keys {
             if !gateway_keys.names().any(|n| n == name) && !gateway_keys.is_empty() {

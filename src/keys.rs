@@ -46,7 +46,7 @@ impl KeyRecord {
         }
         let texts = |key: &str| -> Vec<String> {
             let items = v.get(key).and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
-            items.iter().filter_map(Value::as_str).map(str::to_string).collect()
+            crate::seq::keep(items, |item| item.as_str().map(str::to_string))
         };
         Some(KeyRecord {
             v: version as u32,

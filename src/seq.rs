@@ -25,6 +25,19 @@ pub fn try_map<'a, T, U, E>(items: &'a [T], mut f: impl FnMut(usize, &'a T) -> R
     Ok(out)
 }
 
+/// The `Some` answers of `f` for the items, in order: a filter, a filter-map
+/// or a map over any iterator as one small loop per site (`collect` copies
+/// `from_iter` and `extend_desugared` for each one).
+pub fn keep<I: IntoIterator, U>(items: I, mut f: impl FnMut(I::Item) -> Option<U>) -> Vec<U> {
+    let mut out = Vec::new();
+    for x in items {
+        if let Some(y) = f(x) {
+            out.push(y);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +58,12 @@ mod tests {
         assert_eq!(got, Err("bad 3".to_string()));
         assert_eq!(seen, [0, 1, 2]);
         assert_eq!(try_map(&[1, 2], |_, x| Ok::<_, ()>(x + 1)), Ok(vec![2, 3]));
+    }
+
+    #[test]
+    fn keeps_the_some_answers_in_order() {
+        assert_eq!(keep([3, 1, 4, 1, 5], |x| (x != 1).then_some(x * 2)), [6, 8, 10]);
+        assert_eq!(keep("a,,b".split(','), |s| (!s.is_empty()).then(|| s.to_string())), ["a", "b"]);
+        assert!(keep(0..0, Some).is_empty());
     }
 }

@@ -204,7 +204,7 @@ impl Isolate {
 
     /// Every target key this isolate has used.
     pub fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self.entries.keys().cloned().collect();
+        let mut keys: Vec<String> = crate::seq::keep(self.entries.keys(), |k| Some(k.clone()));
         keys.sort();
         keys
     }

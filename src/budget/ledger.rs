@@ -318,12 +318,9 @@ impl Ledger {
         if number(v, "v")? != u64::from(STATE_VERSION) {
             return None;
         }
-        let reservations = v
-            .get("reservations")?
-            .as_array()?
-            .iter()
-            .filter_map(|r| Some(Reservation { id: text(r, "id")?.to_string(), micros: number(r, "micros")?, at_ms: number(r, "at_ms")? }))
-            .collect();
+        let reservations = crate::seq::keep(v.get("reservations")?.as_array()?, |r| {
+            Some(Reservation { id: text(r, "id")?.to_string(), micros: number(r, "micros")?, at_ms: number(r, "at_ms")? })
+        });
         Some(Ledger {
             v: STATE_VERSION,
             budget: v.get("budget").and_then(Budget::from_value),

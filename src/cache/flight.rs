@@ -109,7 +109,7 @@ pub struct SharedError {
 /// Splits a message into its words and its payload.
 fn split(text: &str) -> (Vec<&str>, &str) {
     let (head, payload) = text.split_once('\n').unwrap_or((text, ""));
-    (head.split(' ').collect(), payload)
+    (crate::seq::keep(head.split(' '), Some), payload)
 }
 
 fn opt(word: &str) -> Option<Option<u64>> {

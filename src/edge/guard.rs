@@ -196,14 +196,14 @@ impl<'a> Guard<'a> {
         let refused = checks.iter().zip(&verdicts).find(|(_, v)| v.as_ref().is_some_and(|v| !v.admitted));
         if let Some((check, Some(verdict))) = refused {
             self.give_back(&checks, &verdicts);
-            let levels: Vec<Level> = verdicts.iter().flatten().flat_map(|v| v.levels.clone()).collect();
+            let levels = all_levels(&verdicts);
             return Err(Refused {
                 error: refusal(check, verdict),
                 retry_after_ms: (verdict.retry_after_ms > 0).then_some(verdict.retry_after_ms),
                 levels,
             });
         }
-        self.levels.extend(verdicts.iter().flatten().flat_map(|v| v.levels.clone()));
+        self.levels.append(&mut all_levels(&verdicts));
         self.route_checks = checks;
         Ok(())
     }
@@ -215,19 +215,16 @@ impl<'a> Guard<'a> {
         let now = self.now();
         let leased = |levels| Verdict { admitted: true, too_large: false, retry_after_ms: 0, levels, leased: 0 };
         // What this isolate's leases admit, for every check first.
-        let local: Vec<Option<Vec<Level>>> = checks
-            .iter()
-            .map(|c| {
-                let local = if c.leasable() { LEASES.with(|l| l.borrow_mut().admit(&c.key, now)) } else { None };
-                if local.as_ref().is_some_and(|a| a.refill) {
-                    self.top_up(c);
-                }
-                local.map(|a| a.levels)
-            })
-            .collect();
+        let local: Vec<Option<Vec<Level>>> = crate::seq::map(checks, |_, c| {
+            let local = if c.leasable() { LEASES.with(|l| l.borrow_mut().admit(&c.key, now)) } else { None };
+            if local.as_ref().is_some_and(|a| a.refill) {
+                self.top_up(c);
+            }
+            local.map(|a| a.levels)
+        });
         // The common case of a busy key: no object to ask, no future to run.
         if local.iter().all(Option::is_some) {
-            return local.into_iter().map(|levels| levels.map(leased)).collect();
+            return crate::seq::keep(local, |levels| Some(levels.map(leased)));
         }
         let calls = checks.iter().zip(local).map(|(c, local)| {
             let (lease, give_back) = if c.leasable() && local.is_none() {
@@ -273,7 +270,7 @@ impl<'a> Guard<'a> {
     fn top_up(&self, check: &Check) {
         let env = self.env.clone();
         let (timeout, offset, key) = (self.settings.object_timeout_ms, self.offset_ms, check.key.clone());
-        let needs: Vec<_> = check.needs.iter().map(|n| limits::object::Need { cost: 0, ..*n }).collect();
+        let needs = crate::seq::map(&check.needs, |_, n| limits::object::Need { cost: 0, ..*n });
         let cap = needs.iter().map(|n| limits::object::max_lease(n.limit)).min().unwrap_or(0);
         super::after_response(self.ctx, Box::pin(async move {
             let message = LimiterMessage::Take { needs, lease: LEASE_ASK, give_back: 0 };
@@ -297,7 +294,7 @@ impl<'a> Guard<'a> {
     fn give_back(&self, checks: &[Check], verdicts: &[Option<Verdict>]) {
         for (c, v) in checks.iter().zip(verdicts) {
             if v.as_ref().is_some_and(|v| v.admitted) {
-                let needs = c.needs.iter().map(|n| Change { unit: n.unit, limit: n.limit, delta: -(n.cost as i64) }).collect();
+                let needs = crate::seq::map(&c.needs, |_, n| Change { unit: n.unit, limit: n.limit, delta: -(n.cost as i64) });
                 self.adjust(c.key.clone(), needs);
             }
         }
@@ -324,7 +321,7 @@ impl<'a> Guard<'a> {
             return;
         }
         for c in checks.iter().filter(|c| c.reserves_tokens()) {
-            let needs = c.token_needs().map(|n| Change { unit: n.unit, limit: n.limit, delta }).collect();
+            let needs = crate::seq::keep(c.token_needs(), |n| Some(Change { unit: n.unit, limit: n.limit, delta }));
             self.adjust(c.key.clone(), needs);
         }
     }
@@ -355,9 +352,9 @@ impl<'a> Guard<'a> {
         let checks = limits::provider_checks(t.provider, t.key, tokens);
         let verdicts = self.take_all(&checks).await;
         let refusing: Vec<(&Check, &Verdict)> =
-            checks.iter().zip(&verdicts).filter_map(|(c, v)| v.as_ref().filter(|v| !v.admitted).map(|v| (c, v))).collect();
+            crate::seq::keep(checks.iter().zip(&verdicts), |(c, v)| v.as_ref().filter(|v| !v.admitted).map(|v| (c, v)));
         if refusing.is_empty() {
-            let levels = verdicts.into_iter().flatten().flat_map(|v| v.levels).collect();
+            let levels = all_levels(&verdicts);
             self.reserved.push(Reserved { step: t.step, key: t.key, checks, levels });
             return Quota::Within;
         }
@@ -375,7 +372,7 @@ impl<'a> Guard<'a> {
 
     /// Marks the steps a balanced split will compare and returns their loads.
     pub async fn loads(&mut self, candidates: Vec<&Step>) -> Vec<(*const Step, TargetLoad)> {
-        self.candidates = candidates.iter().map(|s| *s as *const Step).collect();
+        self.candidates = crate::seq::map(&candidates, |_, s| *s as *const Step);
         let (ttl, now) = (self.settings.breaker_cache_ms, self.now());
         let mut out = Vec::new();
         let mut ask = Vec::new();
@@ -547,6 +544,15 @@ impl<'a> Guard<'a> {
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         rate_headers(&self.levels)
     }
+}
+
+/// The levels every answered check reported, in order.
+fn all_levels(verdicts: &[Option<Verdict>]) -> Vec<Level> {
+    let mut levels = Vec::new();
+    for v in verdicts.iter().flatten() {
+        levels.extend_from_slice(&v.levels);
+    }
+    levels
 }
 
 /// The 429 for a route-level refusal.

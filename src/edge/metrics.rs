@@ -101,7 +101,7 @@ pub struct Observed {
 /// The record of a finished request, whose response is given its
 /// `x-request-id` and the headers `seen.set` first (one call into the runtime).
 pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, started_ms: u64) -> Record {
-    let mut set: Vec<(&str, &str)> = seen.set.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let mut set: Vec<(&str, &str)> = crate::seq::map(&seen.set, |_, (n, v)| (*n, v.as_str()));
     set.push(("x-request-id", request_id));
     let (_, [cache, route, target, attempts, tokens_in, tokens_out, cost, content_type]) = super::read_headers(
         &response.headers(),
@@ -144,7 +144,7 @@ pub fn observe(response: &web_sys::Response, seen: Observed, request_id: &str, s
         cost_nano: record::nano_usd(cost.as_deref()),
         cache,
         trail: crate::engine::trail::to_json(&seen.trail),
-        tries: seen.trail.iter().map(record::Try::of).collect(),
+        tries: crate::seq::map(&seen.trail, |_, t| record::Try::of(t)),
         stream,
     }
 }
@@ -288,12 +288,12 @@ async fn budgets(env: &Env, settings: &Settings, keys: &[String]) -> Vec<Budget>
             spent_nano: Some(standing.spent_micros.saturating_mul(1_000)),
         })
     });
-    super::join::all(peeks).await.into_iter().flatten().collect()
+    crate::seq::keep(super::join::all(peeks).await, |budget| budget)
 }
 
 /// The configured gateway keys' names, then the others the counters saw.
 fn key_names(settings: &Settings, totals: &Counters) -> Vec<String> {
-    let mut keys: Vec<String> = settings.gateway_keys.names().map(str::to_string).collect();
+    let mut keys: Vec<String> = crate::seq::keep(settings.gateway_keys.names(), |n| Some(n.to_string()));
     for s in &totals.series {
         let key = &s.labels.key;
         if !key.is_empty() && key != OTHER && !keys.contains(key) {
@@ -323,7 +323,7 @@ pub async fn serve(env: &Env, settings: &Settings, prometheus: bool) -> Result<R
         let _ = headers.set("content-type", "text/plain; version=0.0.4; charset=utf-8");
         return Ok(Response::ok(render::prometheus(&totals, &budgets)).map_err(super::internal)?.with_headers(headers));
     }
-    let keys: Vec<String> = settings.gateway_keys.names().map(str::to_string).collect();
+    let keys: Vec<String> = crate::seq::keep(settings.gateway_keys.names(), |n| Some(n.to_string()));
     super::json(200, render::json(&totals, worker::Date::now().as_millis(), &keys, &budgets))
 }
 

@@ -321,7 +321,7 @@ fn refused_response(route: &str, inbound: &Inbound<'_>, refused: guard::Refused)
     }
     headers.push(("x-switchyard-route", route.to_string()));
     headers.push(("x-switchyard-attempts", "0".to_string()));
-    let pairs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = crate::seq::map(&headers, |_, (n, v)| (*n, v.as_str()));
     set_headers(&response.headers(), &pairs);
     response
 }
@@ -509,7 +509,7 @@ fn read_headers_into(
     values: &mut [Option<String>],
 ) -> usize {
     let known = |name: &str| set.iter().rev().find(|(n, v)| n.eq_ignore_ascii_case(name) && !v.is_empty()).map(|(_, v)| *v);
-    let asked: Vec<&str> = names.iter().copied().filter(|n| known(n).is_none()).collect();
+    let asked: Vec<&str> = crate::seq::keep(names, |n| known(n).is_none().then_some(*n));
     let text = get_lines(headers, &header_lines(headers, set), &asked.join("\n"), with_bytes);
     let mut parts = text.split('\n');
     let bytes = if with_bytes { parts.next().and_then(|n| n.parse().ok()).unwrap_or(usize::MAX) } else { 0 };

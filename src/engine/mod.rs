@@ -321,10 +321,8 @@ impl Skips {
     /// 503 when a breaker is open among them (the targets are down), else
     /// 429 (they are up but over their quotas).
     fn into_failed(self, attempts: Vec<Attempt>) -> Failed {
-        let breakers: Vec<&str> =
-            self.targets.iter().filter(|(_, s)| *s == Skip::BreakerOpen).map(|(t, _)| t.as_str()).collect();
-        let quotas: Vec<&str> =
-            self.targets.iter().filter(|(_, s)| *s != Skip::BreakerOpen).map(|(t, _)| t.as_str()).collect();
+        let named = |open: bool| crate::seq::keep(&self.targets, |(t, s)| ((*s == Skip::BreakerOpen) == open).then_some(t.as_str()));
+        let (breakers, quotas): (Vec<&str>, Vec<&str>) = (named(true), named(false));
         let list = |v: &[&str]| {
             let mut names: Vec<String> = v.iter().map(|t| format!("`{t}`")).collect();
             names.dedup();

@@ -62,7 +62,7 @@ fn needs(limits: &[&Limit], tokens: u64) -> Vec<Need> {
 }
 
 fn of_scope(limits: &[Limit], scope: LimitScope) -> Vec<&Limit> {
-    limits.iter().filter(|l| l.scope == scope).collect()
+    crate::seq::keep(limits, |l| (l.scope == scope).then_some(l))
 }
 
 /// Whether any of these limits counts tokens (then the estimate is worth making).

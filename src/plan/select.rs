@@ -373,7 +373,7 @@ fn pick_balanced<'p>(
     };
     let scores: Vec<f64> = crate::seq::map(&b.branches, |_, n| first_step(n).map_or(f64::INFINITY, |s| score(load(s))));
     let best = scores.iter().copied().fold(f64::INFINITY, f64::min);
-    let tied: Vec<usize> = (0..scores.len()).filter(|&i| scores[i] == best).collect();
+    let tied: Vec<usize> = crate::seq::keep(0..scores.len(), |i| (scores[i] == best).then_some(i));
     let pick = match tied.len() {
         0 => return b.branches.first(),
         1 => tied[0],

@@ -85,11 +85,8 @@ fn pinned_models(condition: &Condition) -> Option<Vec<&str>> {
 /// The text values (a model is text: it never equals a number, a boolean
 /// or `null`).
 fn texts(values: &[Value]) -> Vec<&str> {
-    values
-        .iter()
-        .filter_map(|v| match v {
-            Value::Text(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
+    crate::seq::keep(values, |v| match v {
+        Value::Text(t) => Some(t.as_str()),
+        _ => None,
+    })
 }

@@ -175,8 +175,8 @@ fn body(req: &ChatRequest, model: &str) -> Result<Map<String, Value>, GatewayErr
         }
     }
     if !req.stop.is_empty() {
-        let stops = req.stop.iter().filter(|s| !s.is_empty()).cloned().map(Value::String);
-        body.insert("stop_sequences".into(), Value::Array(stops.collect()));
+        let stops = crate::seq::keep(&req.stop, |s| (!s.is_empty()).then(|| Value::String(s.clone())));
+        body.insert("stop_sequences".into(), Value::Array(stops));
     }
     if req.stream {
         body.insert("stream".into(), Value::Bool(true));
@@ -219,16 +219,11 @@ fn push(turns: &mut Vec<Turn>, role: &'static str, results: Vec<Value>, blocks: 
 /// Text and image parts as content blocks (empty text left out: Anthropic
 /// refuses empty text blocks).
 fn content_blocks(parts: &[Part]) -> Vec<Value> {
-    parts
-        .iter()
-        .filter_map(|part| match part {
-            Part::Text(text) if text.is_empty() => None,
-            Part::Text(text) => Some(json::text_part(text)),
-            Part::Image(image) => {
-                Some(object([("type", json::text("image")), ("source", image_source(&image.source))]))
-            }
-        })
-        .collect()
+    crate::seq::keep(parts, |part| match part {
+        Part::Text(text) if text.is_empty() => None,
+        Part::Text(text) => Some(json::text_part(text)),
+        Part::Image(image) => Some(object([("type", json::text("image")), ("source", image_source(&image.source))])),
+    })
 }
 
 fn image_source(source: &ImageSource) -> Value {

@@ -216,11 +216,7 @@ pub fn body(req: &ChatRequest) -> Result<Value, GatewayError> {
     }
 
     let mut body = Map::new();
-    let messages: Vec<Value> = turns
-        .0
-        .into_iter()
-        .map(|(role, content)| object([("role", json::text(role)), ("content", Value::Array(content))]))
-        .collect();
+    let messages = crate::seq::keep(turns.0, |(role, content)| Some(object([("role", json::text(role)), ("content", Value::Array(content))])));
     body.insert("messages".into(), Value::Array(messages));
     if !system.is_empty() {
         body.insert("system".into(), Value::Array(system));

@@ -12,6 +12,7 @@
 //! on the wire and `%253A` in the canonical URI.
 
 use hmac::{Hmac, Mac};
+use crate::auth::hex;
 use crate::calendar::civil_from_days;
 use sha2::{Digest, Sha256};
 
@@ -81,17 +82,6 @@ impl Scope<'_> {
             self.date, self.region, self.service
         )
     }
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 15) as usize] as char);
-    }
-    out
 }
 
 /// Hex SHA-256 of `bytes`.

@@ -65,11 +65,8 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Value {
         Some(ToolChoice::Tool(name)) => Some(name.as_str()),
         _ => None,
     };
-    let sent: Vec<&crate::canonical::Tool> = req
-        .tools
-        .iter()
-        .filter(|tool| only_tool.is_none_or(|name| tool.name == name))
-        .collect();
+    let sent: Vec<&crate::canonical::Tool> =
+        crate::seq::keep(&req.tools, |tool| only_tool.is_none_or(|name| tool.name == name).then_some(tool));
     let tools: Vec<Value> = crate::seq::map(&sent, |_, tool| {
         let mut function = Map::new();
         function.insert("name".into(), Value::String(tool.name.clone()));

@@ -31,7 +31,7 @@ pub fn error(status: u16, body: &str) -> ProviderError {
     let reasons: Vec<&str> = detail
         .and_then(|d| d.get("details"))
         .and_then(Value::as_array)
-        .map(|details| details.iter().filter_map(|d| d.get("reason")?.as_str()).collect())
+        .map(|details| crate::seq::keep(details, |d| d.get("reason")?.as_str()))
         .unwrap_or_default();
     let class = classify(status, google_status, &message, &reasons);
     ProviderError { class, message }

@@ -122,10 +122,7 @@ pub(super) fn chat_body(req: &ChatRequest, model: &str) -> Result<Value, Gateway
             _ => contents.push((role, parts)),
         }
     }
-    let contents: Vec<Value> = contents
-        .into_iter()
-        .map(|(role, parts)| object([("role", json::text(role)), ("parts", Value::Array(parts))]))
-        .collect();
+    let contents = crate::seq::keep(contents, |(role, parts)| Some(object([("role", json::text(role)), ("parts", Value::Array(parts))])));
     body.insert("contents".into(), Value::Array(contents));
     if !system_parts.is_empty() {
         body.insert("systemInstruction".into(), object([("parts", Value::Array(system_parts))]));
@@ -202,24 +199,20 @@ fn generation_config(req: &ChatRequest) -> Map<String, Value> {
 /// Text and image parts of a message (empty text parts left out: Gemini
 /// rejects them).
 fn content_parts(message: &Message) -> Vec<Value> {
-    message
-        .content
-        .iter()
-        .filter_map(|part| match part {
-            Part::Text(text) if text.is_empty() => None,
-            Part::Text(text) => Some(text_part(text)),
-            Part::Image(image) => Some(match &image.source {
-                ImageSource::Base64 { media_type, data } => {
-                    let data = object([("mimeType", json::text(media_type)), ("data", json::text(data))]);
-                    object([("inlineData", data)])
-                }
-                ImageSource::Url(url) => {
-                    let data = object([("fileUri", json::text(url)), ("mimeType", json::text(guess_mime_type(url)))]);
-                    object([("fileData", data)])
-                }
-            }),
-        })
-        .collect()
+    crate::seq::keep(&message.content, |part| match part {
+        Part::Text(text) if text.is_empty() => None,
+        Part::Text(text) => Some(text_part(text)),
+        Part::Image(image) => Some(match &image.source {
+            ImageSource::Base64 { media_type, data } => {
+                let data = object([("mimeType", json::text(media_type)), ("data", json::text(data))]);
+                object([("inlineData", data)])
+            }
+            ImageSource::Url(url) => {
+                let data = object([("fileUri", json::text(url)), ("mimeType", json::text(guess_mime_type(url)))]);
+                object([("fileData", data)])
+            }
+        }),
+    })
 }
 
 /// `{"text": text}`.

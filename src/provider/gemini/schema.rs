@@ -64,7 +64,7 @@ fn clean_object(map: &Map<String, Value>) -> Map<String, Value> {
                 !null
             });
             let first = named.next().map(str::to_ascii_uppercase);
-            let more: Vec<String> = named.map(str::to_ascii_uppercase).collect();
+            let more: Vec<String> = crate::seq::keep(named, |t| Some(t.to_ascii_uppercase()));
             match first {
                 Some(t) if more.is_empty() => {
                     out.insert("type".into(), Value::String(t));
@@ -131,17 +131,14 @@ fn clean_object(map: &Map<String, Value>) -> Map<String, Value> {
         _ => None,
     };
     if let Some(values) = enum_values {
-        let strings: Vec<Value> = values
-            .iter()
-            .filter_map(|v| match v {
-                Value::String(s) => Some(Value::String(s.clone())),
-                Value::Null => {
-                    nullable = true;
-                    None
-                }
-                other => Some(Value::String(crate::json_out::value_text(other))),
-            })
-            .collect();
+        let strings: Vec<Value> = crate::seq::keep(&values, |v| match v {
+            Value::String(s) => Some(Value::String(s.clone())),
+            Value::Null => {
+                nullable = true;
+                None
+            }
+            other => Some(Value::String(crate::json_out::value_text(other))),
+        });
         if !strings.is_empty() {
             out.entry("type").or_insert_with(|| Value::String("STRING".into()));
             out.insert("enum".into(), Value::Array(strings));
@@ -154,21 +151,13 @@ fn clean_object(map: &Map<String, Value>) -> Map<String, Value> {
             cleaned.insert(name.clone(), clean(s));
         }
         if let Some(Value::Array(required)) = map.get("required") {
-            let required: Vec<Value> = required
-                .iter()
-                .filter(|r| r.as_str().is_some_and(|name| cleaned.contains_key(name)))
-                .cloned()
-                .collect();
+            let required = known_names(required, &cleaned);
             if !required.is_empty() {
                 out.insert("required".into(), Value::Array(required));
             }
         }
         if let Some(Value::Array(order)) = map.get("propertyOrdering") {
-            let order: Vec<Value> = order
-                .iter()
-                .filter(|r| r.as_str().is_some_and(|name| cleaned.contains_key(name)))
-                .cloned()
-                .collect();
+            let order = known_names(order, &cleaned);
             if !order.is_empty() {
                 out.insert("propertyOrdering".into(), Value::Array(order));
             }
@@ -220,4 +209,10 @@ fn clean_object(map: &Map<String, Value>) -> Map<String, Value> {
         out.insert("nullable".into(), Value::Bool(true));
     }
     out
+}
+
+/// The entries of a `required` or `propertyOrdering` list that name one of
+/// the cleaned properties.
+fn known_names(names: &[Value], properties: &Map<String, Value>) -> Vec<Value> {
+    crate::seq::keep(names, |r| r.as_str().filter(|name| properties.contains_key(*name)).map(|_| r.clone()))
 }

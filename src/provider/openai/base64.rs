@@ -44,7 +44,10 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
 
 /// The vector as little-endian `f32` bytes, base64.
 pub fn encode_f32s(vector: &[f32]) -> String {
-    let bytes: Vec<u8> = vector.iter().flat_map(|f| f.to_le_bytes()).collect();
+    let mut bytes = Vec::with_capacity(vector.len() * 4);
+    for f in vector {
+        bytes.extend_from_slice(&f.to_le_bytes());
+    }
     encode(&bytes)
 }
 
@@ -54,12 +57,7 @@ pub fn decode_f32s(text: &str) -> Option<Vec<f32>> {
     if bytes.len() % 4 != 0 {
         return None;
     }
-    Some(
-        bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-    )
+    Some(crate::seq::keep(bytes.chunks_exact(4), |c| Some(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))))
 }
 
 #[cfg(test)]

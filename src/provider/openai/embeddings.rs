@@ -52,11 +52,8 @@ pub fn embeddings_response(body: &[u8]) -> Result<EmbeddingsResponse, DecodeErro
             .and_then(Value::as_u64)
             .unwrap_or(position as u64);
         let vector = match item.get("embedding") {
-            Some(Value::Array(numbers)) => numbers
-                .iter()
-                .map(|n| n.as_f64().map(|f| f as f32))
-                .collect::<Option<Vec<f32>>>()
-                .ok_or_else(|| bad(format!("has a non-number in `data[{position}].embedding`")))?,
+            Some(Value::Array(numbers)) => crate::seq::try_map(numbers, |_, n| n.as_f64().map(|f| f as f32).ok_or(()))
+                .map_err(|()| bad(format!("has a non-number in `data[{position}].embedding`")))?,
             Some(Value::String(text)) => base64::decode_f32s(text)
                 .ok_or_else(|| bad(format!("has bad base64 in `data[{position}].embedding`")))?,
             _ => return Err(bad(format!("has no `data[{position}].embedding`"))),
@@ -90,7 +87,7 @@ pub fn embeddings_response(body: &[u8]) -> Result<EmbeddingsResponse, DecodeErro
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
-        vectors: rows.into_iter().map(|(_, v)| v).collect(),
+        vectors: crate::seq::keep(rows, |(_, v)| Some(v)),
         usage,
     })
 }
