@@ -334,17 +334,17 @@ export function stream_start(url, lines, body, timeoutMs, firstMs, streamType) {
     // Once the first chunk is in, the timer still set is handed to the
     // relay (`hand`: its watchdog adopts it rather than setting its own).
     let settled = false, reader = null, deadline = Date.now() + timeoutMs, timer, adopted = null;
+    const hand = () => ({
+      due: () => deadline,
+      adopt: (check) => { adopted = check; },
+      clear: () => clearTimeout(timer),
+    });
     const settle = (parts, keep) => {
       if (settled) return false;
       settled = true;
       if (!keep) clearTimeout(timer);
       resolve(parts);
       return true;
-    };
-    const hand = {
-      due: () => deadline,
-      adopt: (check) => { adopted = check; },
-      clear: () => clearTimeout(timer),
     };
     const arm = (ms) => { timer = setTimeout(fire, Math.min(Math.max(1, ms), MAX_TIMER_MS)); };
     const fire = () => {
@@ -371,7 +371,7 @@ export function stream_start(url, lines, body, timeoutMs, firstMs, streamType) {
       deadline = first;
       reader.read().then(
         ({ done, value }) => {
-          if (!settle(done ? ['truncated'] : ['chunk', answer, reader, value, hand], !done)) reader.cancel().catch(() => {});
+          if (!settle(done ? ['truncated'] : ['chunk', answer, reader, value, hand()], !done)) reader.cancel().catch(() => {});
         },
         () => settle(['reset']),
       );

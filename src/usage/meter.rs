@@ -99,9 +99,11 @@ impl Meter {
         if self.broken {
             return;
         }
-        if self.decoder.push_metered(bytes, &mut self.events, &mut self.counter.text_bytes).is_err() {
+        let mut text = 0;
+        if self.decoder.push_metered(bytes, &mut self.events, &mut text).is_err() {
             self.broken = true;
         }
+        self.counter.add_text_bytes(text);
         self.drain();
     }
 
